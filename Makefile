@@ -1,0 +1,46 @@
+# The two commands: `make run` (gateway + built-in sandbox on 127.0.0.1:8080)
+# and `make test` (from nothing: venv, packages, Redis, then format, lint, types, tests).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test check lint types pytest redis sandbox clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(STAMP)
+
+# Development session secret: a fresh one per `make run` (memory sessions die with the process anyway).
+run: $(STAMP)
+	GATEWAY_CONFIG=$${GATEWAY_CONFIG:-config/gateway.dev.toml} \
+	GATEWAY_SESSION_SECRET=$${GATEWAY_SESSION_SECRET:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')} \
+	$(BIN)/loyalty-gateway serve
+
+sandbox: $(STAMP)
+	$(BIN)/loyalty-gateway sandbox
+
+redis:
+	scripts/ensure-redis.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) redis
+	$(BIN)/pytest
+
+# The one check command: format, lint, types, tests.
+check: lint types pytest
+
+test: check
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

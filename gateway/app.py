@@ -1,0 +1,96 @@
+"""Builds the gateway: the middleware pipeline, the routes, and the resources' lifecycle.
+
+The pipeline below is the whole request path, outermost first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+
+from gateway.config import GatewayConfig
+from gateway.keys import (
+    CLOCK,
+    CONFIG,
+    READINESS,
+    ROUTE_TABLE,
+    SESSIONS,
+    UPSTREAM,
+    UPSTREAM_URL,
+    Readiness,
+)
+from gateway.local import add_local_routes
+from gateway.proxy import make_proxy_handler
+from gateway.routes import build_route_table
+from gateway.sandbox_link import embedded_sandbox
+from gateway.sessions import MemorySessionStore, SessionManager
+from gateway.upstream import UpstreamClient
+from middleware.access_log import make_access_log_middleware
+from middleware.body import make_body_middleware
+from middleware.client_ip import make_client_ip_middleware
+from middleware.errors import make_error_middleware
+from middleware.pos_auth import make_pos_auth_middleware
+from middleware.request_id import make_request_id_middleware
+from middleware.route import PROXY_ROUTE_NAME, make_route_middleware
+from middleware.session import make_session_middleware
+
+log = logging.getLogger("gateway")
+access = logging.getLogger("gateway.access")
+
+
+def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> web.Application:
+    table = build_route_table(pos_enabled=cfg.pos.enabled)
+    store = MemorySessionStore(max_sessions=cfg.session.max_sessions, clock=clock)
+    manager = SessionManager(
+        store, secret=cfg.session.secret.encode(), ttl=cfg.session.ttl, clock=clock
+    )
+    upstream = UpstreamClient(
+        connect_timeout=cfg.punchh.connect_timeout,
+        total_timeout=cfg.punchh.total_timeout,
+        pool_size=cfg.punchh.pool_size,
+    )
+    app = web.Application(
+        middlewares=[
+            make_request_id_middleware(),  # X-Request-ID kept or made; on every answer
+            make_access_log_middleware(access),  # one JSON line per request, route template only
+            make_error_middleware(log),  # GatewayError and the unexpected → one JSON error shape
+            make_client_ip_middleware(cfg.server.trusted_proxies),  # true client IP
+            make_route_middleware(table),  # normalise path, allowlist: 400 / 404 / 405
+            make_body_middleware(cfg.server.max_body_bytes),  # read, parse once: 400 / 413 / 415
+            make_pos_auth_middleware(cfg.pos),  # POS device key → location key: 401 / 403
+            make_session_middleware(manager),  # gateway token → Punchh tokens: 401
+        ],
+        client_max_size=cfg.server.max_body_bytes,
+    )
+    app[CONFIG] = cfg
+    app[CLOCK] = clock
+    app[ROUTE_TABLE] = table
+    app[SESSIONS] = manager
+    app[UPSTREAM] = upstream
+    app[READINESS] = Readiness()
+    add_local_routes(app)
+    app.router.add_route(
+        "*", "/{tail:.*}", make_proxy_handler(cfg, upstream, manager), name=PROXY_ROUTE_NAME
+    )
+    app.cleanup_ctx.append(_upstream_ctx)
+    return app
+
+
+async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The upstream (the embedded sandbox when configured), one pooled client, the session store."""
+    cfg = app[CONFIG]
+    async with embedded_sandbox(cfg) as sandbox_url:
+        base_url = sandbox_url or cfg.punchh.base_url
+        app[UPSTREAM_URL] = base_url
+        await app[UPSTREAM].start(base_url)
+        app[READINESS].ready = True
+        log.info("gateway ready", extra={"upstream": base_url, "sandbox": bool(sandbox_url)})
+        try:
+            yield
+        finally:
+            app[READINESS].ready = False
+            await app[UPSTREAM].close()
+            await app[SESSIONS].store.close()

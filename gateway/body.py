@@ -1,0 +1,33 @@
+"""A frontend's request body as the gateway understands it: a JSON object, or nothing.
+
+400 invalid_json (malformed), 400 invalid_body (JSON but not an object),
+415 unsupported_media_type (a body that says it is not JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.errors import BadRequest, UnsupportedMediaType
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedBody:
+    doc: dict[str, Any] | None  # the JSON object the frontend sent, None when it sent no body
+
+
+def parse_body(raw: bytes, content_type: str) -> ParsedBody:
+    """`content_type` is "" when the frontend sent no Content-Type header."""
+    if not raw.strip():
+        return ParsedBody(None)
+    if content_type not in ("application/json", "") and not content_type.endswith("+json"):
+        raise UnsupportedMediaType("request bodies must be application/json")
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON", code="invalid_json") from None
+    if not isinstance(doc, dict):
+        raise BadRequest("request body must be a JSON object", code="invalid_body")
+    return ParsedBody(doc)

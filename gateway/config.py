@@ -1,0 +1,240 @@
+"""Configuration: frozen data, loaded once at the edge from TOML plus environment overrides.
+
+`load_config(path, env)` reads the file named by GATEWAY_CONFIG (optional), applies the
+environment overrides listed in settings.py, and checks everything at once: a
+`ConfigError` carries one line per problem naming the key, the value (secrets masked)
+and what was expected.
+"""
+
+from __future__ import annotations
+
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.client_ip import IPNetwork, parse_networks
+from gateway.secret import Secret, mask
+from gateway.settings import SETTINGS, TABLE_KEYS, Setting
+from gateway.signing import DigestAlgorithm
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str
+    port: int
+    max_body_bytes: int
+    trusted_proxies: tuple[IPNetwork, ...]
+    log_level: str
+
+
+@dataclass(frozen=True)
+class PunchhConfig:
+    base_url: str
+    client_id: str
+    client_secret: Secret
+    connect_timeout: float
+    total_timeout: float
+    pool_size: int
+    user_agent: str
+    pos_user_agent: str
+    digest: Mapping[str, DigestAlgorithm]
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    secret: Secret
+    ttl: int
+    max_sessions: int
+
+
+@dataclass(frozen=True)
+class PosDevice:
+    name: str
+    key: Secret
+    location_key: Secret
+
+
+@dataclass(frozen=True)
+class PosConfig:
+    enabled: bool
+    business_key: Secret
+    devices: tuple[PosDevice, ...] = ()
+
+
+@dataclass(frozen=True)
+class SandboxSettings:
+    enabled: bool
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    server: ServerConfig
+    punchh: PunchhConfig
+    session: SessionConfig
+    pos: PosConfig
+    sandbox: SandboxSettings
+    source: str = field(default="<defaults>", compare=False)
+
+
+def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in doc.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and name not in TABLE_KEYS:
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _shown(setting: Setting, raw: Any) -> str:
+    return mask(raw) if setting.secret else repr(raw)
+
+
+def _read_settings(
+    flat: dict[str, Any], env: Mapping[str, str], problems: list[str]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw, from_env, where = setting.default, False, setting.key
+        if setting.key in flat:
+            raw = flat.pop(setting.key)
+        if setting.env and setting.env in env:
+            raw, from_env, where = env[setting.env], True, f"{setting.key} ({setting.env})"
+        try:
+            values[setting.key] = setting.parse(raw, from_env)
+        except ValueError as exc:
+            problems.append(f"{where} = {_shown(setting, raw)}: {exc}")
+            values[setting.key] = setting.parse(setting.default, False)
+    return values
+
+
+def _read_devices(raw: Any, problems: list[str]) -> tuple[PosDevice, ...]:
+    if not isinstance(raw, list):
+        problems.append(f"pos.devices = {type(raw).__name__}: expected an array of tables")
+        return ()
+    devices: list[PosDevice] = []
+    for i, entry in enumerate(raw):
+        where = f"pos.devices[{i}]"
+        if not isinstance(entry, dict) or set(entry) - {"name", "key", "location_key"}:
+            problems.append(f"{where}: expected a table with name, key and location_key only")
+            continue
+        name, key, loc = entry.get("name"), entry.get("key"), entry.get("location_key")
+        if not isinstance(name, str) or not name:
+            problems.append(f"{where}.name = {name!r}: expected a non-empty string")
+        if not isinstance(key, str) or len(key) < 16:
+            problems.append(f"{where}.key = {mask(key)}: expected a string of 16+ characters")
+        if not isinstance(loc, str) or not loc:
+            problems.append(f"{where}.location_key = {mask(loc)}: expected a non-empty string")
+        if isinstance(name, str) and isinstance(key, str) and isinstance(loc, str):
+            devices.append(PosDevice(name, Secret(key), Secret(loc)))
+    if len({d.key for d in devices}) != len(devices):
+        problems.append("pos.devices: two devices share one key: expected distinct keys")
+    return tuple(devices)
+
+
+def _cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: list[str]) -> None:
+    reported = {p.split(" ", 1)[0] for p in problems}  # a bad value is reported once, not twice
+    if not v["sandbox.enabled"]:
+        for key, env_name in (
+            ("punchh.base_url", "PUNCHH_BASE_URL"),
+            ("punchh.client_id", "PUNCHH_CLIENT_ID"),
+            ("punchh.client_secret", "PUNCHH_CLIENT_SECRET"),
+        ):
+            if not v[key] and key not in reported:
+                problems.append(
+                    f"{key} ({env_name}) = <empty>: required unless sandbox.enabled is true"
+                )
+    if not v["session.secret"] and "session.secret" not in reported:
+        problems.append(
+            "session.secret (GATEWAY_SESSION_SECRET) = <empty>: expected at least 32 characters"
+        )
+    if v["pos.enabled"]:
+        if not v["pos.business_key"] and not v["sandbox.enabled"]:
+            problems.append(
+                "pos.business_key (PUNCHH_BUSINESS_KEY) = <empty>: required when pos.enabled"
+            )
+        if not devices:
+            problems.append("pos.devices = []: pos.enabled needs at least one device")
+    if v["sandbox.enabled"] and v["sandbox.host"] not in ("127.0.0.1", "::1", "localhost"):
+        problems.append(f"sandbox.host = {v['sandbox.host']!r}: expected a loopback address")
+    if v["punchh.connect_timeout"] > v["punchh.total_timeout"]:
+        problems.append(
+            f"punchh.connect_timeout = {v['punchh.connect_timeout']}: expected no more than "
+            f"punchh.total_timeout ({v['punchh.total_timeout']})"
+        )
+
+
+def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
+    problems: list[str] = []
+    doc: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except OSError as exc:
+            raise ConfigError([f"GATEWAY_CONFIG = {path!r}: cannot read: {exc.strerror}"]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"GATEWAY_CONFIG = {path!r}: not valid TOML: {exc}"]) from None
+    flat = _flatten(doc)
+    values = _read_settings(flat, env, problems)
+    devices = _read_devices(flat.pop("pos.devices", []), problems)
+    problems.extend(f"{key}: unknown key" for key in sorted(flat))
+    _cross_checks(values, devices, problems)
+    if problems:
+        raise ConfigError(problems)
+    return _build(values, devices, path or "<defaults>")
+
+
+def _build(v: dict[str, Any], devices: tuple[PosDevice, ...], source: str) -> GatewayConfig:
+    client_id, client_secret, business_key = (
+        v["punchh.client_id"],
+        v["punchh.client_secret"],
+        v["pos.business_key"],
+    )
+    if v["sandbox.enabled"]:
+        # The embedded sandbox takes whatever credentials the gateway has; make some up if none.
+        client_id = client_id or "sandbox-client-" + secrets.token_hex(4)
+        client_secret = client_secret or Secret(secrets.token_urlsafe(32))
+        business_key = business_key or Secret(secrets.token_urlsafe(16))
+    return GatewayConfig(
+        server=ServerConfig(
+            host=v["server.host"],
+            port=v["server.port"],
+            max_body_bytes=v["server.max_body_bytes"],
+            trusted_proxies=parse_networks(v["server.trusted_proxies"]),
+            log_level=v["server.log_level"],
+        ),
+        punchh=PunchhConfig(
+            base_url=v["punchh.base_url"],
+            client_id=client_id,
+            client_secret=client_secret,
+            connect_timeout=v["punchh.connect_timeout"],
+            total_timeout=v["punchh.total_timeout"],
+            pool_size=v["punchh.pool_size"],
+            user_agent=v["punchh.user_agent"],
+            pos_user_agent=v["punchh.pos_user_agent"],
+            digest={
+                family: v[f"punchh.digest.{family}"]
+                for family in ("auth", "oauth", "mobile", "password_less", "pos")
+            },
+        ),
+        session=SessionConfig(
+            secret=v["session.secret"], ttl=v["session.ttl"], max_sessions=v["session.max_sessions"]
+        ),
+        pos=PosConfig(enabled=v["pos.enabled"], business_key=business_key, devices=devices),
+        sandbox=SandboxSettings(
+            enabled=v["sandbox.enabled"], host=v["sandbox.host"], port=v["sandbox.port"]
+        ),
+        source=source,
+    )

@@ -1,0 +1,40 @@
+"""The embedded sandbox: the gateway's configuration turned into the sandbox's, started in-process.
+
+The sandbox accepts exactly the credentials the gateway holds (client id and secret,
+business key, and a location per configured POS device), so `make run` needs no setup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from gateway.config import GatewayConfig
+from sandbox.config import SandboxConfig
+from sandbox.server import start_sandbox
+
+
+def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
+    return SandboxConfig(
+        client_id=cfg.punchh.client_id,
+        client_secret=cfg.punchh.client_secret.reveal(),
+        business_key=cfg.pos.business_key.reveal(),
+        location_keys={d.location_key.reveal(): d.name for d in cfg.pos.devices},
+        host=cfg.sandbox.host,
+        port=cfg.sandbox.port,
+        digest_auth=cfg.punchh.digest["auth"],
+        digest_mobile=cfg.punchh.digest["mobile"],
+    )
+
+
+@asynccontextmanager
+async def embedded_sandbox(cfg: GatewayConfig) -> AsyncIterator[str | None]:
+    """Yields the sandbox's URL, or None when the gateway talks to a real Punchh."""
+    if not cfg.sandbox.enabled:
+        yield None
+        return
+    server = await start_sandbox(sandbox_config_for(cfg))
+    try:
+        yield server.url
+    finally:
+        await server.close()

@@ -1,0 +1,172 @@
+"""Pure rewrites between what the frontend sees and what Punchh sees.
+
+Up: `client` is always the gateway's own; a gateway token given as
+`authentication_token` becomes the session's real one. Down: a login answer's Punchh
+tokens are taken out (`take_tokens`) and replaced by the gateway token
+(`rewrite_login`); any other answer that echoes a session's Punchh token is scrubbed.
+Where Punchh puts tokens (REFERENCE.md): top level, under `data` (Advanced
+Authentication), under `user`, or as a mobile `access_token` object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+
+from gateway.sessions import PunchhTokens
+
+JSON = Any
+_HIDDEN_KEYS = ("id_token", "refresh_token")
+
+
+def _containers(doc: JSON) -> Iterator[dict[str, Any]]:
+    if isinstance(doc, dict):
+        yield doc
+        for key in ("data", "user"):
+            inner = doc.get(key)
+            if isinstance(inner, dict):
+                yield inner
+
+
+def _user_id_from_id_token(id_token: str) -> str | None:
+    # Read-only: the token came straight from Punchh; the gateway does not vouch for it.
+    try:
+        claims = jwt.decode(id_token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    for key in ("sub", "user_id"):
+        if isinstance(claims.get(key), str | int) and not isinstance(claims.get(key), bool):
+            return str(claims[key])
+    return None
+
+
+def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
+    """Punchh's tokens and the user id in a sign-in answer, or None when it has none."""
+    found: dict[str, Any] = {}
+    user_id: str | None = None
+    for box in _containers(doc):
+        access = box.get("access_token")
+        if isinstance(access, dict):  # mobile: {"token", "refresh_token", "seconds_to_expire"}
+            found.setdefault("access_token", access.get("token"))
+            found.setdefault("refresh_token", access.get("refresh_token"))
+            found.setdefault("expires_in", access.get("seconds_to_expire"))
+        elif isinstance(access, str):
+            found.setdefault("access_token", access)
+        for key in ("authentication_token", "id_token", "refresh_token", "expires_in"):
+            if box.get(key) is not None:
+                found.setdefault(key, box[key])
+        for key in ("user_id", "id"):
+            value = box.get(key)
+            if user_id is None and isinstance(value, str | int) and not isinstance(value, bool):
+                user_id = str(value)
+    strings = {k: v for k, v in found.items() if k != "expires_in" and isinstance(v, str) and v}
+    if not strings.get("access_token") and not strings.get("authentication_token"):
+        return None
+    expires = found.get("expires_in")
+    tokens = PunchhTokens(
+        access_token=strings.get("access_token"),
+        authentication_token=strings.get("authentication_token"),
+        id_token=strings.get("id_token"),
+        refresh_token=strings.get("refresh_token"),
+        expires_in=float(expires) if isinstance(expires, int | float) and expires > 0 else None,
+    )
+    if user_id is None and tokens.id_token:
+        user_id = _user_id_from_id_token(tokens.id_token)
+    return tokens, user_id
+
+
+def rewrite_login(doc: JSON, gateway_token: str, lifetime: int) -> JSON:
+    """The answer the frontend gets: the gateway token wherever Punchh put its own."""
+    for box in _containers(doc):
+        access = box.get("access_token")
+        if isinstance(access, dict):
+            access["token"] = gateway_token
+            access.pop("refresh_token", None)
+            if "seconds_to_expire" in access:
+                access["seconds_to_expire"] = lifetime
+        elif isinstance(access, str):
+            box["access_token"] = gateway_token
+        if isinstance(box.get("authentication_token"), str):
+            box["authentication_token"] = gateway_token
+        if "expires_in" in box:
+            box["expires_in"] = lifetime
+        for key in _HIDDEN_KEYS:
+            box.pop(key, None)
+    return doc
+
+
+def scrub(doc: JSON, tokens: PunchhTokens, gateway_token: str) -> JSON:
+    """Replace any Punchh token echoed anywhere in `doc`; drop id and refresh tokens."""
+    shown = {t for t in (tokens.access_token, tokens.authentication_token) if t}
+    hidden = {t for t in (tokens.id_token, tokens.refresh_token) if t}
+
+    def walk(node: JSON) -> JSON:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items() if not (isinstance(v, str) and v in hidden)}
+        if isinstance(node, list):
+            return [walk(v) for v in node if not (isinstance(v, str) and v in hidden)]
+        if isinstance(node, str) and node in shown:
+            return gateway_token
+        return node
+
+    return walk(doc)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def presented_token(
+    authorization: str | None, body: JSON, query: list[tuple[str, str]]
+) -> str | None:
+    """Where a frontend puts its token (seed 000): Authorization: Bearer, or
+    `authentication_token` in the JSON body or the query."""
+    token = bearer_token(authorization)
+    if token:
+        return token
+    if isinstance(body, dict) and isinstance(body.get("authentication_token"), str):
+        return str(body["authentication_token"])
+    for key, value in query:
+        if key == "authentication_token":
+            return value
+    return None
+
+
+def rewrite_request_fields(
+    fields: dict[str, Any], *, client_id: str | None, auth_token: str | None
+) -> dict[str, Any]:
+    """`client` is always ours; `authentication_token` is the real one, or goes away."""
+    out = dict(fields)
+    if client_id is not None:
+        out["client"] = client_id
+    if "authentication_token" in out:
+        if auth_token:
+            out["authentication_token"] = auth_token
+        else:
+            del out["authentication_token"]
+    return out
+
+
+def rewrite_query(
+    query: list[tuple[str, str]], *, client_id: str | None, auth_token: str | None
+) -> list[tuple[str, str]]:
+    """The query-string twin of `rewrite_request_fields`, keeping the order of the rest."""
+    out: list[tuple[str, str]] = []
+    for key, value in query:
+        if key == "client":  # never the frontend's; ours is added when the query carries it
+            continue
+        if key == "authentication_token":
+            if auth_token:
+                out.append((key, auth_token))
+            continue
+        out.append((key, value))
+    if client_id is not None:
+        out.append(("client", client_id))
+    return out

@@ -1,0 +1,86 @@
+"""The narrow client to Punchh: one pooled aiohttp `ClientSession` per app.
+
+`send(UpstreamRequest) -> UpstreamResponse`, nothing else. aiohttp's errors never
+escape: a timeout is `UpstreamTimeout` (504), anything else on the wire is
+`UpstreamError` (502) with a `kind` (connect, reset, protocol) for metrics.
+Kept narrow on purpose: the performance work may swap the HTTP client behind it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from gateway.errors import UpstreamError, UpstreamTimeout
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    method: str
+    target: str  # encoded path plus "?query": exactly the bytes that were signed
+    headers: Mapping[str, str]
+    body: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class UpstreamClient:
+    def __init__(self, *, connect_timeout: float, total_timeout: float, pool_size: int) -> None:
+        self.base_url = ""
+        self._timeout = aiohttp.ClientTimeout(
+            total=total_timeout, connect=connect_timeout, sock_connect=connect_timeout
+        )
+        self._pool_size = pool_size
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        connector = aiohttp.TCPConnector(
+            limit=self._pool_size, keepalive_timeout=30, enable_cleanup_closed=True
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=self._timeout,
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent", "Content-Type", "Accept-Encoding"),
+            cookie_jar=aiohttp.DummyCookieJar(),  # Punchh's cookies are nobody's business here
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        if self._session is None:
+            raise RuntimeError("UpstreamClient.start() was not awaited")
+        url = URL(self.base_url + request.target, encoded=True)
+        try:
+            async with self._session.request(
+                request.method,
+                url,
+                headers=dict(request.headers),
+                data=request.body,
+                allow_redirects=False,
+            ) as resp:
+                body = await resp.read()
+                return UpstreamResponse(resp.status, resp.headers, body)
+        except TimeoutError:
+            raise UpstreamTimeout("Punchh did not answer in time") from None
+        except aiohttp.ClientConnectorError:
+            raise UpstreamError("Punchh could not be reached", kind="connect") from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            raise UpstreamError("Punchh closed the connection", kind="reset") from None
+        except aiohttp.ClientError:
+            raise UpstreamError(
+                "Punchh sent an answer that could not be read", kind="protocol"
+            ) from None

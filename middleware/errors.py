@@ -1,0 +1,65 @@
+"""The one place gateway errors become answers: `{"error": {code, message, request_id}}`.
+
+Catches GatewayError (its status and code), aiohttp's own HTTP errors (mapped to
+codes), and anything unexpected (500 internal_error, logged with its traceback).
+Each gateway-made error is one log line; the message is safe to show and to log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from gateway.errors import GatewayError
+from gateway.keys import REQUEST_ID, ROUTE
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, request_id: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    body = {"error": {"code": code, "message": message, "request_id": request_id}}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def make_error_middleware(logger: logging.Logger) -> Middleware:
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except GatewayError as exc:
+            status, code, message, headers = exc.status, exc.code, exc.message, exc.headers
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            status, code = exc.status, _HTTP_CODES.get(exc.status, "http_error")
+            message = exc.reason
+            headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
+        except Exception:
+            logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID, "")})
+            status, code, message, headers = 500, "internal_error", "internal error", {}
+        rid = request.get(REQUEST_ID, "")
+        match = request.get(ROUTE)
+        logger.warning(
+            "gateway error",
+            extra={
+                "request_id": rid,
+                "status": status,
+                "code": code,
+                "method": request.method,
+                "route": match.route.name if match else "unmatched",
+                "error": message,
+            },
+        )
+        return error_response(status, code, message, rid, headers)
+
+    return errors
