@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from gateway.config import GatewayConfig
-from sandbox.config import SandboxConfig
-from sandbox.server import start_sandbox
+
+if TYPE_CHECKING:
+    from sandbox.config import SandboxConfig
 
 
 def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
+    from sandbox.config import SandboxConfig
+
     return SandboxConfig(
         client_id=cfg.punchh.client_id,
         client_secret=cfg.punchh.client_secret.reveal(),
@@ -29,10 +33,15 @@ def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
 
 @asynccontextmanager
 async def embedded_sandbox(cfg: GatewayConfig) -> AsyncIterator[str | None]:
-    """Yields the sandbox's URL, or None when the gateway talks to a real Punchh."""
+    """Yields the sandbox's URL, or None when the gateway talks to a real Punchh.
+
+    The sandbox is imported only here: a gateway in front of real Punchh never loads it.
+    """
     if not cfg.sandbox.enabled:
         yield None
         return
+    from sandbox.server import start_sandbox
+
     server = await start_sandbox(sandbox_config_for(cfg))
     try:
         yield server.url

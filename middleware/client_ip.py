@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.client_ip import IPNetwork, client_ip
+from gateway.client_ip import IPNetwork
+from gateway.client_ip import client_ip as resolve_client_ip
 from gateway.keys import CLIENT_IP
 
 
@@ -18,9 +19,9 @@ def make_client_ip_middleware(trusted: Sequence[IPNetwork]) -> Middleware:
     trusted = tuple(trusted)
 
     @web.middleware
-    async def client_ip_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def client_ip(request: web.Request, handler: Handler) -> web.StreamResponse:
         forwarded = request.headers.getall("X-Forwarded-For", []) if trusted else []
-        request[CLIENT_IP] = client_ip(request.remote, forwarded, trusted)
+        request[CLIENT_IP] = resolve_client_ip(request.remote, forwarded, trusted)
         return await handler(request)
 
-    return client_ip_stage
+    return client_ip

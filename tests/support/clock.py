@@ -1,0 +1,12 @@
+"""A clock tests move by hand: no sleeps."""
+
+
+class ManualClock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -1,0 +1,156 @@
+"""Configuration: TOML plus environment, every problem named at once, secrets masked."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from gateway.config import ConfigError, load_config
+from gateway.settings import SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD_ENV = {
+    "PUNCHH_BASE_URL": "https://sandbox.punchh.com",
+    "PUNCHH_CLIENT_ID": "cid",
+    "PUNCHH_CLIENT_SECRET": "very-secret-client-value",
+    "GATEWAY_SESSION_SECRET": "s" * 40,
+}
+
+
+def _problems(env: dict[str, str], path: str | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env)
+    return info.value.problems
+
+
+def test_interface_env_names() -> None:
+    cfg = load_config(None, {**GOOD_ENV, "GATEWAY_HOST": "0.0.0.0", "GATEWAY_PORT": "9000"})
+    assert (cfg.server.host, cfg.server.port) == ("0.0.0.0", 9000)
+    assert cfg.punchh.base_url == "https://sandbox.punchh.com"
+    assert cfg.punchh.client_id == "cid"
+    assert cfg.punchh.client_secret.reveal() == "very-secret-client-value"
+    assert cfg.session.secret.reveal() == "s" * 40
+
+
+def test_env_overrides_file(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text('[server]\nport = 7000\n[punchh]\nclient_id = "from-file"\n')
+    cfg = load_config(str(f), {k: v for k, v in GOOD_ENV.items() if k != "PUNCHH_CLIENT_ID"})
+    assert (cfg.server.port, cfg.punchh.client_id) == (7000, "from-file")
+    cfg = load_config(str(f), {**GOOD_ENV, "GATEWAY_PORT": "7001"})
+    assert (cfg.server.port, cfg.punchh.client_id) == (7001, "cid")
+
+
+def test_every_problem_at_once_secrets_masked(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text('[server]\nprot = 1\n[punchh.digest]\nauth = "md5"\n')
+    problems = _problems(
+        {"GATEWAY_PORT": "eighty", "PUNCHH_BASE_URL": "ftp://x", "GATEWAY_SESSION_SECRET": "short"},
+        str(f),
+    )
+    text = "\n".join(problems)
+    assert "server.port (GATEWAY_PORT) = 'eighty': expected an integer from 0 to 65535" in text
+    assert "punchh.base_url (PUNCHH_BASE_URL) = 'ftp://x': expected an http(s) URL" in text
+    assert (
+        "session.secret (GATEWAY_SESSION_SECRET) = <secret, 5 chars>: expected at least 32" in text
+    )
+    assert "punchh.digest.auth = 'md5': expected one of sha1, sha256, none" in text
+    assert "server.prot: unknown key" in text
+    assert "punchh.client_secret (PUNCHH_CLIENT_SECRET) = <empty>: required" in text
+    assert "short" not in text
+    assert len(problems) == len(set(problems))
+
+
+def test_secrets_never_in_repr() -> None:
+    cfg = load_config(None, GOOD_ENV)
+    assert "very-secret-client-value" not in repr(cfg)
+    assert "s" * 40 not in repr(cfg)
+
+
+def test_unreadable_file() -> None:
+    problems = _problems(GOOD_ENV, "/nonexistent/gateway.toml")
+    assert problems[0].startswith("GATEWAY_CONFIG = '/nonexistent/gateway.toml': cannot read")
+
+
+def test_pos_devices_checked(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text(
+        '[pos]\nenabled = true\n[[pos.devices]]\nname = "a"\nkey = "short"\nlocation_key = "L"\n'
+    )
+    text = "\n".join(_problems(GOOD_ENV, str(f)))
+    assert "pos.devices[0].key = <secret, 5 chars>: expected a string of 16+ characters" in text
+    assert "pos.business_key (PUNCHH_BUSINESS_KEY) = <empty>: required when pos.enabled" in text
+
+
+def test_sandbox_needs_no_punchh_credentials() -> None:
+    cfg = load_config(None, {"GATEWAY_SANDBOX": "true", "GATEWAY_SESSION_SECRET": "s" * 40})
+    assert cfg.sandbox.enabled
+    assert cfg.punchh.client_id
+    assert cfg.punchh.client_secret
+
+
+def _keys(doc: dict[str, object], prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    for k, v in doc.items():
+        if isinstance(v, dict):
+            out |= _keys(v, f"{prefix}{k}.")
+        else:
+            out.add(f"{prefix}{k}")
+    return out
+
+
+def test_example_documents_every_key_and_env() -> None:
+    text = (ROOT / "config" / "gateway.example.toml").read_text()
+    assert _keys(tomllib.loads(text)) == {s.key for s in SETTINGS}
+    for s in SETTINGS:
+        if s.env:
+            assert re.search(rf"#\s*{s.env}\b", text), s.env
+
+
+def test_shipped_configs_load() -> None:
+    env = {"GATEWAY_SESSION_SECRET": "s" * 40}
+    load_config(str(ROOT / "config" / "gateway.dev.toml"), env)
+    load_config(str(ROOT / "config" / "gateway.example.toml"), {**GOOD_ENV, **env})
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_config_cli() -> None:
+    ok = _cli("check-config", env=GOOD_ENV)
+    assert ok.returncode == 0, ok.stderr
+    assert "configuration ok" in ok.stdout
+    bad = _cli(
+        "check-config",
+        env={
+            **GOOD_ENV,
+            "GATEWAY_PORT": "x",
+            "PUNCHH_CLIENT_SECRET": "",
+            "GATEWAY_SESSION_SECRET": "tiny",
+        },
+    )
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert lines[0] == "invalid configuration (3 problem(s)):"
+    assert "tiny" not in bad.stderr
+
+
+def test_serve_refuses_bad_config_with_the_same_lines() -> None:
+    bad = _cli("serve", env={"GATEWAY_PORT": "x"})
+    assert bad.returncode == 2
+    assert "server.port (GATEWAY_PORT) = 'x'" in bad.stderr
