@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.config import GatewayConfig
-from gateway.errors import UpstreamError
+from gateway.errors import GatewayError, UpstreamError
 from gateway.headers import client_headers, pos_authorization, upstream_headers
 from gateway.keys import BODY, CLIENT_IP, POS_DEVICE, REQUEST_ID, ROUTE, SESSION
 from gateway.paths import encode_path
@@ -52,48 +52,68 @@ def _load(resp: UpstreamResponse) -> Any:
         raise UpstreamError("Punchh sent JSON that could not be read", kind="protocol") from None
 
 
+def build_payload(
+    method: str,
+    doc: dict[str, Any] | None,
+    query: list[tuple[str, str]],
+    *,
+    client_id: str | None,
+    auth_token: str | None,
+    add_auth_token: bool,
+) -> tuple[bytes | None, str]:
+    """The body bytes and query string Punchh gets. `client` and `authentication_token`
+    travel in the JSON body, or in the query of a body-less GET or DELETE (REFERENCE.md)."""
+    in_body = doc is not None or (method not in _BODYLESS and client_id is not None)
+    if add_auth_token and auth_token:
+        if in_body:
+            doc = {**(doc or {}), "authentication_token": auth_token}
+        else:
+            query = [*query, ("authentication_token", auth_token)]
+    body = None
+    if in_body:
+        fields = rewrite_request_fields(doc or {}, client_id=client_id, auth_token=auth_token)
+        body = _compact(fields)
+    query_client = None if in_body else client_id
+    return body, urlencode(rewrite_query(query, client_id=query_client, auth_token=auth_token))
+
+
+def _authorization(request: web.Request, cfg: GatewayConfig) -> str | None:
+    device = request.get(POS_DEVICE)
+    if device is not None:
+        return pos_authorization(device.location_key.reveal(), cfg.pos.business_key.reveal())
+    resolved = request.get(SESSION)
+    if resolved is not None and resolved.session.tokens.access_token:
+        return f"Bearer {resolved.session.tokens.access_token}"
+    return None
+
+
 def build_call(request: web.Request, cfg: GatewayConfig) -> UpstreamRequest:
     """Everything Punchh will see, decided from plain values; nothing sent yet."""
     match, doc = request[ROUTE], request[BODY].doc
     route = match.route
     resolved = request.get(SESSION)
     tokens = resolved.session.tokens if resolved else None
-    auth_token = (tokens.authentication_token or tokens.access_token) if tokens else None
-    client_id = None if route.family == "pos" else cfg.punchh.client_id
     if route.action == "refresh" and tokens is not None:
         doc = {**(doc or {}), "refresh_token": tokens.refresh_token or ""}
-    body_client = client_id if doc is not None or route.method not in _BODYLESS else None
-    query_client = client_id if body_client is None else None
-    body: bytes | None = None
-    if body_client is not None or doc is not None:
-        body = _compact(
-            rewrite_request_fields(doc or {}, client_id=body_client, auth_token=auth_token)
-        )
-    query = urlencode(
-        rewrite_query(
-            list(request.rel_url.query.items()), client_id=query_client, auth_token=auth_token
-        )
+    body, query = build_payload(
+        route.method,
+        doc,
+        list(request.rel_url.query.items()),
+        client_id=None if route.family == "pos" else cfg.punchh.client_id,
+        auth_token=(tokens.authentication_token or tokens.access_token) if tokens else None,
+        # Without an access token for the Bearer header, the body must carry the user.
+        add_auth_token=tokens is not None and not tokens.access_token,
     )
     path = encode_path(match.path)
-    digest = digest_for(
-        path, query, body or b"", cfg.punchh.client_secret.encode(), cfg.punchh.digest[route.family]
-    )
-    authorization: str | None = None
-    if tokens is not None and tokens.access_token:
-        authorization = f"Bearer {tokens.access_token}"
-    device = request.get(POS_DEVICE)
-    if device is not None:
-        authorization = pos_authorization(
-            device.location_key.reveal(), cfg.pos.business_key.reveal()
-        )
+    secret = cfg.punchh.client_secret.encode()
     headers = upstream_headers(
         request.headers,
         user_agent=cfg.punchh.pos_user_agent if route.family == "pos" else cfg.punchh.user_agent,
         request_id=request[REQUEST_ID],
         client_ip=request[CLIENT_IP],
         has_body=body is not None,
-        digest=digest,
-        authorization=authorization,
+        digest=digest_for(path, query, body or b"", secret, cfg.punchh.digest[route.family]),
+        authorization=_authorization(request, cfg),
         id_token=tokens.id_token if tokens else None,
     )
     return UpstreamRequest(route.method, f"{path}?{query}" if query else path, headers, body)
@@ -148,7 +168,13 @@ def make_proxy_handler(
 
     async def proxy(request: web.Request) -> web.StreamResponse:
         call = build_call(request, cfg)
-        resp = await upstream.send(call)
+        try:
+            resp = await upstream.send(call)
+        except GatewayError:
+            resolved = request.get(SESSION)
+            if request[ROUTE].route.action == "logout" and resolved is not None:
+                await manager.end(resolved.session.sid)  # the guest asked to leave: they have
+            raise
         body = await after_call(request, resp, manager, lifetime)
         return web.Response(
             status=resp.status,

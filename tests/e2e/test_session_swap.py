@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from gateway.tokens import TokenClaims, encode_session_token, key_id
-from tests.conftest import SESSION_SECRET, Client
+from tests.conftest import SESSION_SECRET, Client, GatewayFactory
 from tests.support.clock import ManualClock
 from tests.support.recorder import Recorder, Reply
 
@@ -280,4 +280,35 @@ async def test_punchh_logout_route_ends_the_session(gw: Client, recorder: Record
     resp = await gw.delete("/api2/mobile/users/logout", headers=auth)
     assert resp.status == 200
     assert recorder.last.headers["Authorization"] == "Bearer PUNCHH-ACCESS-3"
+    assert (await gw.get("/api2/mobile/users/balance", headers=auth)).status == 401
+
+
+async def test_session_without_access_token_sends_authentication_token(
+    gw: Client, recorder: Recorder
+) -> None:
+    recorder.reply(
+        "POST",
+        "/api/auth/customers/sign_in",
+        Reply(200, {"id": 5, "authentication_token": "PUNCHH-AUTH-ONLY"}),
+    )
+    token = (await (await gw.post("/api/auth/customers/sign_in", json={})).json())[
+        "authentication_token"
+    ]
+    await gw.get("/api/auth/users", headers={"Authorization": f"Bearer {token}"})
+    assert "Authorization" not in recorder.last.headers
+    assert "authentication_token=PUNCHH-AUTH-ONLY" in recorder.last.query
+
+
+async def test_logout_ends_the_session_even_when_punchh_fails(
+    recorder: Recorder, make_gateway: GatewayFactory
+) -> None:
+    gw = await make_gateway(recorder.url, PUNCHH_TOTAL_TIMEOUT="0.3", PUNCHH_CONNECT_TIMEOUT="0.2")
+    recorder.reply("POST", "/api2/mobile/users/login", Reply(200, MOBILE_LOGIN))
+    recorder.reply("DELETE", "/api2/mobile/users/logout", Reply(200, {}, delay=1.0))
+    token = (await (await gw.post("/api2/mobile/users/login", json={})).json())["access_token"][
+        "token"
+    ]
+    auth = {"Authorization": f"Bearer {token}"}
+    resp = await gw.delete("/api2/mobile/users/logout", headers=auth)
+    assert resp.status == 504
     assert (await gw.get("/api2/mobile/users/balance", headers=auth)).status == 401

@@ -1,0 +1,82 @@
+"""Where client and authentication_token travel: body or query, by method and family."""
+
+from typing import Any
+
+import pytest
+
+from gateway.proxy import build_payload
+
+Q = [("b", "2"), ("client", "evil")]
+
+
+@pytest.mark.parametrize(
+    ("method", "doc", "query", "client", "auth", "add", "body", "qs"),
+    [
+        ("POST", {"x": 1}, Q, "c", None, False, b'{"x":1,"client":"c"}', "b=2"),
+        ("POST", None, [], "c", None, False, b'{"client":"c"}', ""),
+        ("GET", None, Q, "c", None, False, None, "b=2&client=c"),
+        ("GET", {"x": 1}, [], "c", None, False, b'{"x":1,"client":"c"}', ""),
+        (
+            "DELETE",
+            {"external_uid": "u"},
+            [],
+            "c",
+            None,
+            False,
+            b'{"external_uid":"u","client":"c"}',
+            "",
+        ),
+        # A gateway token given in the body or query becomes the real one.
+        (
+            "POST",
+            {"authentication_token": "GW"},
+            [],
+            "c",
+            "REAL",
+            False,
+            b'{"authentication_token":"REAL","client":"c"}',
+            "",
+        ),
+        (
+            "GET",
+            None,
+            [("authentication_token", "GW")],
+            "c",
+            "REAL",
+            False,
+            None,
+            "authentication_token=REAL&client=c",
+        ),
+        # A session without an access token: the body (or query) must carry the user.
+        (
+            "POST",
+            {"x": 1},
+            [],
+            "c",
+            "REAL",
+            True,
+            b'{"x":1,"authentication_token":"REAL","client":"c"}',
+            "",
+        ),
+        ("GET", None, [], "c", "REAL", True, None, "authentication_token=REAL&client=c"),
+        # POS: no client anywhere, the query as sent, no body invented.
+        ("GET", None, [("phone", "555")], None, None, False, None, "phone=555"),
+        ("POST", None, [], None, None, False, None, ""),
+        ("POST", {"phone": "555"}, [], None, None, False, b'{"phone":"555"}', ""),
+        # Non-ASCII stays UTF-8 on the wire, exactly what gets signed.
+        ("POST", {"name": "Zoë"}, [], "c", None, False, '{"name":"Zoë","client":"c"}'.encode(), ""),
+    ],
+)
+def test_build_payload(
+    method: str,
+    doc: dict[str, Any] | None,
+    query: list[tuple[str, str]],
+    client: str | None,
+    auth: str | None,
+    add: bool,
+    body: bytes | None,
+    qs: str,
+) -> None:
+    assert build_payload(
+        method, doc, query, client_id=client, auth_token=auth, add_auth_token=add
+    ) == (body, qs)
