@@ -13,6 +13,18 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.keys import CLIENT_IP, REQUEST_ID, ROUTE
+from middleware.route import PROXY_ROUTE_NAME
+
+
+def route_label(request: web.Request) -> str:
+    """A Punchh route's template, a gateway route's path, or "unmatched": never a raw path."""
+    match = request.get(ROUTE)
+    if match is not None:
+        return match.route.name
+    resource = request.match_info.route.resource
+    if request.match_info.route.name != PROXY_ROUTE_NAME and resource is not None:
+        return f"{request.method} {resource.canonical}"
+    return "unmatched"
 
 
 def make_access_log_middleware(
@@ -27,13 +39,12 @@ def make_access_log_middleware(
             status = response.status
             return response
         finally:
-            match = request.get(ROUTE)
             logger.info(
                 "request",
                 extra={
                     "request_id": request.get(REQUEST_ID, ""),
                     "method": request.method,
-                    "route": match.route.name if match else "unmatched",
+                    "route": route_label(request),
                     "status": status,
                     "duration_ms": round((clock() - started) * 1000, 3),
                     "client_ip": request.get(CLIENT_IP, ""),

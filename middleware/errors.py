@@ -13,7 +13,8 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError
-from gateway.keys import REQUEST_ID, ROUTE
+from gateway.keys import REQUEST_ID
+from middleware.access_log import route_label
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -48,7 +49,6 @@ def make_error_middleware(logger: logging.Logger) -> Middleware:
             logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID, "")})
             status, code, message, headers = 500, "internal_error", "internal error", {}
         rid = request.get(REQUEST_ID, "")
-        match = request.get(ROUTE)
         logger.warning(
             "gateway error",
             extra={
@@ -56,7 +56,7 @@ def make_error_middleware(logger: logging.Logger) -> Middleware:
                 "status": status,
                 "code": code,
                 "method": request.method,
-                "route": match.route.name if match else "unmatched",
+                "route": route_label(request),
                 "error": message,
             },
         )
