@@ -28,6 +28,7 @@ def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
         port=cfg.sandbox.port,
         digest_auth=cfg.punchh.digest["auth"],
         digest_mobile=cfg.punchh.digest["mobile"],
+        digest_password_less=cfg.punchh.digest["password_less"],
     )
 
 
