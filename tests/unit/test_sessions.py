@@ -1,0 +1,69 @@
+"""Session store and manager: bounded, expiring on the injected clock, never showing tokens."""
+
+import pytest
+
+from gateway.errors import Unauthorized
+from gateway.sessions import MemorySessionStore, PunchhTokens, SessionManager
+from tests.support.clock import ManualClock
+
+TOKENS = PunchhTokens("ACC-x", "AUTH-x", "ID-x", "REF-x", expires_in=1800)
+SECRET = b"m" * 40
+
+
+def _manager(clock: ManualClock, max_sessions: int = 10) -> SessionManager:
+    store = MemorySessionStore(max_sessions=max_sessions, clock=clock)
+    return SessionManager(store, secret=SECRET, ttl=3600, clock=clock)
+
+
+async def test_create_resolve_end() -> None:
+    clock = ManualClock()
+    manager = _manager(clock)
+    session, token = await manager.create("42", TOKENS)
+    assert session.access_expires_at == clock.now + 1800
+    resolved = await manager.resolve(token)
+    assert resolved.session == session
+    await manager.end(session.sid)
+    with pytest.raises(Unauthorized, match="ended"):
+        await manager.resolve(token)
+
+
+async def test_store_expires_on_the_clock() -> None:
+    clock = ManualClock()
+    manager = _manager(clock)
+    session, _ = await manager.create("42", TOKENS)
+    clock.advance(3599)
+    assert await manager.store.get(session.sid) is not None
+    clock.advance(2)
+    assert await manager.store.get(session.sid) is None
+
+
+async def test_store_is_bounded() -> None:
+    clock = ManualClock()
+    manager = _manager(clock, max_sessions=3)
+    sessions = [(await manager.create(str(i), TOKENS))[0] for i in range(5)]
+    store = manager.store
+    assert isinstance(store, MemorySessionStore)
+    assert len(store) == 3
+    assert await store.get(sessions[-1].sid) is not None
+
+
+async def test_update_keeps_what_punchh_did_not_resend() -> None:
+    clock = ManualClock()
+    manager = _manager(clock)
+    session, _ = await manager.create("42", TOKENS)
+    clock.advance(100)
+    updated = await manager.update_tokens(
+        session, PunchhTokens("ACC-y", refresh_token="REF-y", expires_in=900)
+    )
+    assert updated.tokens == PunchhTokens("ACC-y", "AUTH-x", "ID-x", "REF-y", 900)
+    assert updated.access_expires_at == clock.now + 900
+    assert (await manager.store.get(session.sid)) == updated
+
+
+async def test_no_token_in_repr() -> None:
+    clock = ManualClock()
+    manager = _manager(clock)
+    session, _ = await manager.create("42", TOKENS)
+    text = repr(session) + repr(manager) + repr(TOKENS)
+    for secret in ("ACC-x", "AUTH-x", "ID-x", "REF-x", SECRET.decode()):
+        assert secret not in text
