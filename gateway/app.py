@@ -24,13 +24,17 @@ from gateway.keys import (
 )
 from gateway.local import add_local_routes
 from gateway.proxy import make_proxy_handler
+from gateway.refresh import Refresher
 from gateway.routes import build_route_table
 from gateway.sandbox_link import embedded_sandbox
-from gateway.sessions import MemorySessionStore, SessionManager
+from gateway.sessions import SessionManager
+from gateway.store.factory import make_session_store
 from gateway.upstream import UpstreamClient
 from middleware.access_log import make_access_log_middleware
 from middleware.body import make_body_middleware
 from middleware.client_ip import make_client_ip_middleware
+from middleware.cors import make_cors_middleware
+from middleware.csrf import make_csrf_middleware
 from middleware.errors import make_error_middleware
 from middleware.pos_auth import make_pos_auth_middleware
 from middleware.request_id import make_request_id_middleware
@@ -43,25 +47,37 @@ access = logging.getLogger("gateway.access")
 
 def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> web.Application:
     table = build_route_table(pos_enabled=cfg.pos.enabled)
-    store = MemorySessionStore(max_sessions=cfg.session.max_sessions, clock=clock)
     manager = SessionManager(
-        store, secret=cfg.session.secret.encode(), ttl=cfg.session.ttl, clock=clock
+        make_session_store(cfg, clock=clock),
+        secret=cfg.session.secret.encode(),
+        previous_secrets=tuple(s.encode() for s in cfg.session.previous_secrets),
+        ttl=cfg.session.ttl,
+        idle_timeout=cfg.session.idle_timeout,
+        clock=clock,
     )
     upstream = UpstreamClient(
         connect_timeout=cfg.punchh.connect_timeout,
         total_timeout=cfg.punchh.total_timeout,
         pool_size=cfg.punchh.pool_size,
     )
+    refresher = Refresher(manager, upstream, cfg, clock=clock)
+    cookie = cfg.session.cookie
     app = web.Application(
         middlewares=[
             make_request_id_middleware(),  # X-Request-ID kept or made; on every answer
             make_access_log_middleware(access),  # one JSON line per request, route template only
             make_error_middleware(log),  # GatewayError and the unexpected → one JSON error shape
+            make_cors_middleware(cookie.allowed_origins),  # preflights; allowed origins only: 403
             make_client_ip_middleware(cfg.server.trusted_proxies),  # true client IP
             make_route_middleware(table),  # normalise path, allowlist: 400 / 404 / 405
+            make_csrf_middleware(  # cookie mode: unsafe methods need an allowed Origin: 403
+                cookie_mode=cookie.enabled, allowed_origins=cookie.allowed_origins
+            ),
             make_body_middleware(cfg.server.max_body_bytes),  # read, parse once: 400 / 413 / 415
             make_pos_auth_middleware(cfg.pos),  # POS device key → location key: 401 / 403
-            make_session_middleware(manager),  # gateway token → Punchh tokens: 401
+            make_session_middleware(  # gateway token → Punchh tokens: 401 / 503
+                manager, cookie_name=cookie.name if cookie.enabled else None
+            ),
         ],
         client_max_size=cfg.server.max_body_bytes,
     )
@@ -73,7 +89,10 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
     app[READINESS] = Readiness()
     add_local_routes(app)
     app.router.add_route(
-        "*", "/{tail:.*}", make_proxy_handler(cfg, upstream, manager), name=PROXY_ROUTE_NAME
+        "*",
+        "/{tail:.*}",
+        make_proxy_handler(cfg, upstream, manager, refresher),
+        name=PROXY_ROUTE_NAME,
     )
     app.cleanup_ctx.append(_upstream_ctx)
     return app

@@ -31,3 +31,8 @@ def parse_body(raw: bytes, content_type: str) -> ParsedBody:
     if not isinstance(doc, dict):
         raise BadRequest("request body must be a JSON object", code="invalid_body")
     return ParsedBody(doc)
+
+
+def compact_json(doc: Any) -> bytes:
+    """The one serialisation of bodies sent to Punchh: compact, UTF-8; these bytes are signed."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

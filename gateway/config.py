@@ -49,10 +49,37 @@ class PunchhConfig:
 
 
 @dataclass(frozen=True)
+class CookieConfig:
+    enabled: bool
+    name: str
+    samesite: str
+    secure: bool
+    allowed_origins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class SessionConfig:
     secret: Secret
-    ttl: int
+    ttl: int  # absolute lifetime
     max_sessions: int
+    idle_timeout: int = 14400
+    refresh_margin: int = 60
+    previous_secrets: tuple[Secret, ...] = ()
+    cookie: CookieConfig = field(
+        default_factory=lambda: CookieConfig(False, "lg_session", "Lax", True, ())
+    )
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: Secret  # may carry a Redis password
+    prefix: str
+    timeout: float
+    encryption_key: Secret
+
+    @property
+    def backend(self) -> str:
+        return "memory" if self.url.reveal() == "memory://" else "redis"
 
 
 @dataclass(frozen=True)
@@ -81,6 +108,7 @@ class GatewayConfig:
     server: ServerConfig
     punchh: PunchhConfig
     session: SessionConfig
+    store: StoreConfig
     pos: PosConfig
     sandbox: SandboxSettings
     source: str = field(default="<defaults>", compare=False)
@@ -168,6 +196,17 @@ def _cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: l
             problems.append("pos.devices = []: pos.enabled needs at least one device")
     if v["sandbox.enabled"] and v["sandbox.host"] not in ("127.0.0.1", "::1", "localhost"):
         problems.append(f"sandbox.host = {v['sandbox.host']!r}: expected a loopback address")
+    if v["store.url"] != "memory://" and not v["store.encryption_key"]:
+        problems.append(
+            "store.encryption_key (GATEWAY_STORE_KEY) = <empty>: required with a redis store"
+        )
+    if v["session.cookie_mode"] and not v["session.allowed_origins"]:
+        problems.append(
+            "session.allowed_origins (GATEWAY_ALLOWED_ORIGINS) = (): cookie mode needs the "
+            "frontend origins allowed to send unsafe requests"
+        )
+    if v["session.cookie_samesite"] == "None" and not v["session.cookie_secure"]:
+        problems.append("session.cookie_samesite = 'None': browsers require cookie_secure = true")
     if v["punchh.connect_timeout"] > v["punchh.total_timeout"]:
         problems.append(
             f"punchh.connect_timeout = {v['punchh.connect_timeout']}: expected no more than "
@@ -230,7 +269,25 @@ def _build(v: dict[str, Any], devices: tuple[PosDevice, ...], source: str) -> Ga
             },
         ),
         session=SessionConfig(
-            secret=v["session.secret"], ttl=v["session.ttl"], max_sessions=v["session.max_sessions"]
+            secret=v["session.secret"],
+            ttl=v["session.ttl"],
+            max_sessions=v["session.max_sessions"],
+            idle_timeout=v["session.idle_timeout"],
+            refresh_margin=v["session.refresh_margin"],
+            previous_secrets=v["session.previous_secrets"],
+            cookie=CookieConfig(
+                enabled=v["session.cookie_mode"],
+                name=v["session.cookie_name"],
+                samesite=v["session.cookie_samesite"],
+                secure=v["session.cookie_secure"],
+                allowed_origins=v["session.allowed_origins"],
+            ),
+        ),
+        store=StoreConfig(
+            url=Secret(v["store.url"]),
+            prefix=v["store.prefix"],
+            timeout=v["store.timeout"],
+            encryption_key=v["store.encryption_key"],
         ),
         pos=PosConfig(enabled=v["pos.enabled"], business_key=business_key, devices=devices),
         sandbox=SandboxSettings(

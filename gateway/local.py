@@ -1,19 +1,30 @@
-"""The gateway's own routes: /healthz, /readyz and POST /gateway/logout.
+"""The gateway's own routes: /healthz, /readyz, POST /gateway/logout, POST /gateway/logout/all.
 
 /healthz is 200 while the process runs. /readyz is 200 once the upstream client is up
-and 503 `not_ready` otherwise. /gateway/logout ends the session named by the gateway
-token (as `Authorization: Bearer` or `authentication_token`): 204, or 401 when the
-token is not a live session.
+and 503 `not_ready` otherwise; it reports the store's state without failing on it (a
+Redis outage must not take every replica out of the load balancer).
+/gateway/logout ends the session named by the gateway token (Bearer, the body's or the
+query's `authentication_token`, or the cookie in cookie mode) and signs out at Punchh
+where Punchh has a sign-out for that kind of sign-in: 204, or 401 when the token is not
+a live session. /gateway/logout/all ends every session of that guest, on every replica.
 """
 
 from __future__ import annotations
 
+import logging
+
 from aiohttp import web
 
 from gateway.body import parse_body
+from gateway.cookies import clear_session_cookie
 from gateway.errors import GatewayError
-from gateway.keys import READINESS, SESSIONS
+from gateway.keys import CONFIG, READINESS, REQUEST_ID, SESSIONS, UPSTREAM
+from gateway.punchh_calls import sign_out_request
+from gateway.sessions import Resolved
+from gateway.store.base import StoreUnavailable
 from gateway.translate import presented_token
+
+log = logging.getLogger("gateway")
 
 
 class NotReady(GatewayError):
@@ -28,20 +39,67 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     if not request.app[READINESS].ready:
         raise NotReady("the gateway is not ready to serve")
-    return web.json_response({"status": "ready"})
+    try:
+        await request.app[SESSIONS].store.ping()
+        store = "ok"
+    except StoreUnavailable:
+        store = "unavailable"
+    return web.json_response({"status": "ready", "store": store})
+
+
+async def _resolve(request: web.Request) -> Resolved:
+    cookie = request.app[CONFIG].session.cookie
+    ctype = request.content_type if "Content-Type" in request.headers else ""
+    doc = parse_body(await request.read(), ctype).doc
+    token = presented_token(
+        request.headers.get("Authorization"),
+        doc,
+        list(request.query.items()),
+        request.cookies.get(cookie.name) if cookie.enabled else None,
+    )
+    return await request.app[SESSIONS].resolve(token)
+
+
+async def _sign_out_at_punchh(request: web.Request, resolved: Resolved) -> None:
+    call = sign_out_request(request.app[CONFIG], resolved.session, request[REQUEST_ID])
+    if call is None:
+        return
+    try:
+        resp = await request.app[UPSTREAM].send(call)
+        outcome = str(resp.status)
+    except GatewayError as exc:
+        outcome = exc.code
+    log.info("punchh sign-out", extra={"request_id": request[REQUEST_ID], "outcome": outcome})
+
+
+def _ended(request: web.Request) -> web.Response:
+    response = web.Response(status=204)
+    cookie = request.app[CONFIG].session.cookie
+    if cookie.enabled:
+        clear_session_cookie(response, cookie)
+    return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    resolved = await _resolve(request)
+    await request.app[SESSIONS].end(resolved.session.sid)
+    await _sign_out_at_punchh(request, resolved)
+    return _ended(request)
+
+
+async def logout_all(request: web.Request) -> web.Response:
+    resolved = await _resolve(request)
     manager = request.app[SESSIONS]
-    ctype = request.content_type if "Content-Type" in request.headers else ""
-    doc = parse_body(await request.read(), ctype).doc
-    token = presented_token(request.headers.get("Authorization"), doc, list(request.query.items()))
-    resolved = await manager.resolve(token)
-    await manager.end(resolved.session.sid)
-    return web.Response(status=204)
+    if resolved.session.user_id is None:
+        await manager.end(resolved.session.sid)
+    else:
+        await manager.end_all(resolved.session.user_id)
+    await _sign_out_at_punchh(request, resolved)
+    return _ended(request)
 
 
 def add_local_routes(app: web.Application) -> None:
     app.router.add_get("/healthz", healthz, name="healthz", allow_head=False)
     app.router.add_get("/readyz", readyz, name="readyz", allow_head=False)
     app.router.add_post("/gateway/logout", logout, name="gateway-logout")
+    app.router.add_post("/gateway/logout/all", logout_all, name="gateway-logout-all")

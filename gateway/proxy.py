@@ -1,185 +1,88 @@
 """The forwarding handler: a chain of named steps from a routed request to Punchh and back.
 
+    ensure_fresh   a session near its access token's expiry is refreshed first
     build_call     body and query rewritten (client, tokens), encoded, signed, headers
     upstream.send  one call to Punchh (errors become 502/504)
-    after_call     login → new session; refresh → new tokens; logout → session ended
-    answer         Punchh's status and body, tokens swapped, headers by allowlist
+    retry on 401   Punchh refused the access token: refresh once, send once more
+    after_call     sign-in → new session; sign-out → session ended; echoes scrubbed
+    answer         Punchh's status and body, headers by allowlist, the cookie in cookie mode
 
-Reads ROUTE, BODY, SESSION, POS_DEVICE, CLIENT_IP, REQUEST_ID set by the middleware.
+`POST /api2/password_less/refresh_token` is answered by the gateway itself: it refreshes
+the session's tokens (the frontend holds no refresh token) and returns the same gateway token.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-from urllib.parse import urlencode
-
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.answer import after_call
+from gateway.call import build_call
 from gateway.config import GatewayConfig
-from gateway.errors import GatewayError, UpstreamError
-from gateway.headers import client_headers, pos_authorization, upstream_headers
-from gateway.keys import BODY, CLIENT_IP, POS_DEVICE, REQUEST_ID, ROUTE, SESSION
-from gateway.paths import encode_path
+from gateway.cookies import clear_session_cookie, set_session_cookie
+from gateway.errors import BadRequest, GatewayError
+from gateway.headers import client_headers
+from gateway.keys import REQUEST_ID, ROUTE, SESSION
+from gateway.punchh_calls import refreshable
+from gateway.refresh import Refresher
 from gateway.sessions import Resolved, SessionManager
-from gateway.signing import digest_for
-from gateway.translate import (
-    rewrite_login,
-    rewrite_query,
-    rewrite_request_fields,
-    scrub,
-    take_tokens,
-)
-from gateway.upstream import UpstreamClient, UpstreamRequest, UpstreamResponse
-
-_BODYLESS = frozenset({"GET", "DELETE", "HEAD"})
-
-
-def _compact(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _is_json(resp: UpstreamResponse) -> bool:
-    return resp.headers.get("Content-Type", "").split(";")[0].strip().endswith("json")
-
-
-def _load(resp: UpstreamResponse) -> Any:
-    """Punchh's JSON answer; one we cannot read cannot be checked for tokens, so it is a 502."""
-    try:
-        return json.loads(resp.body)
-    except (ValueError, UnicodeDecodeError):
-        raise UpstreamError("Punchh sent JSON that could not be read", kind="protocol") from None
-
-
-def build_payload(
-    method: str,
-    doc: dict[str, Any] | None,
-    query: list[tuple[str, str]],
-    *,
-    client_id: str | None,
-    auth_token: str | None,
-    add_auth_token: bool,
-) -> tuple[bytes | None, str]:
-    """The body bytes and query string Punchh gets. `client` and `authentication_token`
-    travel in the JSON body, or in the query of a body-less GET or DELETE (REFERENCE.md)."""
-    in_body = doc is not None or (method not in _BODYLESS and client_id is not None)
-    if add_auth_token and auth_token:
-        if in_body:
-            doc = {**(doc or {}), "authentication_token": auth_token}
-        else:
-            query = [*query, ("authentication_token", auth_token)]
-    body = None
-    if in_body:
-        fields = rewrite_request_fields(doc or {}, client_id=client_id, auth_token=auth_token)
-        body = _compact(fields)
-    query_client = None if in_body else client_id
-    return body, urlencode(rewrite_query(query, client_id=query_client, auth_token=auth_token))
-
-
-def _authorization(request: web.Request, cfg: GatewayConfig) -> str | None:
-    device = request.get(POS_DEVICE)
-    if device is not None:
-        return pos_authorization(device.location_key.reveal(), cfg.pos.business_key.reveal())
-    resolved = request.get(SESSION)
-    if resolved is not None and resolved.session.tokens.access_token:
-        return f"Bearer {resolved.session.tokens.access_token}"
-    return None
-
-
-def build_call(request: web.Request, cfg: GatewayConfig) -> UpstreamRequest:
-    """Everything Punchh will see, decided from plain values; nothing sent yet."""
-    match, doc = request[ROUTE], request[BODY].doc
-    route = match.route
-    resolved = request.get(SESSION)
-    tokens = resolved.session.tokens if resolved else None
-    if route.action == "refresh" and tokens is not None:
-        doc = {**(doc or {}), "refresh_token": tokens.refresh_token or ""}
-    body, query = build_payload(
-        route.method,
-        doc,
-        list(request.rel_url.query.items()),
-        client_id=None if route.family == "pos" else cfg.punchh.client_id,
-        auth_token=(tokens.authentication_token or tokens.access_token) if tokens else None,
-        # Without an access token for the Bearer header, the body must carry the user.
-        add_auth_token=tokens is not None and not tokens.access_token,
-    )
-    path = encode_path(match.path)
-    secret = cfg.punchh.client_secret.encode()
-    headers = upstream_headers(
-        request.headers,
-        user_agent=cfg.punchh.pos_user_agent if route.family == "pos" else cfg.punchh.user_agent,
-        request_id=request[REQUEST_ID],
-        client_ip=request[CLIENT_IP],
-        has_body=body is not None,
-        digest=digest_for(path, query, body or b"", secret, cfg.punchh.digest[route.family]),
-        authorization=_authorization(request, cfg),
-        id_token=tokens.id_token if tokens else None,
-    )
-    return UpstreamRequest(route.method, f"{path}?{query}" if query else path, headers, body)
-
-
-async def after_call(
-    request: web.Request, resp: UpstreamResponse, manager: SessionManager, lifetime: int
-) -> bytes:
-    """Session bookkeeping around the answer; returns the body the frontend may see."""
-    route = request[ROUTE].route
-    resolved: Resolved | None = request.get(SESSION)
-    if route.action == "logout" and resolved is not None:
-        await manager.end(resolved.session.sid)
-    ok_json = 200 <= resp.status < 300 and _is_json(resp)
-    if route.action == "login" and ok_json:
-        doc = _load(resp)
-        found = take_tokens(doc)
-        if found is not None:
-            tokens, user_id = found
-            _, gateway_token = await manager.create(user_id, tokens)
-            return _compact(rewrite_login(doc, gateway_token, lifetime))
-    if route.action == "refresh" and resolved is not None:
-        if resp.status == 401:
-            await manager.end(resolved.session.sid)
-        elif ok_json:
-            doc = _load(resp)
-            found = take_tokens(doc)
-            if found is not None:
-                updated = await manager.update_tokens(resolved.session, found[0])
-                return _compact(rewrite_login(doc, resolved.token, manager.remaining(updated)))
-    if resolved is not None:
-        return _scrub_body(resp, resolved)
-    return resp.body
-
-
-def _scrub_body(resp: UpstreamResponse, resolved: Resolved) -> bytes:
-    secrets_ = resolved.session.tokens.values()
-    if not any(t.encode() in resp.body for t in secrets_):
-        return resp.body  # the common case: nothing to scrub, no parse
-    if not _is_json(resp):
-        body = resp.body
-        for t in secrets_:
-            body = body.replace(t.encode(), b"")
-        return body
-    return _compact(scrub(_load(resp), resolved.session.tokens, resolved.token))
+from gateway.upstream import UpstreamClient, UpstreamResponse
 
 
 def make_proxy_handler(
-    cfg: GatewayConfig, upstream: UpstreamClient, manager: SessionManager
+    cfg: GatewayConfig, upstream: UpstreamClient, manager: SessionManager, refresher: Refresher
 ) -> Handler:
-    lifetime = cfg.session.ttl
+    cookie = cfg.session.cookie
+
+    async def send(request: web.Request, resolved: Resolved | None) -> UpstreamResponse:
+        session = resolved.session if resolved else None
+        try:
+            return await upstream.send(build_call(request, cfg, session))
+        except GatewayError:
+            if request[ROUTE].route.action == "logout" and session is not None:
+                await manager.end(session.sid)  # the guest asked to leave: they have
+            raise
 
     async def proxy(request: web.Request) -> web.StreamResponse:
-        call = build_call(request, cfg)
-        try:
-            resp = await upstream.send(call)
-        except GatewayError:
-            resolved = request.get(SESSION)
-            if request[ROUTE].route.action == "logout" and resolved is not None:
-                await manager.end(resolved.session.sid)  # the guest asked to leave: they have
-            raise
-        body = await after_call(request, resp, manager, lifetime)
-        return web.Response(
-            status=resp.status,
-            body=body,
-            headers=client_headers(resp.headers, request[REQUEST_ID]),
+        route, rid = request[ROUTE].route, request[REQUEST_ID]
+        resolved = request.get(SESSION)
+        if route.action == "refresh":
+            return await _refresh_answer(resolved, refresher, manager, rid, cookie.enabled)
+        if resolved is not None:
+            resolved = Resolved(await refresher.ensure_fresh(resolved.session, rid), resolved.token)
+        resp = await send(request, resolved)
+        if (
+            resp.status == 401
+            and resolved is not None
+            and route.action == "forward"
+            and refreshable(resolved.session)
+        ):
+            resolved = Resolved(await refresher.refresh_now(resolved.session, rid), resolved.token)
+            resp = await send(request, resolved)
+        answer = await after_call(route, resp, resolved, manager, cookie_mode=cookie.enabled)
+        response = web.Response(
+            status=resp.status, body=answer.body, headers=client_headers(resp.headers, rid)
         )
+        if cookie.enabled and answer.new_token:
+            set_session_cookie(response, cookie, answer.new_token, manager.lifetime)
+        elif cookie.enabled and answer.ended:
+            clear_session_cookie(response, cookie)
+        return response
 
     return proxy
+
+
+async def _refresh_answer(
+    resolved: Resolved | None,
+    refresher: Refresher,
+    manager: SessionManager,
+    request_id: str,
+    cookie_mode: bool,
+) -> web.StreamResponse:
+    if resolved is None or not refreshable(resolved.session):
+        raise BadRequest("this session has no refresh token", code="not_refreshable")
+    session = await refresher.refresh_now(resolved.session, request_id)
+    data: dict[str, object] = {"token_type": "Bearer", "expires_in": manager.remaining(session)}
+    if not cookie_mode:
+        data["access_token"] = resolved.token
+    return web.json_response({"data": data}, headers={"X-Request-ID": request_id})

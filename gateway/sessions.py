@@ -1,19 +1,19 @@
 """Guest sessions: Punchh's tokens kept server-side behind a gateway session token.
 
-`SessionStore` is the storage contract (memory now; Redis in the sessions-at-scale work).
-`SessionManager` issues, resolves and ends sessions; `resolve` raises `Unauthorized`
-(401, `invalid_session`) for a missing, forged, expired or revoked token.
+`SessionManager` issues, resolves, touches and ends sessions over a `SessionStore`
+(gateway/store/). `resolve` raises `Unauthorized` (401): `session_required` without a
+token; `invalid_session` for a forged, expired, idle-timed-out or revoked one.
+A store that cannot answer raises `StoreUnavailable` (503): a network error never ends
+a session.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol
-
-from cachetools import TLRUCache
 
 from gateway.errors import Unauthorized
+from gateway.store.base import SessionStore
 from gateway.tokens import (
     InvalidToken,
     TokenClaims,
@@ -55,39 +55,14 @@ class Session:
     user_id: str | None
     tokens: PunchhTokens
     created_at: float
-    expires_at: float
+    expires_at: float  # absolute end
+    last_seen: float = 0.0
     access_expires_at: float | None = None
+    family: str = "auth"  # the route family of the sign-in: decides how to sign out
 
-
-class SessionStore(Protocol):
-    async def get(self, sid: str) -> Session | None: ...
-    async def put(self, session: Session) -> None: ...
-    async def delete(self, sid: str) -> None: ...
-    async def close(self) -> None: ...
-
-
-class MemorySessionStore:
-    """Bounded by count; each record expires at its own `expires_at` on the injected clock."""
-
-    def __init__(self, *, max_sessions: int, clock: Clock) -> None:
-        self._cache: TLRUCache[str, Session] = TLRUCache(
-            maxsize=max_sessions, ttu=lambda _k, s, _now: s.expires_at, timer=clock
-        )
-
-    async def get(self, sid: str) -> Session | None:
-        return self._cache.get(sid)
-
-    async def put(self, session: Session) -> None:
-        self._cache[session.sid] = session
-
-    async def delete(self, sid: str) -> None:
-        self._cache.pop(sid, None)
-
-    async def close(self) -> None:
-        self._cache.clear()
-
-    def __len__(self) -> int:
-        return len(self._cache)
+    def deadline(self, idle_timeout: float) -> float:
+        """When the record may be dropped: idle timeout or absolute end, whichever is first."""
+        return min(self.expires_at, self.last_seen + idle_timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,28 +79,45 @@ class SessionManager:
         secret: bytes,
         ttl: int,
         clock: Clock,
+        idle_timeout: int = 14400,
         previous_secrets: tuple[bytes, ...] = (),
     ) -> None:
         self.store = store
         self._secret = secret
         self._keys: Mapping[str, bytes] = {key_id(s): s for s in (*previous_secrets, secret)}
         self._ttl = ttl
+        self._idle = idle_timeout
         self._clock = clock
+        self.lifetime = ttl
 
     def __repr__(self) -> str:
         return f"SessionManager(store={type(self.store).__name__}, ttl={self._ttl})"
 
-    async def create(self, user_id: str | None, tokens: PunchhTokens) -> tuple[Session, str]:
+    async def _save(self, session: Session) -> None:
+        await self.store.put(session, session.deadline(self._idle) - self._clock())
+
+    async def create(
+        self,
+        user_id: str | None,
+        tokens: PunchhTokens,
+        *,
+        family: str = "auth",
+        access_expires_at: float | None = None,
+    ) -> tuple[Session, str]:
         now = self._clock()
+        if access_expires_at is None and tokens.expires_in:
+            access_expires_at = now + tokens.expires_in
         session = Session(
             sid=new_session_id(),
             user_id=user_id,
             tokens=tokens,
             created_at=now,
             expires_at=now + self._ttl,
-            access_expires_at=now + tokens.expires_in if tokens.expires_in else None,
+            last_seen=now,
+            access_expires_at=access_expires_at,
+            family=family,
         )
-        await self.store.put(session)
+        await self._save(session)
         return session, self.token_for(session)
 
     def token_for(self, session: Session) -> str:
@@ -140,16 +132,30 @@ class SessionManager:
     async def resolve(self, token: str | None) -> Resolved:
         if not token:
             raise Unauthorized("a gateway session token is required", code="session_required")
+        now = self._clock()
         try:
-            claims = decode_session_token(token, self._keys, self._clock())
+            claims = decode_session_token(token, self._keys, now)
         except InvalidToken as exc:
             raise Unauthorized(str(exc), code="invalid_session") from None
         session = await self.store.get(claims.sid)
         if session is None:
             raise Unauthorized("session has ended", code="invalid_session")
+        if now > session.deadline(self._idle):
+            await self.store.delete(session.sid)
+            raise Unauthorized("session has ended", code="invalid_session")
+        # Touch at most once a minute (or a tenth of the idle timeout): a store write per
+        # request would double the store's load for nothing.
+        if now - session.last_seen > min(60.0, self._idle / 10):
+            session = replace(session, last_seen=now)
+            await self._save(session)
         return Resolved(session, token)
 
-    async def update_tokens(self, session: Session, tokens: PunchhTokens) -> Session:
+    async def reload(self, sid: str) -> Session | None:
+        return await self.store.get(sid)
+
+    async def update_tokens(
+        self, session: Session, tokens: PunchhTokens, *, access_expires_at: float | None = None
+    ) -> Session:
         """Store refreshed Punchh tokens; fields Punchh did not send again are kept."""
         merged = PunchhTokens(
             access_token=tokens.access_token or session.tokens.access_token,
@@ -159,12 +165,10 @@ class SessionManager:
             expires_in=tokens.expires_in,
         )
         now = self._clock()
-        updated = replace(
-            session,
-            tokens=merged,
-            access_expires_at=now + tokens.expires_in if tokens.expires_in else None,
-        )
-        await self.store.put(updated)
+        if access_expires_at is None and tokens.expires_in:
+            access_expires_at = now + tokens.expires_in
+        updated = replace(session, tokens=merged, access_expires_at=access_expires_at)
+        await self._save(updated)
         return updated
 
     def remaining(self, session: Session) -> int:
@@ -173,3 +177,7 @@ class SessionManager:
 
     async def end(self, sid: str) -> None:
         await self.store.delete(sid)
+
+    async def end_all(self, user_id: str) -> int:
+        """Revoke every session of one guest, in every replica sharing the store."""
+        return await self.store.delete_user(user_id)

@@ -120,6 +120,45 @@ def _user_agent(raw: Any, from_env: bool) -> str:
     return value
 
 
+def _secrets(min_len: int) -> Parser:
+    one = _secret(min_len)
+
+    def parse(raw: Any, from_env: bool) -> tuple[Secret, ...]:
+        if from_env and isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(",") if part.strip()]
+        if not isinstance(raw, list | tuple):
+            raise ValueError("expected a list of secrets")
+        return tuple(one(v, from_env) for v in raw)
+
+    return parse
+
+
+def _token_name(raw: Any, from_env: bool) -> str:
+    value = _str(raw, from_env)
+    if not value or not all(c.isalnum() or c in "-_" for c in value):
+        raise ValueError("expected letters, digits, '-' or '_'")
+    return value
+
+
+def _origins(raw: Any, from_env: bool) -> tuple[str, ...]:
+    if from_env and isinstance(raw, str):
+        raw = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list | tuple) or not all(isinstance(v, str) for v in raw):
+        raise ValueError("expected a list of origins such as https://order.example.com")
+    for origin in raw:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise ValueError(f"expected origins like https://order.example.com, not {origin!r}")
+    return tuple(raw)
+
+
+def _store_url(raw: Any, from_env: bool) -> str:
+    value = _str(raw, from_env)
+    if value != "memory://" and urlsplit(value).scheme not in ("redis", "rediss"):
+        raise ValueError("expected memory:// or a redis:// or rediss:// URL")
+    return value
+
+
 _digest = _choice(*DIGEST_ALGORITHMS)
 
 SETTINGS: tuple[Setting, ...] = (
@@ -219,11 +258,94 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
+        "session.previous_secrets",
+        _secrets(32),
+        (),
+        "Earlier session secrets still accepted (not used to sign): rotate without logouts. "
+        "Comma-separated in the env.",
+        "GATEWAY_SESSION_PREVIOUS_SECRETS",
+        secret=True,
+    ),
+    Setting(
         "session.ttl",
         _int(60, 90 * 86400),
         86400,
-        "Seconds a gateway session lives.",
+        "Absolute lifetime of a gateway session, in seconds.",
         "GATEWAY_SESSION_TTL",
+    ),
+    Setting(
+        "session.idle_timeout",
+        _int(60, 90 * 86400),
+        14400,
+        "Seconds without a request after which a session ends.",
+        "GATEWAY_SESSION_IDLE_TIMEOUT",
+    ),
+    Setting(
+        "session.refresh_margin",
+        _int(0, 86400),
+        60,
+        "Refresh Punchh's access token this many seconds before it expires.",
+        "GATEWAY_REFRESH_MARGIN",
+    ),
+    Setting(
+        "session.cookie_mode",
+        _bool,
+        False,
+        "Browser mode: the session token travels in an HttpOnly cookie, not in the body.",
+        "GATEWAY_COOKIE_MODE",
+    ),
+    Setting("session.cookie_name", _token_name, "lg_session", "Name of the session cookie."),
+    Setting(
+        "session.cookie_samesite",
+        _choice("Strict", "Lax", "None"),
+        "Lax",
+        "SameSite attribute of the session cookie.",
+    ),
+    Setting(
+        "session.cookie_secure",
+        _bool,
+        True,
+        "Secure attribute of the session cookie (false only for plain-http development).",
+        "GATEWAY_COOKIE_SECURE",
+    ),
+    Setting(
+        "session.allowed_origins",
+        _origins,
+        (),
+        "Origins allowed to send unsafe requests and CORS preflights in cookie mode; "
+        "comma-separated in the env.",
+        "GATEWAY_ALLOWED_ORIGINS",
+    ),
+    Setting(
+        "store.url",
+        _store_url,
+        "memory://",
+        "Where sessions live: memory:// (one process) or redis://host:port/db, rediss://.",
+        "GATEWAY_STORE_URL",
+        secret=True,  # a Redis URL may carry a password
+    ),
+    Setting(
+        "store.prefix",
+        _str,
+        "lg:",
+        "Prefix of every key the gateway writes in Redis.",
+        "GATEWAY_STORE_PREFIX",
+    ),
+    Setting(
+        "store.timeout",
+        _seconds(0.01, 10),
+        0.5,
+        "Seconds a Redis command may take before the store counts as unavailable.",
+        "GATEWAY_STORE_TIMEOUT",
+    ),
+    Setting(
+        "store.encryption_key",
+        _secret(32),
+        "",
+        "Encrypts Punchh tokens at rest in Redis (AES-256-GCM); 32+ characters, required with "
+        "redis.",
+        "GATEWAY_STORE_KEY",
+        secret=True,
     ),
     Setting(
         "session.max_sessions",

@@ -42,6 +42,17 @@ def _user_id_from_id_token(id_token: str) -> str | None:
     return None
 
 
+def id_token_expiry(id_token: str | None) -> float | None:
+    """The `exp` of Punchh's id_token (read, not verified: it came from Punchh directly)."""
+    if not id_token:
+        return None
+    try:
+        exp = jwt.decode(id_token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
 def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
     """Punchh's tokens and the user id in a sign-in answer, or None when it has none."""
     found: dict[str, Any] = {}
@@ -77,24 +88,32 @@ def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
     return tokens, user_id
 
 
-def rewrite_login(doc: JSON, gateway_token: str, lifetime: int) -> JSON:
-    """The answer the frontend gets: the gateway token wherever Punchh put its own."""
+def rewrite_login(doc: JSON, gateway_token: str | None, lifetime: int) -> JSON:
+    """The answer the frontend gets: the gateway token wherever Punchh put its own, or,
+    in cookie mode (`gateway_token` None), no token at all: it travels in the cookie."""
     for box in _containers(doc):
         access = box.get("access_token")
         if isinstance(access, dict):
-            access["token"] = gateway_token
+            _set_or_drop(access, "token", gateway_token)
             access.pop("refresh_token", None)
             if "seconds_to_expire" in access:
                 access["seconds_to_expire"] = lifetime
         elif isinstance(access, str):
-            box["access_token"] = gateway_token
+            _set_or_drop(box, "access_token", gateway_token)
         if isinstance(box.get("authentication_token"), str):
-            box["authentication_token"] = gateway_token
+            _set_or_drop(box, "authentication_token", gateway_token)
         if "expires_in" in box:
             box["expires_in"] = lifetime
         for key in _HIDDEN_KEYS:
             box.pop(key, None)
     return doc
+
+
+def _set_or_drop(box: dict[str, Any], key: str, value: str | None) -> None:
+    if value is None:
+        box.pop(key, None)
+    else:
+        box[key] = value
 
 
 def scrub(doc: JSON, tokens: PunchhTokens, gateway_token: str) -> JSON:
@@ -124,10 +143,12 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 def presented_token(
-    authorization: str | None, body: JSON, query: list[tuple[str, str]]
+    authorization: str | None, body: JSON, query: list[tuple[str, str]], cookie: str | None = None
 ) -> str | None:
     """Where a frontend puts its token (seed 000): Authorization: Bearer, or
-    `authentication_token` in the JSON body or the query."""
+    `authentication_token` in the JSON body or the query; in cookie mode, the cookie first."""
+    if cookie:
+        return cookie
     token = bearer_token(authorization)
     if token:
         return token

@@ -18,9 +18,8 @@ from middleware.route import PROXY_ROUTE_NAME
 
 def route_label(request: web.Request) -> str:
     """A Punchh route's template, a gateway route's path, or "unmatched": never a raw path."""
-    match = request.get(ROUTE)
-    if match is not None:
-        return match.route.name
+    if ROUTE in request:
+        return request[ROUTE].route.name
     resource = request.match_info.route.resource
     if request.match_info.route.name != PROXY_ROUTE_NAME and resource is not None:
         return f"{request.method} {resource.canonical}"

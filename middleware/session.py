@@ -1,9 +1,10 @@
 """Guest sessions: a gateway token in, the session's Punchh tokens resolved.
 
 The token is read where a frontend puts Punchh's (seed 000): `Authorization: Bearer`,
-or `authentication_token` in the JSON body or query. Sets SESSION on guest routes.
+or `authentication_token` in the JSON body or query; in cookie mode, the cookie first.
+Sets SESSION on guest routes.
 Rejects: 401 session_required (none given) and invalid_session (forged, expired,
-revoked), without calling Punchh.
+revoked), without calling Punchh; 503 session_store_unavailable when the store is down.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from gateway.sessions import SessionManager
 from gateway.translate import presented_token
 
 
-def make_session_middleware(manager: SessionManager) -> Middleware:
+def make_session_middleware(manager: SessionManager, *, cookie_name: str | None) -> Middleware:
+    """`cookie_name` in cookie mode, else None: cookies are not even parsed then."""
+
     @web.middleware
     async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
         match = request.get(ROUTE)
@@ -26,6 +29,7 @@ def make_session_middleware(manager: SessionManager) -> Middleware:
             request.headers.get("Authorization"),
             request[BODY].doc,
             list(request.rel_url.query.items()),
+            request.cookies.get(cookie_name) if cookie_name else None,
         )
         request[SESSION] = await manager.resolve(token)
         return await handler(request)

@@ -141,4 +141,4 @@ async def test_health_and_ready(gw: Client) -> None:
     assert (await gw.get("/healthz")).status == 200
     resp = await gw.get("/readyz")
     assert resp.status == 200
-    assert await resp.json() == {"status": "ready"}
+    assert await resp.json() == {"status": "ready", "store": "ok"}

@@ -245,7 +245,10 @@ async def test_forged_tokens_are_401_without_calling_punchh(
     assert len(recorder.seen) == before
 
 
-async def test_expired_token_is_401(gw: Client, recorder: Recorder, clock: ManualClock) -> None:
+async def test_expired_token_is_401(
+    recorder: Recorder, make_gateway: GatewayFactory, clock: ManualClock
+) -> None:
+    gw = await make_gateway(recorder.url, GATEWAY_SESSION_IDLE_TIMEOUT="86400")
     token = await _sign_up(gw, recorder)
     clock.advance(86400 - 60)
     assert (

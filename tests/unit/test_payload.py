@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from gateway.proxy import build_payload
+from gateway.call import build_payload
 
 Q = [("b", "2"), ("client", "evil")]
 

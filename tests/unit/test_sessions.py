@@ -3,7 +3,8 @@
 import pytest
 
 from gateway.errors import Unauthorized
-from gateway.sessions import MemorySessionStore, PunchhTokens, SessionManager
+from gateway.sessions import PunchhTokens, SessionManager
+from gateway.store.memory import MemorySessionStore
 from tests.support.clock import ManualClock
 
 TOKENS = PunchhTokens("ACC-x", "AUTH-x", "ID-x", "REF-x", expires_in=1800)
@@ -12,7 +13,7 @@ SECRET = b"m" * 40
 
 def _manager(clock: ManualClock, max_sessions: int = 10) -> SessionManager:
     store = MemorySessionStore(max_sessions=max_sessions, clock=clock)
-    return SessionManager(store, secret=SECRET, ttl=3600, clock=clock)
+    return SessionManager(store, secret=SECRET, ttl=3600, idle_timeout=3600, clock=clock)
 
 
 async def test_create_resolve_end() -> None:

@@ -1,0 +1,1 @@
+"""Where shared state lives: memory (one process) or Redis (many replicas)."""

@@ -1,0 +1,41 @@
+"""The session store contract, and the one error a store raises.
+
+Every backend error (connection refused, timeout, a reply that cannot be read)
+becomes `StoreUnavailable`: 503 `session_store_unavailable`. Nothing is deleted
+because a store could not be reached.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Protocol
+
+from gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from gateway.sessions import Session
+
+
+class StoreUnavailable(GatewayError):
+    status = 503
+    default_code = "session_store_unavailable"
+
+
+class SessionStore(Protocol):
+    async def get(self, sid: str) -> Session | None: ...
+
+    async def put(self, session: Session, ttl: float) -> None:
+        """Keep `session` for `ttl` seconds at most."""
+
+    async def delete(self, sid: str) -> None: ...
+
+    async def delete_user(self, user_id: str) -> int:
+        """End every session of a guest; how many there were."""
+
+    def lock(self, name: str, *, ttl: float, wait: float) -> AbstractAsyncContextManager[bool]:
+        """Hold `name` (across replicas, for a shared store) for at most `ttl` seconds,
+        waiting up to `wait` for it; yields whether it was acquired."""
+
+    async def ping(self) -> None: ...
+
+    async def close(self) -> None: ...

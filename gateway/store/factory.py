@@ -1,0 +1,20 @@
+"""The session store a configuration asks for: memory://, or redis:// / rediss://."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.config import GatewayConfig
+from gateway.store.base import SessionStore
+from gateway.store.codec import TokenCipher
+from gateway.store.memory import MemorySessionStore
+from gateway.store.redis import RedisSessionStore, make_redis_client
+
+
+def make_session_store(cfg: GatewayConfig, *, clock: Callable[[], float]) -> SessionStore:
+    if cfg.store.backend == "memory":
+        return MemorySessionStore(max_sessions=cfg.session.max_sessions, clock=clock)
+    client = make_redis_client(cfg.store.url.reveal(), timeout=cfg.store.timeout)
+    return RedisSessionStore(
+        client, prefix=cfg.store.prefix, cipher=TokenCipher(cfg.store.encryption_key.encode())
+    )

@@ -1,0 +1,157 @@
+"""Sessions in Redis, shared by every replica (redis-py asyncio, one pooled client).
+
+Keys, under the configured prefix: `session:<sid>` (the record, expiring by TTL),
+`user:<user id>` (the set of that guest's session ids, for revoke-all),
+`lock:<name>` (SET NX PX with a random token, released by compare-and-delete).
+Every Redis error or timeout becomes `StoreUnavailable` (503); nothing is deleted
+because Redis could not be reached, and the pool reconnects by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.sessions import Session
+from gateway.store.base import StoreUnavailable
+from gateway.store.codec import TokenCipher, UnreadableRecord, dump_session, load_session
+
+log = logging.getLogger("gateway.store")
+
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+
+
+def make_redis_client(url: str, *, timeout: float, max_connections: int = 64) -> Any:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=timeout,  # waiting for a free connection
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=15,
+    )
+    return aioredis.Redis(connection_pool=pool, retry_on_timeout=False)
+
+
+class RedisSessionStore:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        prefix: str,
+        cipher: TokenCipher,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._cipher = cipher
+        self._sleep = sleep
+        self._release = client.register_script(_RELEASE)
+
+    def __repr__(self) -> str:
+        return f"RedisSessionStore(prefix={self._prefix!r})"
+
+    def _key(self, kind: str, name: str) -> str:
+        return f"{self._prefix}{kind}:{name}"
+
+    async def get(self, sid: str) -> Session | None:
+        try:
+            raw = await self._redis.get(self._key("session", sid))
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        if raw is None:
+            return None
+        try:
+            return load_session(raw, self._cipher)
+        except UnreadableRecord as exc:
+            log.warning("session record unreadable", extra={"reason": str(exc)})
+            return None
+
+    async def put(self, session: Session, ttl: float) -> None:
+        ms = max(1, int(ttl * 1000))
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.set(
+                    self._key("session", session.sid), dump_session(session, self._cipher), px=ms
+                )
+                if session.user_id is not None:
+                    user_key = self._key("user", session.user_id)
+                    pipe.sadd(user_key, session.sid)
+                    pipe.pexpire(user_key, ms, nx=True)
+                    pipe.pexpire(user_key, ms, gt=True)
+                await pipe.execute()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def delete(self, sid: str) -> None:
+        try:
+            raw = await self._redis.getdel(self._key("session", sid))
+            if raw is None:
+                return
+            try:
+                user_id = load_session(raw, self._cipher).user_id
+            except UnreadableRecord:
+                return
+            if user_id is not None:
+                await self._redis.srem(self._key("user", user_id), sid)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def delete_user(self, user_id: str) -> int:
+        user_key = self._key("user", user_id)
+        try:
+            sids = await self._redis.smembers(user_key)
+            keys = [self._key("session", s.decode()) for s in sids]
+            deleted = int(await self._redis.delete(*keys)) if keys else 0
+            await self._redis.delete(user_key)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        return deleted
+
+    @asynccontextmanager
+    async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[bool]:
+        key, token = self._key("lock", name), secrets.token_hex(16)
+        loop = asyncio.get_running_loop()
+        deadline, delay = loop.time() + wait, 0.005
+        acquired = False
+        try:
+            while True:
+                if await self._redis.set(key, token, nx=True, px=max(1, int(ttl * 1000))):
+                    acquired = True
+                    break
+                if loop.time() >= deadline:
+                    break
+                await self._sleep(delay)
+                delay = min(delay * 2, 0.1)
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                with contextlib.suppress(RedisError):  # if not now, it expires after ttl
+                    await self._release(keys=[key], args=[token])
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def _unavailable(exc: RedisError) -> StoreUnavailable:
+    log.warning("session store unavailable", extra={"error": type(exc).__name__})
+    return StoreUnavailable("the session store is unavailable; try again shortly")
