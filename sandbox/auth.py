@@ -74,5 +74,4 @@ def current_user(request: web.Request, c: Ctx) -> tuple[User, Grant]:
         token,
         request.headers.get("id-token"),
         now=c.now,
-        ttl=c.cfg.access_token_ttl,
     )

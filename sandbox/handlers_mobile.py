@@ -33,7 +33,7 @@ def _require_device(request: web.Request, fields: dict[str, Any]) -> None:
 def _answer(c: Ctx, user: User, grant: Grant) -> dict[str, Any]:
     return {
         "user": user_json(user),
-        "access_token": mobile_token_json(grant, c.now, c.cfg.access_token_ttl),
+        "access_token": mobile_token_json(grant, c.now),
     }
 
 

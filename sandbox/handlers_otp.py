@@ -37,13 +37,13 @@ class OAuthError(SandboxError):
         super().__init__({"error": error})
 
 
-def token_data(grant: Grant, ttl: int) -> dict[str, object]:
+def token_data(grant: Grant) -> dict[str, object]:
     return {
         "access_token": grant.access_token,
         "id_token": grant.id_token,
         "refresh_token": grant.refresh_token,
         "token_type": "Bearer",
-        "expires_in": ttl,
+        "expires_in": grant.access_ttl,
     }
 
 
@@ -66,7 +66,7 @@ async def verify_otp(request: web.Request) -> web.Response:
     otp.consume(c.state, c.cfg, key, c.body.get("otp"), c.now)
     user = otp.user_for(c.state, key, c.now)
     grant = tokens.issue_grant(c.state, user, "otp", c.now, c.cfg)
-    data = {**token_data(grant, c.cfg.access_token_ttl), "user_id": user.id}
+    data = {**token_data(grant), "user_id": user.id}
     return json_response({"data": data})
 
 
@@ -75,7 +75,7 @@ async def refresh_token(request: web.Request) -> web.Response:
     c = ctx(request)
     given = c.body.get("refresh_token")
     grant = tokens.refresh(c.state, given if isinstance(given, str) else None, c.now, c.cfg)
-    return json_response({"data": token_data(grant, c.cfg.access_token_ttl)})
+    return json_response({"data": token_data(grant)})
 
 
 @routes.post("/api2/password_less/sign_out")
@@ -102,7 +102,7 @@ async def oauth_token(request: web.Request) -> web.Response:
         {
             "access_token": grant.access_token,
             "token_type": "Bearer",
-            "expires_in": c.cfg.access_token_ttl,
+            "expires_in": grant.access_ttl,
             "scope": "",
             "created_at": int(c.now),
         }

@@ -10,6 +10,8 @@ POST   /__sandbox/sso/code              201 {"code"} for /oauth/token {user_id};
 POST   /__sandbox/faults                201 rule (see ``sandbox.faults``); 400 bad rule
 GET    /__sandbox/faults                200 {"faults": [...]}
 DELETE /__sandbox/faults                200 {"cleared": n}
+POST   /__sandbox/settings              200 {"access_token_ttl"}: lifetime of grants issued
+                                        from now on (null: back to the config's); 400
 """
 
 from __future__ import annotations
@@ -151,3 +153,16 @@ async def list_faults(request: web.Request) -> web.Response:
 @routes.delete("/__sandbox/faults")
 async def clear_faults(request: web.Request) -> web.Response:
     return json_response({"cleared": request.app[FAULTS_KEY].clear()})
+
+
+@routes.post("/__sandbox/settings")
+async def settings(request: web.Request) -> web.Response:
+    data = await _json(request)
+    if set(data) - {"access_token_ttl"}:
+        raise BadRequest("only access_token_ttl can be set")
+    ttl = data.get("access_token_ttl")
+    if ttl is not None and (isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 1):
+        raise BadRequest("access_token_ttl: expected a whole number of seconds >= 1, or null")
+    c = ctx(request)
+    c.state.access_token_ttl = ttl
+    return json_response({"access_token_ttl": ttl or c.cfg.access_token_ttl})

@@ -50,6 +50,7 @@ class Grant:
     id_token: str | None = None  # set: the id-token header must match (Advanced Auth)
     revoked_at: float | None = None
     refreshed_at: float | None = None  # its refresh token has been used
+    access_ttl: int = 86400  # seconds its access token lives, fixed when issued
 
 
 @dataclass
@@ -166,6 +167,10 @@ class SandboxState:
     baskets: dict[int, Basket] = field(default_factory=dict)  # user id -> active basket
     batches: dict[str, Batch] = field(default_factory=dict)
     _counters: dict[str, int] = field(default_factory=dict)
+    # Set by POST /__sandbox/settings: the access-token lifetime of grants issued from now on
+    # (None: config.access_token_ttl). Lets a test make a token "about to expire" across
+    # processes whose clocks it cannot move.
+    access_token_ttl: int | None = None
 
     def next_id(self, kind: str) -> int:
         """Sequential ids per kind, from distinct bases so ids of kinds don't collide."""

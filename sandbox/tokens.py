@@ -1,8 +1,9 @@
 """Token grants: issue, authenticate, refresh (rotating) and revoke; the id_token JWT.
 
 A grant's access/authentication tokens are valid while it is not revoked and
-``now <= issued_at + access_token_ttl``; its refresh token while unused, unrevoked and
-``now <= issued_at + refresh_token_ttl``. Raises ``Unauthorized`` (401) otherwise.
+``now <= issued_at + access_ttl`` (the lifetime in force when it was issued); its refresh
+token while unused, unrevoked and ``now <= issued_at + refresh_token_ttl``.
+Raises ``Unauthorized`` (401) otherwise.
   - password and SSO grants: ``access_token`` and ``authentication_token``, two distinct
     random strings, either authenticates (seed 000 note);
   - Advanced Authentication (OTP) grants: access, refresh and ``id_token``; every use of
@@ -34,7 +35,7 @@ def _new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def mint_id_token(key: str, user: User, now: float, cfg: SandboxConfig) -> str:
+def mint_id_token(key: str, user: User, now: float, cfg: SandboxConfig, ttl: int) -> str:
     """HS256 JWT: sub = user id (string, per RFC 7519), email, phone, iat, exp."""
     claims = {
         "iss": ID_TOKEN_ISSUER,
@@ -43,7 +44,7 @@ def mint_id_token(key: str, user: User, now: float, cfg: SandboxConfig) -> str:
         "email": user.email,
         "phone": user.phone,
         "iat": int(now),
-        "exp": int(now + cfg.access_token_ttl),
+        "exp": int(now + ttl),
         "jti": secrets.token_hex(8),
     }
     return jwt.encode(claims, key, algorithm="HS256")
@@ -58,13 +59,14 @@ def issue_grant(
         source=source,
         issued_at=now,
         access_token=_new_token(),
+        access_ttl=state.access_token_ttl or cfg.access_token_ttl,
     )
     if source in ("password", "sso"):
         grant.authentication_token = _new_token()
     if source in ("otp", "mobile"):
         grant.refresh_token = _new_token()
     if source == "otp":
-        grant.id_token = mint_id_token(state.id_token_key, user, now, cfg)
+        grant.id_token = mint_id_token(state.id_token_key, user, now, cfg, grant.access_ttl)
     state.grants[grant.id] = grant
     state.tokens[grant.access_token] = (grant.id, "access")
     if grant.authentication_token:
@@ -75,7 +77,7 @@ def issue_grant(
 
 
 def authenticate(
-    state: SandboxState, token: str | None, id_token: str | None, *, now: float, ttl: int
+    state: SandboxState, token: str | None, id_token: str | None, *, now: float
 ) -> tuple[User, Grant]:
     """The user and grant behind an access or authentication token, else 401."""
     if not token:
@@ -86,7 +88,7 @@ def authenticate(
     grant = state.grants[entry[0]]
     if grant.revoked_at is not None:
         raise Unauthorized("Token has been revoked")
-    if expired(grant.issued_at, ttl, now):
+    if expired(grant.issued_at, grant.access_ttl, now):
         raise Unauthorized("Access token has expired")
     if grant.id_token is not None and not (
         id_token and hmac.compare_digest(id_token.encode(), grant.id_token.encode())

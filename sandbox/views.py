@@ -73,7 +73,8 @@ def user_with_tokens(user: User, grant: Grant) -> JsonObj:
     }
 
 
-def mobile_token_json(grant: Grant, now: float, ttl: int) -> JsonObj:
+def mobile_token_json(grant: Grant, now: float) -> JsonObj:
+    ttl = grant.access_ttl
     left = 0 if expired(grant.issued_at, ttl, now) else int(grant.issued_at + ttl - now)
     return {
         "token": grant.access_token,
