@@ -27,6 +27,7 @@ def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
         host=cfg.sandbox.host,
         port=cfg.sandbox.port,
         digest_auth=cfg.punchh.digest["auth"],
+        digest_oauth=cfg.punchh.digest["oauth"],
         digest_mobile=cfg.punchh.digest["mobile"],
         digest_password_less=cfg.punchh.digest["password_less"],
     )

@@ -49,7 +49,8 @@ class SandboxConfig:
     refresh_token_ttl: int = 30 * 86400
     otp_ttl: int = 600
     sso_code_ttl: int = 600
-    digest_auth: str = "sha1"  # /api/auth and /oauth/token
+    digest_auth: str = "sha1"  # /api/auth
+    digest_oauth: str = "sha1"  # /oauth/token
     digest_mobile: str = "sha256"  # /api2/mobile
     digest_password_less: str = "none"  # noqa: S105 - /api2/password_less: a digest name
     # Rotation: OAuth servers such as Doorkeeper (Rails) revoke the old access token when
@@ -72,7 +73,7 @@ class SandboxConfig:
         # /api/pos request answers 401), which suits a gateway with no POS devices.
         if not isinstance(self.business_key, str):
             raise ValueError("business_key must be a string (empty closes the POS routes)")
-        for name in ("digest_auth", "digest_mobile", "digest_password_less"):
+        for name in ("digest_auth", "digest_oauth", "digest_mobile", "digest_password_less"):
             value = getattr(self, name)
             if value not in DIGESTS:
                 raise ValueError(f"{name}={value!r}: expected one of {', '.join(DIGESTS)}")

@@ -13,13 +13,13 @@ from typing import Any, Literal
 
 from sandbox.config import SandboxConfig
 
-Family = Literal["auth", "mobile", "password_less", "pos", "sandbox"]
+Family = Literal["auth", "oauth", "mobile", "password_less", "pos", "sandbox"]
 
 # A pattern ending in "/" is a prefix; any other is an exact path.
 _FAMILIES: tuple[tuple[str, Family], ...] = (
     ("/__sandbox/", "sandbox"),
     ("/api/auth/", "auth"),
-    ("/oauth/token", "auth"),
+    ("/oauth/token", "oauth"),
     ("/api2/mobile/", "mobile"),
     ("/api2/password_less/", "password_less"),
     ("/api2/signout", "password_less"),
@@ -39,6 +39,8 @@ def algorithm_for(family: Family, cfg: SandboxConfig) -> str:
     """The digest algorithm a family is signed with: "sha1", "sha256" or "none"."""
     if family == "auth":
         return cfg.digest_auth
+    if family == "oauth":
+        return cfg.digest_oauth
     if family == "mobile":
         return cfg.digest_mobile
     if family == "password_less":
@@ -69,6 +71,6 @@ def signature_ok(given: str | None, message: bytes, secret: str, algorithm: str)
 
 def invalid_signature_body(family: Family) -> Any:
     """Punchh's 412 body: a bare list for Online Ordering, an errors object for api2."""
-    if family == "auth":
+    if family in ("auth", "oauth"):
         return ["Invalid Signature"]
     return {"errors": {"invalid_signature": ["Invalid Signature"]}}

@@ -17,7 +17,7 @@ from tests.sandbox.conftest import SECRET, digest, make_config
     ("path", "family"),
     [
         ("/api/auth/customers.json", "auth"),
-        ("/oauth/token", "auth"),
+        ("/oauth/token", "oauth"),
         ("/oauth/tokenx", None),
         ("/api2/mobile/users", "mobile"),
         ("/api2/password_less/verify", "password_less"),
