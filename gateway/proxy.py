@@ -1,5 +1,6 @@
 """The forwarding handler: a chain of named steps from a routed request to Punchh and back.
 
+    store check    a sign-in is not sent while the session store cannot keep its result
     ensure_fresh   a session near its access token's expiry is refreshed first
     build_call     body and query rewritten (client, tokens), encoded, signed, headers
     upstream.send  one call to Punchh (errors become 502/504)
@@ -46,6 +47,10 @@ def make_proxy_handler(
     async def proxy(request: web.Request) -> web.StreamResponse:
         route, rid = request[ROUTE].route, request[REQUEST_ID]
         resolved = request.get(SESSION)
+        if route.action == "login":
+            # A sign-up Punchh applied but the gateway could not keep would be half-applied:
+            # with the store down, answer 503 before calling Punchh.
+            await manager.store.ping()
         if route.action == "refresh":
             return await _refresh_answer(resolved, refresher, manager, rid, cookie.enabled)
         if resolved is not None:

@@ -67,9 +67,9 @@ def dump_session(session: Session, cipher: TokenCipher) -> bytes:
 
 def load_session(raw: bytes, cipher: TokenCipher) -> Session:
     try:
-        record: dict[str, Any] = json.loads(raw)
-        if record.get("v") != VERSION:
-            raise UnreadableRecord(f"record version {record.get('v')!r}")
+        record: Any = json.loads(raw)
+        if not isinstance(record, dict) or record.get("v") != VERSION:
+            raise UnreadableRecord("not a session record of this version")
         sid = str(record["sid"])
         access, auth, id_token, refresh, expires_in = json.loads(
             cipher.open(record["tokens"], sid.encode())

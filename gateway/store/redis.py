@@ -40,7 +40,8 @@ def make_redis_client(url: str, *, timeout: float, max_connections: int = 64) ->
         socket_connect_timeout=timeout,
         health_check_interval=15,
     )
-    return aioredis.Redis(connection_pool=pool, retry_on_timeout=False)
+    # from_pool: closing the client closes its pool. No retries: one bounded wait, then 503.
+    return aioredis.Redis.from_pool(pool)
 
 
 class RedisSessionStore:

@@ -44,6 +44,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     raw: bytes | None = None  # sent as is, labelled application/json
+    times: int | None = None  # answers this many requests, then the default echo again
 
 
 def _algorithm(path: str) -> str | None:
@@ -85,6 +86,10 @@ class Recorder:
                     )
                 return web.json_response(["Invalid Signature"], status=412)
         reply = self.replies.get((request.method, seen.path))
+        if reply is not None and reply.times is not None:
+            reply.times -= 1
+            if reply.times <= 0:
+                del self.replies[(request.method, seen.path)]
         if reply is None:
             echo = {"path": seen.path, "query": seen.query, "body": body.decode() or None}
             return web.json_response({"echo": echo})

@@ -1,0 +1,120 @@
+"""The Redis session store against the real Redis on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import pytest
+
+from gateway.sessions import PunchhTokens, Session
+from gateway.store.base import StoreUnavailable
+from gateway.store.codec import TokenCipher
+from gateway.store.redis import RedisSessionStore, make_redis_client
+
+
+def _session(sid: str, user_id: str | None = "42") -> Session:
+    return Session(
+        sid=sid,
+        user_id=user_id,
+        tokens=PunchhTokens("ACC-r", "AUTH-r", "ID-r", "REF-r"),
+        created_at=1.0,
+        expires_at=2.0,
+        last_seen=1.0,
+    )
+
+
+async def test_put_get_delete(store: RedisSessionStore, redis_client: Any, prefix: str) -> None:
+    s = _session("a")
+    await store.put(s, 30)
+    assert await store.get("a") == s
+    ttl_ms = await redis_client.pttl(f"{prefix}session:a")
+    assert 29_000 < ttl_ms <= 30_000
+    raw = await redis_client.get(f"{prefix}session:a")
+    for token in (b"ACC-r", b"AUTH-r", b"ID-r", b"REF-r"):
+        assert token not in raw  # a dump of Redis yields no usable Punchh token
+    await store.delete("a")
+    assert await store.get("a") is None
+    assert await redis_client.smembers(f"{prefix}user:42") == set()
+
+
+async def test_expires_by_ttl(store: RedisSessionStore) -> None:
+    await store.put(_session("short"), 0.05)
+    assert await store.get("short") is not None
+    await asyncio.sleep(0.1)  # Redis's own clock: the one place a real wait is the test
+    assert await store.get("short") is None
+
+
+async def test_delete_user_ends_every_session_of_that_guest(store: RedisSessionStore) -> None:
+    for sid, user in (("a", "42"), ("b", "42"), ("c", "7")):
+        await store.put(_session(sid, user), 60)
+    assert await store.delete_user("42") == 2
+    assert (await store.get("a"), await store.get("b")) == (None, None)
+    assert await store.get("c") is not None
+    assert await store.delete_user("42") == 0
+
+
+async def test_unreadable_record_is_no_session(
+    store: RedisSessionStore, redis_client: Any, prefix: str
+) -> None:
+    other = RedisSessionStore(redis_client, prefix=prefix, cipher=TokenCipher(b"x" * 40))
+    await other.put(_session("k"), 60)
+    assert await store.get("k") is None
+
+
+async def test_lock_excludes_across_clients(store: RedisSessionStore, prefix: str) -> None:
+    second = RedisSessionStore(
+        make_redis_client("redis://127.0.0.1:6379/0", timeout=1.0),
+        prefix=prefix,
+        cipher=TokenCipher(b"y" * 40),
+    )
+    try:
+        async with store.lock("refresh:s", ttl=5, wait=1) as got:
+            assert got
+            async with second.lock("refresh:s", ttl=5, wait=0.05) as other:
+                assert not other
+        async with second.lock("refresh:s", ttl=5, wait=0.05) as other:
+            assert other
+    finally:
+        await second.close()
+
+
+async def test_lock_waits_for_release(store: RedisSessionStore) -> None:
+    order: list[str] = []
+
+    async def holder() -> None:
+        async with store.lock("x", ttl=5, wait=1) as got:
+            assert got
+            order.append("first in")
+            await asyncio.sleep(0.05)
+            order.append("first out")
+
+    async def waiter() -> None:
+        await asyncio.sleep(0.01)
+        async with store.lock("x", ttl=5, wait=2) as got:
+            assert got
+            order.append("second in")
+
+    await asyncio.gather(holder(), waiter())
+    assert order == ["first in", "first out", "second in"]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_unreachable_redis_is_store_unavailable_quickly(prefix: str) -> None:
+    client = make_redis_client(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2)
+    dead = RedisSessionStore(client, prefix=prefix, cipher=TokenCipher(b"z" * 40))
+    started = time.monotonic()
+    for call in (dead.get("a"), dead.put(_session("a"), 5), dead.delete("a"), dead.ping()):
+        with pytest.raises(StoreUnavailable) as info:
+            await call
+        assert info.value.status == 503
+        assert info.value.code == "session_store_unavailable"
+    assert time.monotonic() - started < 5
+    await dead.close()
