@@ -1,0 +1,112 @@
+"""Two real gateway processes sharing one Redis, in front of one sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+import aiohttp
+import pytest
+
+from sandbox.config import SandboxConfig
+from sandbox.server import SandboxServer, start_sandbox
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, gateway_env
+from tests.store.conftest import REDIS_URL, STORE_KEY
+from tests.support.process import GatewayProcess, gateway_process
+
+EMAIL = "replica@example.com"
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    server = await start_sandbox(
+        SandboxConfig(
+            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, business_key="", location_keys={}
+        )
+    )
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def replicas(sandbox: SandboxServer) -> AsyncIterator[tuple[GatewayProcess, GatewayProcess]]:
+    env = gateway_env(
+        sandbox.url,
+        GATEWAY_STORE_URL=REDIS_URL,
+        GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
+        GATEWAY_STORE_KEY=STORE_KEY,
+        GATEWAY_REFRESH_MARGIN="60",
+    )
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(gateway_process(env))
+        b = await stack.enter_async_context(gateway_process(env))
+        yield a, b
+
+
+async def _admin(
+    http: aiohttp.ClientSession, sandbox: SandboxServer, method: str, path: str, body: object = None
+) -> object:
+    async with http.request(method, f"{sandbox.url}/__sandbox/{path}", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+async def _otp_sign_in(
+    http: aiohttp.ClientSession, gw: GatewayProcess, sandbox: SandboxServer
+) -> str:
+    async with http.post(f"{gw.url}/api2/password_less/token", json={"email": EMAIL}) as resp:
+        assert resp.status == 200, await resp.text()
+    otp = await _admin(http, sandbox, "GET", f"otp?email={EMAIL}")
+    assert isinstance(otp, dict)
+    body = {"email": EMAIL, "otp": otp["otp"], "privacy_policy": True, "terms_and_conditions": True}
+    async with http.post(f"{gw.url}/api2/password_less/verify", json=body) as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["data"]["access_token"])
+
+
+async def test_a_session_made_on_one_replica_works_on_the_other(
+    replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
+) -> None:
+    a, b = replicas
+    async with aiohttp.ClientSession() as http:
+        token = await _otp_sign_in(http, a, sandbox)
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.get(f"{b.url}/api/auth/users/balance", headers=auth) as resp:
+            assert resp.status == 200, await resp.text()
+        async with http.post(f"{b.url}/gateway/logout", headers=auth) as resp:
+            assert resp.status == 204
+        async with http.get(f"{a.url}/api/auth/users/balance", headers=auth) as resp:
+            assert resp.status == 401  # ended on B, so ended on A
+
+
+async def test_fifty_requests_across_both_refresh_exactly_once(
+    replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
+) -> None:
+    a, b = replicas
+    async with aiohttp.ClientSession() as http:
+        # Punchh hands out an access token living 30 s: inside the gateways' 60 s margin,
+        # so the very next request must refresh it. The refreshed one lives a day.
+        await _admin(http, sandbox, "POST", "settings", {"access_token_ttl": 30})
+        token = await _otp_sign_in(http, a, sandbox)
+        await _admin(http, sandbox, "POST", "settings", {"access_token_ttl": None})
+        await _admin(http, sandbox, "POST", "calls/reset")
+        # A slow refresh, so that both replicas have requests waiting on it.
+        slow = {"method": "POST", "path": "/api2/password_less/refresh_token", "latency_ms": 300}
+        async with http.post(f"{sandbox.url}/__sandbox/faults", json=slow) as resp:
+            assert resp.status == 201
+        auth = {"Authorization": f"Bearer {token}"}
+
+        async def one(i: int) -> int:
+            gw = (a, b)[i % 2]
+            async with http.get(f"{gw.url}/api/auth/users/balance", headers=auth) as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.gather(*(one(i) for i in range(50)))
+        calls = await _admin(http, sandbox, "GET", "calls")
+    assert statuses == [200] * 50
+    assert isinstance(calls, dict)
+    assert calls.get("POST /api2/password_less/refresh_token") == 1
+    assert calls.get("GET /api/auth/users/balance") == 50
