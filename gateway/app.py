@@ -66,8 +66,8 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
         middlewares=[
             make_request_id_middleware(),  # X-Request-ID kept or made; on every answer
             make_access_log_middleware(access),  # one JSON line per request, route template only
+            make_cors_middleware(cookie.allowed_origins),  # preflights; CORS headers, errors too
             make_error_middleware(log),  # GatewayError and the unexpected → one JSON error shape
-            make_cors_middleware(cookie.allowed_origins),  # preflights; allowed origins only: 403
             make_client_ip_middleware(cfg.server.trusted_proxies),  # true client IP
             make_route_middleware(table),  # normalise path, allowlist: 400 / 404 / 405
             make_csrf_middleware(  # cookie mode: unsafe methods need an allowed Origin: 403

@@ -93,8 +93,14 @@ class SessionManager:
     def __repr__(self) -> str:
         return f"SessionManager(store={type(self.store).__name__}, ttl={self._ttl})"
 
-    async def _save(self, session: Session) -> None:
-        await self.store.put(session, session.deadline(self._idle) - self._clock())
+    def _keep_for(self, session: Session) -> float:
+        return session.deadline(self._idle) - self._clock()
+
+    async def _update(self, session: Session) -> Session:
+        """Write an existing session; one ended meanwhile (logout, revoke) stays ended: 401."""
+        if not await self.store.replace(session, self._keep_for(session)):
+            raise Unauthorized("session has ended", code="invalid_session")
+        return session
 
     async def create(
         self,
@@ -117,7 +123,7 @@ class SessionManager:
             access_expires_at=access_expires_at,
             family=family,
         )
-        await self._save(session)
+        await self.store.put(session, self._keep_for(session))
         return session, self.token_for(session)
 
     def token_for(self, session: Session) -> str:
@@ -146,8 +152,7 @@ class SessionManager:
         # Touch at most once a minute (or a tenth of the idle timeout): a store write per
         # request would double the store's load for nothing.
         if now - session.last_seen > min(60.0, self._idle / 10):
-            session = replace(session, last_seen=now)
-            await self._save(session)
+            session = await self._update(replace(session, last_seen=now))
         return Resolved(session, token)
 
     async def reload(self, sid: str) -> Session | None:
@@ -167,9 +172,9 @@ class SessionManager:
         now = self._clock()
         if access_expires_at is None and tokens.expires_in:
             access_expires_at = now + tokens.expires_in
-        updated = replace(session, tokens=merged, access_expires_at=access_expires_at)
-        await self._save(updated)
-        return updated
+        return await self._update(
+            replace(session, tokens=merged, access_expires_at=access_expires_at)
+        )
 
     def remaining(self, session: Session) -> int:
         """Seconds the session (and so its gateway token) still lives."""

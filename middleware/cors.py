@@ -1,9 +1,11 @@
 """CORS for the configured frontend origins (Fetch standard, "CORS protocol").
 
 Preflights (`OPTIONS` with `Access-Control-Request-Method`) from an allowed origin are
-answered 204 here; from any other origin 403 origin_forbidden. Answers to an allowed
-origin carry `Access-Control-Allow-Origin` and `-Allow-Credentials`. Sets nothing.
-Off (a pass-through) when no origin is configured.
+answered 204 here; from any other origin 403 origin_forbidden. Every answer to an
+allowed origin, the gateway's own errors included (this stage sits outside the error
+stage, so a frontend can read `session_required` and send the guest to sign in),
+carries `Access-Control-Allow-Origin` and `-Allow-Credentials`; every answer carries
+`Vary: Origin`. Sets nothing. Off (a pass-through) when no origin is configured.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.errors import Forbidden
+from gateway.keys import REQUEST_ID
+from middleware.errors import error_response
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
 ALLOW_HEADERS = (
@@ -30,7 +33,13 @@ def make_cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
         origin = request.headers.get("Origin")
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             if origin not in allowed:
-                raise Forbidden("this origin may not call the gateway", code="origin_forbidden")
+                return error_response(
+                    403,
+                    "origin_forbidden",
+                    "this origin may not call the gateway",
+                    request.get(REQUEST_ID, ""),
+                    {"Vary": "Origin"},
+                )
             return web.Response(
                 status=204,
                 headers={
@@ -43,11 +52,11 @@ def make_cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
                 },
             )
         response = await handler(request)
+        response.headers["Vary"] = "Origin"
         if origin in allowed:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"
             response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
-            response.headers["Vary"] = "Origin"
         return response
 
     return cors

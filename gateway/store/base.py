@@ -27,6 +27,10 @@ class SessionStore(Protocol):
     async def put(self, session: Session, ttl: float) -> None:
         """Keep `session` for `ttl` seconds at most."""
 
+    async def replace(self, session: Session, ttl: float) -> bool:
+        """Overwrite a session that still exists (atomically); False, writing nothing, when
+        it has ended meanwhile: an update must never bring an ended session back."""
+
     async def delete(self, sid: str) -> None: ...
 
     async def delete_user(self, user_id: str) -> int:

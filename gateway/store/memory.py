@@ -37,6 +37,12 @@ class MemorySessionStore:
             sids.intersection_update(self._cache.keys())  # forget evicted and expired ones
             sids.add(session.sid)
 
+    async def replace(self, session: Session, ttl: float) -> bool:
+        if self._cache.get(session.sid) is None:
+            return False
+        self._cache[session.sid] = (session, self._clock() + ttl)
+        return True
+
     async def delete(self, sid: str) -> None:
         entry = self._cache.pop(sid, None)
         if entry and entry[0].user_id is not None:

@@ -94,6 +94,14 @@ class RedisSessionStore:
         except RedisError as exc:
             raise _unavailable(exc) from None
 
+    async def replace(self, session: Session, ttl: float) -> bool:
+        key, raw = self._key("session", session.sid), dump_session(session, self._cipher)
+        try:
+            # XX: only if it still exists, so a logout in between is never undone.
+            return bool(await self._redis.set(key, raw, px=max(1, int(ttl * 1000)), xx=True))
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
     async def delete(self, sid: str) -> None:
         try:
             raw = await self._redis.getdel(self._key("session", sid))

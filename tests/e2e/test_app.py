@@ -11,8 +11,8 @@ def test_middleware_order() -> None:
     assert names == [
         "request_id",
         "access_log",
-        "errors",
         "cors",
+        "errors",
         "client_ip",
         "route",
         "csrf",

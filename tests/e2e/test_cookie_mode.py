@@ -237,12 +237,6 @@ async def test_answers_to_another_origin_carry_no_cors_headers(
     assert "Access-Control-Allow-Credentials" not in resp.headers
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: middleware/cors.py runs inside the error middleware (gateway/app.py), so "
-    "gateway-made errors (401 invalid_session/session_required, 403, 404...) to the allowed "
-    "origin carry no Access-Control-Allow-Origin: the browser frontend cannot read them",
-)
 async def test_gateway_errors_to_the_allowed_origin_carry_cors_headers(
     recorder: Recorder, make_gateway: GatewayFactory
 ) -> None:

@@ -353,12 +353,6 @@ class _BlockingPunchh:
         return web.json_response({})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a token refresh in flight while the guest logs out puts the ended session back "
-    "(gateway/refresh.py _call -> SessionManager.update_tokens -> _save: store.put without "
-    "checking the session still exists), so the logged-out token works again",
-)
 async def test_logout_during_a_token_refresh_stays_logged_out(
     make_gateway: GatewayFactory, clock: ManualClock
 ) -> None:

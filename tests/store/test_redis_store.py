@@ -118,3 +118,14 @@ async def test_unreachable_redis_is_store_unavailable_quickly(prefix: str) -> No
         assert info.value.code == "session_store_unavailable"
     assert time.monotonic() - started < 5
     await dead.close()
+
+
+async def test_replace_never_recreates_an_ended_session(store: RedisSessionStore) -> None:
+    s = _session("r")
+    assert not await store.replace(s, 30)
+    assert await store.get("r") is None
+    await store.put(s, 30)
+    assert await store.replace(s, 30)
+    await store.delete("r")
+    assert not await store.replace(s, 30)
+    assert await store.get("r") is None
