@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.client_ip import IPNetwork, parse_networks
+from gateway.config_checks import cross_checks
 from gateway.secret import Secret, mask
 from gateway.settings import SETTINGS, TABLE_KEYS, Setting
 from gateway.signing import DigestAlgorithm
@@ -171,49 +172,6 @@ def _read_devices(raw: Any, problems: list[str]) -> tuple[PosDevice, ...]:
     return tuple(devices)
 
 
-def _cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: list[str]) -> None:
-    reported = {p.split(" ", 1)[0] for p in problems}  # a bad value is reported once, not twice
-    if not v["sandbox.enabled"]:
-        for key, env_name in (
-            ("punchh.base_url", "PUNCHH_BASE_URL"),
-            ("punchh.client_id", "PUNCHH_CLIENT_ID"),
-            ("punchh.client_secret", "PUNCHH_CLIENT_SECRET"),
-        ):
-            if not v[key] and key not in reported:
-                problems.append(
-                    f"{key} ({env_name}) = <empty>: required unless sandbox.enabled is true"
-                )
-    if not v["session.secret"] and "session.secret" not in reported:
-        problems.append(
-            "session.secret (GATEWAY_SESSION_SECRET) = <empty>: expected at least 32 characters"
-        )
-    if v["pos.enabled"]:
-        if not v["pos.business_key"] and not v["sandbox.enabled"]:
-            problems.append(
-                "pos.business_key (PUNCHH_BUSINESS_KEY) = <empty>: required when pos.enabled"
-            )
-        if not devices:
-            problems.append("pos.devices = []: pos.enabled needs at least one device")
-    if v["sandbox.enabled"] and v["sandbox.host"] not in ("127.0.0.1", "::1", "localhost"):
-        problems.append(f"sandbox.host = {v['sandbox.host']!r}: expected a loopback address")
-    if v["store.url"] != "memory://" and not v["store.encryption_key"]:
-        problems.append(
-            "store.encryption_key (GATEWAY_STORE_KEY) = <empty>: required with a redis store"
-        )
-    if v["session.cookie_mode"] and not v["session.allowed_origins"]:
-        problems.append(
-            "session.allowed_origins (GATEWAY_ALLOWED_ORIGINS) = (): cookie mode needs the "
-            "frontend origins allowed to send unsafe requests"
-        )
-    if v["session.cookie_samesite"] == "None" and not v["session.cookie_secure"]:
-        problems.append("session.cookie_samesite = 'None': browsers require cookie_secure = true")
-    if v["punchh.connect_timeout"] > v["punchh.total_timeout"]:
-        problems.append(
-            f"punchh.connect_timeout = {v['punchh.connect_timeout']}: expected no more than "
-            f"punchh.total_timeout ({v['punchh.total_timeout']})"
-        )
-
-
 def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     problems: list[str] = []
     doc: dict[str, Any] = {}
@@ -229,7 +187,7 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     values = _read_settings(flat, env, problems)
     devices = _read_devices(flat.pop("pos.devices", []), problems)
     problems.extend(f"{key}: unknown key" for key in sorted(flat))
-    _cross_checks(values, devices, problems)
+    cross_checks(values, devices, problems)
     if problems:
         raise ConfigError(problems)
     return _build(values, devices, path or "<defaults>")

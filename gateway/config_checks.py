@@ -1,0 +1,53 @@
+"""The configuration checks that look at more than one value: POS devices, and the keys
+that need each other. Each problem is one line naming the key, the value (secrets
+masked) and what was expected."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gateway.config import PosDevice
+
+
+def cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: list[str]) -> None:
+    reported = {p.split(" ", 1)[0] for p in problems}  # a bad value is reported once, not twice
+    if not v["sandbox.enabled"]:
+        for key, env_name in (
+            ("punchh.base_url", "PUNCHH_BASE_URL"),
+            ("punchh.client_id", "PUNCHH_CLIENT_ID"),
+            ("punchh.client_secret", "PUNCHH_CLIENT_SECRET"),
+        ):
+            if not v[key] and key not in reported:
+                problems.append(
+                    f"{key} ({env_name}) = <empty>: required unless sandbox.enabled is true"
+                )
+    if not v["session.secret"] and "session.secret" not in reported:
+        problems.append(
+            "session.secret (GATEWAY_SESSION_SECRET) = <empty>: expected at least 32 characters"
+        )
+    if v["pos.enabled"]:
+        if not v["pos.business_key"] and not v["sandbox.enabled"]:
+            problems.append(
+                "pos.business_key (PUNCHH_BUSINESS_KEY) = <empty>: required when pos.enabled"
+            )
+        if not devices:
+            problems.append("pos.devices = []: pos.enabled needs at least one device")
+    if v["sandbox.enabled"] and v["sandbox.host"] not in ("127.0.0.1", "::1", "localhost"):
+        problems.append(f"sandbox.host = {v['sandbox.host']!r}: expected a loopback address")
+    if v["store.url"] != "memory://" and not v["store.encryption_key"]:
+        problems.append(
+            "store.encryption_key (GATEWAY_STORE_KEY) = <empty>: required with a redis store"
+        )
+    if v["session.cookie_mode"] and not v["session.allowed_origins"]:
+        problems.append(
+            "session.allowed_origins (GATEWAY_ALLOWED_ORIGINS) = (): cookie mode needs the "
+            "frontend origins allowed to send unsafe requests"
+        )
+    if v["session.cookie_samesite"] == "None" and not v["session.cookie_secure"]:
+        problems.append("session.cookie_samesite = 'None': browsers require cookie_secure = true")
+    if v["punchh.connect_timeout"] > v["punchh.total_timeout"]:
+        problems.append(
+            f"punchh.connect_timeout = {v['punchh.connect_timeout']}: expected no more than "
+            f"punchh.total_timeout ({v['punchh.total_timeout']})"
+        )

@@ -1,0 +1,147 @@
+"""Parsers for configuration values: the TOML value (or the environment string) in, the typed
+value out, or ValueError whose message says what was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from gateway.client_ip import parse_networks
+from gateway.secret import Secret
+from gateway.signing import DIGEST_ALGORITHMS
+
+Parser = Callable[[Any, bool], Any]
+
+
+def string(raw: Any, from_env: bool) -> str:
+    if not isinstance(raw, str):
+        raise ValueError("expected a string")
+    return raw
+
+
+def secret(min_len: int) -> Parser:
+    def parse(raw: Any, from_env: bool) -> Secret:
+        value = string(raw, from_env)
+        if value and len(value) < min_len:
+            raise ValueError(f"expected at least {min_len} characters")
+        return Secret(value)
+
+    return parse
+
+
+def integer(lo: int, hi: int) -> Parser:
+    def parse(raw: Any, from_env: bool) -> int:
+        if from_env and isinstance(raw, str):
+            try:
+                raw = int(raw.strip())
+            except ValueError:
+                raise ValueError(f"expected an integer from {lo} to {hi}") from None
+        if isinstance(raw, bool) or not isinstance(raw, int) or not lo <= raw <= hi:
+            raise ValueError(f"expected an integer from {lo} to {hi}")
+        return raw
+
+    return parse
+
+
+def seconds(lo: float, hi: float) -> Parser:
+    def parse(raw: Any, from_env: bool) -> float:
+        if from_env and isinstance(raw, str):
+            try:
+                raw = float(raw.strip())
+            except ValueError:
+                raise ValueError(f"expected seconds from {lo} to {hi}") from None
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not lo <= raw <= hi:
+            raise ValueError(f"expected seconds from {lo} to {hi}")
+        return float(raw)
+
+    return parse
+
+
+def boolean(raw: Any, from_env: bool) -> bool:
+    if from_env and isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off", ""):
+            return False
+    if not isinstance(raw, bool):
+        raise ValueError("expected true or false")
+    return raw
+
+
+def choice(*choices: str) -> Parser:
+    def parse(raw: Any, from_env: bool) -> str:
+        if raw not in choices:
+            raise ValueError("expected one of " + ", ".join(choices))
+        return str(raw)
+
+    return parse
+
+
+def base_url(raw: Any, from_env: bool) -> str:
+    value = string(raw, from_env).rstrip("/")
+    if not value:
+        return value
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise ValueError("expected an http(s) URL such as https://sandbox.punchh.com")
+    return value
+
+
+def networks(raw: Any, from_env: bool) -> tuple[str, ...]:
+    if from_env and isinstance(raw, str):
+        raw = [part for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list | tuple) or not all(isinstance(v, str) for v in raw):
+        raise ValueError("expected a list of IP addresses or CIDRs")
+    parse_networks(raw)
+    return tuple(v.strip() for v in raw)
+
+
+def user_agent(raw: Any, from_env: bool) -> str:
+    value = string(raw, from_env)
+    if not value or any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
+        raise ValueError("expected a non-empty printable ASCII User-Agent")
+    return value
+
+
+def secret_list(min_len: int) -> Parser:
+    one = secret(min_len)
+
+    def parse(raw: Any, from_env: bool) -> tuple[Secret, ...]:
+        if from_env and isinstance(raw, str):
+            raw = [part.strip() for part in raw.split(",") if part.strip()]
+        if not isinstance(raw, list | tuple):
+            raise ValueError("expected a list of secrets")
+        return tuple(one(v, from_env) for v in raw)
+
+    return parse
+
+
+def token_name(raw: Any, from_env: bool) -> str:
+    value = string(raw, from_env)
+    if not value or not all(c.isalnum() or c in "-_" for c in value):
+        raise ValueError("expected letters, digits, '-' or '_'")
+    return value
+
+
+def origins(raw: Any, from_env: bool) -> tuple[str, ...]:
+    if from_env and isinstance(raw, str):
+        raw = [part.strip() for part in raw.split(",") if part.strip()]
+    if not isinstance(raw, list | tuple) or not all(isinstance(v, str) for v in raw):
+        raise ValueError("expected a list of origins such as https://order.example.com")
+    for origin in raw:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+            raise ValueError(f"expected origins like https://order.example.com, not {origin!r}")
+    return tuple(raw)
+
+
+def store_url(raw: Any, from_env: bool) -> str:
+    value = string(raw, from_env)
+    if value != "memory://" and urlsplit(value).scheme not in ("redis", "rediss"):
+        raise ValueError("expected memory:// or a redis:// or rediss:// URL")
+    return value
+
+
+digest = choice(*DIGEST_ALGORITHMS)
