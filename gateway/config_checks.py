@@ -1,6 +1,6 @@
-"""The configuration checks that look at more than one value: POS devices, and the keys
-that need each other. Each problem is one line naming the key, the value (secrets
-masked) and what was expected."""
+"""The configuration checks that look at several keys at once (a key that another needs,
+two values that must agree). Each problem is one line naming the key, the value
+(secrets masked) and what was expected."""
 
 from __future__ import annotations
 
