@@ -11,8 +11,12 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from gateway.cache.factory import make_response_cache
+from gateway.cache.policy import CacheStats
 from gateway.config import GatewayConfig
 from gateway.keys import (
+    CACHE,
+    CACHE_STATS,
     CLOCK,
     CONFIG,
     READINESS,
@@ -32,6 +36,7 @@ from gateway.store.factory import make_session_store
 from gateway.upstream import UpstreamClient
 from middleware.access_log import make_access_log_middleware
 from middleware.body import make_body_middleware
+from middleware.cache import make_cache_middleware
 from middleware.client_ip import make_client_ip_middleware
 from middleware.cors import make_cors_middleware
 from middleware.csrf import make_csrf_middleware
@@ -61,6 +66,7 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
         pool_size=cfg.punchh.pool_size,
     )
     refresher = Refresher(manager, upstream, cfg, clock=clock)
+    cache, cache_stats = make_response_cache(cfg, clock=clock), CacheStats()
     cookie = cfg.session.cookie
     app = web.Application(
         middlewares=[
@@ -78,6 +84,11 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
             make_session_middleware(  # gateway token → Punchh tokens: 401 / 503
                 manager, cookie_name=cookie.name if cookie.enabled else None
             ),
+            *(  # per-guest look-up cache, single-flight; writes invalidate
+                [make_cache_middleware(cache, clock=clock, stats=cache_stats)]
+                if cfg.cache.enabled
+                else []
+            ),
         ],
         client_max_size=cfg.server.max_body_bytes,
     )
@@ -87,6 +98,8 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
     app[SESSIONS] = manager
     app[UPSTREAM] = upstream
     app[READINESS] = Readiness()
+    app[CACHE] = cache
+    app[CACHE_STATS] = cache_stats
     add_local_routes(app)
     app.router.add_route(
         "*",
@@ -113,3 +126,4 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             app[READINESS].ready = False
             await app[UPSTREAM].close()
             await app[SESSIONS].store.close()
+            await app[CACHE].close()

@@ -84,6 +84,14 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class CacheConfig:
+    enabled: bool
+    url: Secret  # empty: follow store.url
+    max_entries: int
+    max_bytes: int
+
+
+@dataclass(frozen=True)
 class PosDevice:
     name: str
     key: Secret
@@ -110,6 +118,7 @@ class GatewayConfig:
     punchh: PunchhConfig
     session: SessionConfig
     store: StoreConfig
+    cache: CacheConfig
     pos: PosConfig
     sandbox: SandboxSettings
     source: str = field(default="<defaults>", compare=False)
@@ -246,6 +255,12 @@ def _build(v: dict[str, Any], devices: tuple[PosDevice, ...], source: str) -> Ga
             prefix=v["store.prefix"],
             timeout=v["store.timeout"],
             encryption_key=v["store.encryption_key"],
+        ),
+        cache=CacheConfig(
+            enabled=v["cache.enabled"],
+            url=Secret(v["cache.url"]),
+            max_entries=v["cache.max_entries"],
+            max_bytes=v["cache.max_bytes"],
         ),
         pos=PosConfig(enabled=v["pos.enabled"], business_key=business_key, devices=devices),
         sandbox=SandboxSettings(

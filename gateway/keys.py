@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from gateway.body import ParsedBody
+from gateway.cache.base import ResponseCache
+from gateway.cache.policy import CacheStats
 from gateway.config import GatewayConfig, PosDevice
 from gateway.routes import RouteMatch, RouteTable
 from gateway.sessions import Resolved, SessionManager
@@ -28,6 +30,8 @@ ROUTE_TABLE = web.AppKey("route_table", RouteTable)
 SESSIONS = web.AppKey("sessions", SessionManager)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 READINESS = web.AppKey("readiness", Readiness)
+CACHE = web.AppKey("cache", ResponseCache)
+CACHE_STATS = web.AppKey("cache_stats", CacheStats)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 
 # Request state, in the order the stages set it

@@ -16,9 +16,11 @@ import logging
 from aiohttp import web
 
 from gateway.body import parse_body
+from gateway.cache.base import CacheUnavailable
+from gateway.cache.policy import user_tag
 from gateway.cookies import clear_session_cookie
 from gateway.errors import GatewayError
-from gateway.keys import CONFIG, READINESS, REQUEST_ID, SESSIONS, UPSTREAM
+from gateway.keys import CACHE, CONFIG, READINESS, REQUEST_ID, SESSIONS, UPSTREAM
 from gateway.punchh_calls import sign_out_request
 from gateway.sessions import Resolved
 from gateway.store.base import StoreUnavailable
@@ -80,9 +82,18 @@ def _ended(request: web.Request) -> web.Response:
     return response
 
 
+async def _forget_cached(request: web.Request, resolved: Resolved) -> None:
+    user = resolved.session.user_id or f"sid:{resolved.session.sid}"
+    try:
+        await request.app[CACHE].invalidate([user_tag(user)])
+    except CacheUnavailable:
+        log.warning("cache unavailable at logout", extra={"request_id": request[REQUEST_ID]})
+
+
 async def logout(request: web.Request) -> web.Response:
     resolved = await _resolve(request)
     await request.app[SESSIONS].end(resolved.session.sid)
+    await _forget_cached(request, resolved)
     await _sign_out_at_punchh(request, resolved)
     return _ended(request)
 
@@ -94,6 +105,7 @@ async def logout_all(request: web.Request) -> web.Response:
         await manager.end(resolved.session.sid)
     else:
         await manager.end_all(resolved.session.user_id)
+    await _forget_cached(request, resolved)
     await _sign_out_at_punchh(request, resolved)
     return _ended(request)
 

@@ -137,6 +137,10 @@ def origins(raw: Any, from_env: bool) -> tuple[str, ...]:
     return tuple(raw)
 
 
+def cache_url(raw: Any, from_env: bool) -> str:
+    return store_url(raw, from_env) if raw else ""
+
+
 def store_url(raw: Any, from_env: bool) -> str:
     value = string(raw, from_env)
     if value != "memory://" and urlsplit(value).scheme not in ("redis", "rediss"):

@@ -1,9 +1,11 @@
 """The route table: the allowlist of Punchh endpoints the gateway serves.
 
 Each entry names its family (which decides signing and headers), who may call it
-(`none`: anyone; `guest`: a gateway session is required; `pos`: a configured device)
-and what the gateway does around the call (`login` keeps Punchh's tokens and hands
-out a session; `refresh` renews the session's tokens; `logout` ends the session).
+(`none`: anyone; `guest`: a gateway session is required; `pos`: a configured device),
+what the gateway does around the call (`login` keeps Punchh's tokens and hands
+out a session; `refresh` renews the session's tokens; `logout` ends the session), and
+its cache policy: `cache_ttl` seconds for a read (0: not cached), `invalidates` for a
+write that changes the guest's points, rewards, basket or profile.
 Paths are Punchh's own. Anything else is a gateway 404 and never reaches Punchh.
 """
 
@@ -28,6 +30,8 @@ class Route:
     family: Family
     access: Access
     action: Action = "forward"
+    cache_ttl: int = 0
+    invalidates: bool = False
 
     @property
     def name(self) -> str:
@@ -42,8 +46,17 @@ class RouteMatch:
     params: Mapping[str, str] = field(default_factory=dict)
 
 
-def _r(method: str, path: str, family: Family, access: Access, action: Action = "forward") -> Route:
-    return Route(method, path, family, access, action)
+def _r(
+    method: str,
+    path: str,
+    family: Family,
+    access: Access,
+    action: Action = "forward",
+    *,
+    cache: int = 0,
+    writes: bool = False,
+) -> Route:
+    return Route(method, path, family, access, action, cache_ttl=cache, invalidates=writes)
 
 
 # REFERENCE.md, "Endpoints in the seeds and around them".
@@ -51,42 +64,42 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     # Online Ordering / SSO (HMAC-SHA1)
     _r("POST", "/api/auth/customers.json", "auth", "none", "login"),
     _r("POST", "/api/auth/customers/sign_in", "auth", "none", "login"),
-    _r("GET", "/api/auth/users", "auth", "guest"),
-    _r("PUT", "/api/auth/users", "auth", "guest"),
+    _r("GET", "/api/auth/users", "auth", "guest", cache=60),
+    _r("PUT", "/api/auth/users", "auth", "guest", writes=True),
     _r("POST", "/api/auth/users/forgot_password", "auth", "none"),
     _r("PATCH", "/api/auth/users/change_password", "auth", "guest"),
-    _r("GET", "/api/auth/checkins/balance", "auth", "guest"),
-    _r("GET", "/api/auth/users/balance", "auth", "guest"),
-    _r("POST", "/api/auth/checkins/online_order", "auth", "guest"),
-    _r("DELETE", "/api/auth/checkins", "auth", "guest"),
-    _r("POST", "/api/auth/redemptions/online_order", "auth", "guest"),
-    _r("DELETE", "/api/auth/redemptions", "auth", "guest"),
-    _r("POST", "/api/auth/discounts/select", "auth", "guest"),
-    _r("DELETE", "/api/auth/discounts/unselect", "auth", "guest"),
-    _r("GET", "/api/auth/discounts/active", "auth", "guest"),
-    _r("POST", "/api/auth/batch_redemptions", "auth", "guest"),
-    _r("DELETE", "/api/auth/batch_redemptions/{redemption_ref}", "auth", "guest"),
+    _r("GET", "/api/auth/checkins/balance", "auth", "guest", cache=30),
+    _r("GET", "/api/auth/users/balance", "auth", "guest", cache=30),
+    _r("POST", "/api/auth/checkins/online_order", "auth", "guest", writes=True),
+    _r("DELETE", "/api/auth/checkins", "auth", "guest", writes=True),
+    _r("POST", "/api/auth/redemptions/online_order", "auth", "guest", writes=True),
+    _r("DELETE", "/api/auth/redemptions", "auth", "guest", writes=True),
+    _r("POST", "/api/auth/discounts/select", "auth", "guest", writes=True),
+    _r("DELETE", "/api/auth/discounts/unselect", "auth", "guest", writes=True),
+    _r("GET", "/api/auth/discounts/active", "auth", "guest", cache=15),
+    _r("POST", "/api/auth/batch_redemptions", "auth", "guest", writes=True),
+    _r("DELETE", "/api/auth/batch_redemptions/{redemption_ref}", "auth", "guest", writes=True),
     _r("POST", "/oauth/token", "oauth", "none", "login"),
     # Advanced Authentication (unsigned)
     _r("POST", "/api2/password_less/token", "password_less", "none"),
     _r("POST", "/api2/password_less/verify", "password_less", "none", "login"),
     _r("POST", "/api2/password_less/refresh_token", "password_less", "guest", "refresh"),
-    _r("POST", "/api2/password_less/sign_out", "password_less", "guest", "logout"),
-    _r("POST", "/api2/signout", "password_less", "guest", "logout"),
+    _r("POST", "/api2/password_less/sign_out", "password_less", "guest", "logout", writes=True),
+    _r("POST", "/api2/signout", "password_less", "guest", "logout", writes=True),
     # Mobile (HMAC-SHA256)
     _r("POST", "/api2/mobile/users", "mobile", "none", "login"),
     _r("POST", "/api2/mobile/users/login", "mobile", "none", "login"),
-    _r("GET", "/api2/mobile/users/balance", "mobile", "guest"),
-    _r("DELETE", "/api2/mobile/users/logout", "mobile", "guest", "logout"),
+    _r("GET", "/api2/mobile/users/balance", "mobile", "guest", cache=30),
+    _r("DELETE", "/api2/mobile/users/logout", "mobile", "guest", "logout", writes=True),
     # POS (seed 003): devices only, off unless configured
-    _r("GET", "/api/pos/users/search", "pos", "pos"),
+    _r("GET", "/api/pos/users/search", "pos", "pos", cache=15),
     _r("POST", "/api/pos/users", "pos", "pos"),
-    _r("POST", "/api/pos/checkins", "pos", "pos"),
+    _r("POST", "/api/pos/checkins", "pos", "pos", writes=True),
     _r("POST", "/api/pos/redemptions/possible", "pos", "pos"),
-    _r("POST", "/api/pos/redemptions", "pos", "pos"),
+    _r("POST", "/api/pos/redemptions", "pos", "pos", writes=True),
     _r("POST", "/api/pos/discounts/lookup", "pos", "pos"),
-    _r("POST", "/api/pos/discounts/select", "pos", "pos"),
-    _r("POST", "/api/pos/batch_redemptions", "pos", "pos"),
+    _r("POST", "/api/pos/discounts/select", "pos", "pos", writes=True),
+    _r("POST", "/api/pos/batch_redemptions", "pos", "pos", writes=True),
 )
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")

@@ -221,6 +221,33 @@ SETTINGS: tuple[Setting, ...] = (
         "Sessions the memory store holds at most (oldest-expiring evicted first).",
     ),
     Setting(
+        "cache.enabled",
+        p.boolean,
+        True,
+        "Cache guest look-ups and balances (per-route TTLs in the route table).",
+        "GATEWAY_CACHE_ENABLED",
+    ),
+    Setting(
+        "cache.url",
+        p.cache_url,
+        "",
+        "Where cached answers live: empty follows store.url; memory:// or redis://.",
+        "GATEWAY_CACHE_URL",
+        secret=True,
+    ),
+    Setting(
+        "cache.max_entries",
+        p.integer(1, 10_000_000),
+        10_000,
+        "Answers the memory cache holds at most.",
+    ),
+    Setting(
+        "cache.max_bytes",
+        p.integer(1024, 4 * 1024**3),
+        32 * 1024 * 1024,
+        "Bytes of answers the memory cache holds at most.",
+    ),
+    Setting(
         "pos.enabled",
         p.boolean,
         False,

@@ -19,4 +19,5 @@ def test_middleware_order() -> None:
         "body",
         "pos_auth",
         "session",
+        "cache_stage",
     ]

@@ -96,7 +96,8 @@ async def test_fifty_requests_across_both_refresh_exactly_once(
         slow = {"method": "POST", "path": "/api2/password_less/refresh_token", "latency_ms": 300}
         async with http.post(f"{sandbox.url}/__sandbox/faults", json=slow) as resp:
             assert resp.status == 201
-        auth = {"Authorization": f"Bearer {token}"}
+        # no-cache: every request goes to Punchh (the cache would otherwise answer most).
+        auth = {"Authorization": f"Bearer {token}", "Cache-Control": "no-cache"}
 
         async def one(i: int) -> int:
             gw = (a, b)[i % 2]

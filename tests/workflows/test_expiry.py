@@ -22,7 +22,10 @@ async def test_expired_punchh_token_gives_punchhs_401(
 
     clock.advance(1)
     await admin.reset_calls()
-    expired = await fe.call("GET", "/api/auth/checkins/balance", token=token)
+    # no-cache: the balance read a second ago is cached, and a cached answer needs no Punchh.
+    expired = await fe.call(
+        "GET", "/api/auth/checkins/balance", token=token, headers={"Cache-Control": "no-cache"}
+    )
     assert expired.status == 401
     assert expired.body == {"error": "Access token has expired"}  # Punchh's, not the gateway's
     assert await admin.calls() == {"GET /api/auth/checkins/balance": 1}  # no refresh attempt

@@ -1,0 +1,102 @@
+"""What a cached answer is, what it is keyed by, and whose it is: pure functions.
+
+A key always holds the identity the answer belongs to (the session's Punchh user, or for
+POS the location and the look-up), the route template, and the query and body with the
+gateway-owned fields (`client`, `authentication_token`) taken out and keys sorted.
+Answers are tagged (`user:<id>`, `ident:<kind>:<value>`); invalidating a tag makes every
+answer carrying it stale, in every replica sharing the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+_GATEWAY_FIELDS = frozenset({"client", "authentication_token"})
+IDENT_KINDS = ("phone", "email", "user_as_qrcode", "card_number", "user_id", "referral_code")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    stored_at: float
+
+
+def cache_key(route: str, identity: str, query: list[tuple[str, str]], body: Any) -> str:
+    fields = {k: v for k, v in (body or {}).items() if k not in _GATEWAY_FIELDS}
+    parts = [
+        route,
+        identity,
+        sorted((k, v) for k, v in query if k not in _GATEWAY_FIELDS),
+        fields,
+    ]
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def user_tag(user: str) -> str:
+    return f"user:{user}"
+
+
+def _normal(kind: str, value: object) -> str | None:
+    if not isinstance(value, str | int) or isinstance(value, bool) or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    if kind == "phone":
+        text = re.sub(r"\D", "", text)
+    elif kind in ("email", "referral_code"):
+        text = text.lower()
+    return text or None
+
+
+def identifiers(*sources: Any) -> tuple[str, ...]:
+    """`ident:<kind>:<value>` tags for the guest identifiers a request or answer names
+    (`phone`, `email`, `user_as_qrcode`, `card_number`, `user_id`, `referral_code`), at
+    the top level or under `user`."""
+    found: set[str] = set()
+    for source in sources:
+        boxes = [source, source.get("user")] if isinstance(source, dict) else []
+        for box in boxes:
+            if not isinstance(box, dict):
+                continue
+            for kind in IDENT_KINDS:
+                value = _normal(kind, box.get(kind))
+                if value:
+                    found.add(f"ident:{kind}:{value}")
+    return tuple(sorted(found))
+
+
+def invite_tag(body: Any) -> str | None:
+    """The referrer a sign-up names: `user.invite_code` is another guest's referral code."""
+    user = body.get("user") if isinstance(body, dict) else None
+    code = _normal("referral_code", user.get("invite_code")) if isinstance(user, dict) else None
+    return f"ident:referral_code:{code}" if code else None
+
+
+def answer_user(doc: Any) -> str | None:
+    """The Punchh user id of a look-up answer (`id` or `user_id`, top level or `user`)."""
+    boxes = [doc, doc.get("user")] if isinstance(doc, dict) else []
+    for box in boxes:
+        if isinstance(box, dict):
+            for key in ("user_id", "id"):
+                value = _normal("user_id", box.get(key))
+                if value:
+                    return value
+    return None
+
+
+class CacheStats:
+    """Counters the metrics work exports: hits and misses per route, and the rest."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self.misses: Counter[str] = Counter()
+        self.bypasses: Counter[str] = Counter()
+        self.invalidations = 0
+        self.errors = 0
