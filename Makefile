@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint types pytest redis sandbox clean
+.PHONY: run test check lint types pytest redis sandbox bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ pytest: $(STAMP) redis
 check: lint types pytest
 
 test: check
+
+# Side-by-side measurements on 127.0.0.1 (a few minutes); writes bench/results.json.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
