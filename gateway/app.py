@@ -19,6 +19,8 @@ from gateway.keys import (
     CACHE_STATS,
     CLOCK,
     CONFIG,
+    RATE_STATS,
+    RATE_STORE,
     READINESS,
     ROUTE_TABLE,
     SESSIONS,
@@ -28,6 +30,9 @@ from gateway.keys import (
 )
 from gateway.local import add_local_routes
 from gateway.proxy import make_proxy_handler
+from gateway.ratelimit.factory import make_rate_store
+from gateway.ratelimit.guards import ConcurrencyLimiter, Holds
+from gateway.ratelimit.stats import RateLimitStats
 from gateway.refresh import Refresher
 from gateway.routes import build_route_table
 from gateway.sandbox_link import embedded_sandbox
@@ -42,6 +47,7 @@ from middleware.cors import make_cors_middleware
 from middleware.csrf import make_csrf_middleware
 from middleware.errors import make_error_middleware
 from middleware.pos_auth import make_pos_auth_middleware
+from middleware.rate_limit import make_rate_limit_middleware
 from middleware.request_id import make_request_id_middleware
 from middleware.route import PROXY_ROUTE_NAME, make_route_middleware
 from middleware.session import make_session_middleware
@@ -60,11 +66,18 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
         idle_timeout=cfg.session.idle_timeout,
         clock=clock,
     )
+    limits = cfg.rate_limit
     upstream = UpstreamClient(
         connect_timeout=cfg.punchh.connect_timeout,
         total_timeout=cfg.punchh.total_timeout,
         pool_size=cfg.punchh.pool_size,
+        limiter=ConcurrencyLimiter(
+            limits.max_concurrent_upstream, queue=limits.queue, timeout=limits.queue_timeout
+        )
+        if limits.enabled
+        else None,
     )
+    rate_store, rate_stats = make_rate_store(cfg, clock=clock), RateLimitStats()
     refresher = Refresher(manager, upstream, cfg, clock=clock)
     cache, cache_stats = make_response_cache(cfg, clock=clock), CacheStats()
     cookie = cfg.session.cookie
@@ -84,6 +97,15 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
             make_session_middleware(  # gateway token → Punchh tokens: 401 / 503
                 manager, cookie_name=cookie.name if cookie.enabled else None
             ),
+            *(  # GCRA budgets per IP, session, OTP target, account; Punchh's pauses: 429 / 503
+                [
+                    make_rate_limit_middleware(
+                        limits.policies, rate_store, holds=Holds(), clock=clock, stats=rate_stats
+                    )
+                ]
+                if limits.enabled
+                else []
+            ),
             *(  # per-guest look-up cache, single-flight; writes invalidate
                 [make_cache_middleware(cache, clock=clock, stats=cache_stats)]
                 if cfg.cache.enabled
@@ -100,6 +122,8 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
     app[READINESS] = Readiness()
     app[CACHE] = cache
     app[CACHE_STATS] = cache_stats
+    app[RATE_STORE] = rate_store
+    app[RATE_STATS] = rate_stats
     add_local_routes(app)
     app.router.add_route(
         "*",
@@ -127,3 +151,4 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             await app[UPSTREAM].close()
             await app[SESSIONS].store.close()
             await app[CACHE].close()
+            await app[RATE_STORE].close()

@@ -16,6 +16,7 @@ from typing import Any
 
 from gateway.client_ip import IPNetwork, parse_networks
 from gateway.config_checks import cross_checks
+from gateway.ratelimit.policies import Policy, check_overrides, merge
 from gateway.secret import Secret, mask
 from gateway.settings import SETTINGS, TABLE_KEYS, Setting
 from gateway.signing import DigestAlgorithm
@@ -92,6 +93,16 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class RateLimitConfig:
+    enabled: bool
+    url: Secret  # empty: follow store.url
+    max_concurrent_upstream: int
+    queue: int
+    queue_timeout: float
+    policies: tuple[Policy, ...]
+
+
+@dataclass(frozen=True)
 class PosDevice:
     name: str
     key: Secret
@@ -119,6 +130,7 @@ class GatewayConfig:
     session: SessionConfig
     store: StoreConfig
     cache: CacheConfig
+    rate_limit: RateLimitConfig
     pos: PosConfig
     sandbox: SandboxSettings
     source: str = field(default="<defaults>", compare=False)
@@ -195,14 +207,18 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     flat = _flatten(doc)
     values = _read_settings(flat, env, problems)
     devices = _read_devices(flat.pop("pos.devices", []), problems)
+    overrides, policy_problems = check_overrides(flat.pop("rate_limit.policies", {}))
+    problems.extend(policy_problems)
     problems.extend(f"{key}: unknown key" for key in sorted(flat))
     cross_checks(values, devices, problems)
     if problems:
         raise ConfigError(problems)
-    return _build(values, devices, path or "<defaults>")
+    return _build(values, devices, merge(overrides), path or "<defaults>")
 
 
-def _build(v: dict[str, Any], devices: tuple[PosDevice, ...], source: str) -> GatewayConfig:
+def _build(
+    v: dict[str, Any], devices: tuple[PosDevice, ...], policies: tuple[Policy, ...], source: str
+) -> GatewayConfig:
     client_id, client_secret, business_key = (
         v["punchh.client_id"],
         v["punchh.client_secret"],
@@ -261,6 +277,14 @@ def _build(v: dict[str, Any], devices: tuple[PosDevice, ...], source: str) -> Ga
             url=Secret(v["cache.url"]),
             max_entries=v["cache.max_entries"],
             max_bytes=v["cache.max_bytes"],
+        ),
+        rate_limit=RateLimitConfig(
+            enabled=v["rate_limit.enabled"],
+            url=Secret(v["rate_limit.url"]),
+            max_concurrent_upstream=v["rate_limit.max_concurrent_upstream"],
+            queue=v["rate_limit.queue"],
+            queue_timeout=v["rate_limit.queue_timeout"],
+            policies=policies,
         ),
         pos=PosConfig(enabled=v["pos.enabled"], business_key=business_key, devices=devices),
         sandbox=SandboxSettings(

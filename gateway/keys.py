@@ -11,6 +11,8 @@ from gateway.body import ParsedBody
 from gateway.cache.base import ResponseCache
 from gateway.cache.policy import CacheStats
 from gateway.config import GatewayConfig, PosDevice
+from gateway.ratelimit.stats import RateLimitStats
+from gateway.ratelimit.store import RateStore
 from gateway.routes import RouteMatch, RouteTable
 from gateway.sessions import Resolved, SessionManager
 from gateway.upstream import UpstreamClient
@@ -32,6 +34,8 @@ UPSTREAM = web.AppKey("upstream", UpstreamClient)
 READINESS = web.AppKey("readiness", Readiness)
 CACHE = web.AppKey("cache", ResponseCache)
 CACHE_STATS = web.AppKey("cache_stats", CacheStats)
+RATE_STORE = web.AppKey("rate_store", RateStore)
+RATE_STATS = web.AppKey("rate_stats", RateLimitStats)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 
 # Request state, in the order the stages set it

@@ -5,7 +5,8 @@ Each entry names its family (which decides signing and headers), who may call it
 what the gateway does around the call (`login` keeps Punchh's tokens and hands
 out a session; `refresh` renews the session's tokens; `logout` ends the session), and
 its cache policy: `cache_ttl` seconds for a read (0: not cached), `invalidates` for a
-write that changes the guest's points, rewards, basket or profile.
+write that changes the guest's points, rewards, basket or profile; and its abuse class
+for rate limiting (`otp_send`, `sign_in`, `sign_up`, or none).
 Paths are Punchh's own. Anything else is a gateway 404 and never reaches Punchh.
 """
 
@@ -32,6 +33,13 @@ class Route:
     action: Action = "forward"
     cache_ttl: int = 0
     invalidates: bool = False
+    abuse_class: str = ""
+
+    @property
+    def limit_classes(self) -> frozenset[str]:
+        """The route classes rate-limit policies name: `*`, `guest`, `pos` and the abuse class."""
+        classes = {"*", self.access, self.abuse_class} - {"", "none"}
+        return frozenset(classes)
 
     @property
     def name(self) -> str:
@@ -55,15 +63,25 @@ def _r(
     *,
     cache: int = 0,
     writes: bool = False,
+    abuse: str = "",
 ) -> Route:
-    return Route(method, path, family, access, action, cache_ttl=cache, invalidates=writes)
+    return Route(
+        method,
+        path,
+        family,
+        access,
+        action,
+        cache_ttl=cache,
+        invalidates=writes,
+        abuse_class=abuse,
+    )
 
 
 # REFERENCE.md, "Endpoints in the seeds and around them".
 PUNCHH_ROUTES: tuple[Route, ...] = (
     # Online Ordering / SSO (HMAC-SHA1)
-    _r("POST", "/api/auth/customers.json", "auth", "none", "login"),
-    _r("POST", "/api/auth/customers/sign_in", "auth", "none", "login"),
+    _r("POST", "/api/auth/customers.json", "auth", "none", "login", abuse="sign_up"),
+    _r("POST", "/api/auth/customers/sign_in", "auth", "none", "login", abuse="sign_in"),
     _r("GET", "/api/auth/users", "auth", "guest", cache=60),
     _r("PUT", "/api/auth/users", "auth", "guest", writes=True),
     _r("POST", "/api/auth/users/forgot_password", "auth", "none"),
@@ -79,16 +97,16 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     _r("GET", "/api/auth/discounts/active", "auth", "guest", cache=15),
     _r("POST", "/api/auth/batch_redemptions", "auth", "guest", writes=True),
     _r("DELETE", "/api/auth/batch_redemptions/{redemption_ref}", "auth", "guest", writes=True),
-    _r("POST", "/oauth/token", "oauth", "none", "login"),
+    _r("POST", "/oauth/token", "oauth", "none", "login", abuse="sign_in"),
     # Advanced Authentication (unsigned)
-    _r("POST", "/api2/password_less/token", "password_less", "none"),
-    _r("POST", "/api2/password_less/verify", "password_less", "none", "login"),
+    _r("POST", "/api2/password_less/token", "password_less", "none", abuse="otp_send"),
+    _r("POST", "/api2/password_less/verify", "password_less", "none", "login", abuse="sign_in"),
     _r("POST", "/api2/password_less/refresh_token", "password_less", "guest", "refresh"),
     _r("POST", "/api2/password_less/sign_out", "password_less", "guest", "logout", writes=True),
     _r("POST", "/api2/signout", "password_less", "guest", "logout", writes=True),
     # Mobile (HMAC-SHA256)
-    _r("POST", "/api2/mobile/users", "mobile", "none", "login"),
-    _r("POST", "/api2/mobile/users/login", "mobile", "none", "login"),
+    _r("POST", "/api2/mobile/users", "mobile", "none", "login", abuse="sign_up"),
+    _r("POST", "/api2/mobile/users/login", "mobile", "none", "login", abuse="sign_in"),
     _r("GET", "/api2/mobile/users/balance", "mobile", "guest", cache=30),
     _r("DELETE", "/api2/mobile/users/logout", "mobile", "guest", "logout", writes=True),
     # POS (seed 003): devices only, off unless configured

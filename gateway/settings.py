@@ -248,6 +248,40 @@ SETTINGS: tuple[Setting, ...] = (
         "Bytes of answers the memory cache holds at most.",
     ),
     Setting(
+        "rate_limit.enabled",
+        p.boolean,
+        True,
+        "Rate limits and abuse protection (policies under [rate_limit.policies.<name>]).",
+        "GATEWAY_RATE_LIMIT_ENABLED",
+    ),
+    Setting(
+        "rate_limit.url",
+        p.cache_url,
+        "",
+        "Where rate-limit state lives: empty follows store.url; memory:// or redis://.",
+        "GATEWAY_RATE_LIMIT_URL",
+        secret=True,
+    ),
+    Setting(
+        "rate_limit.max_concurrent_upstream",
+        p.integer(1, 100_000),
+        128,
+        "Calls to Punchh in flight at most, per process; beyond them a short queue, then 503.",
+        "GATEWAY_MAX_CONCURRENT_UPSTREAM",
+    ),
+    Setting(
+        "rate_limit.queue",
+        p.integer(0, 100_000),
+        64,
+        "Requests that may wait for a free upstream slot.",
+    ),
+    Setting(
+        "rate_limit.queue_timeout",
+        p.seconds(0.0, 60),
+        1.0,
+        "Seconds a request waits for a free upstream slot before 503 upstream_overloaded.",
+    ),
+    Setting(
         "pos.enabled",
         p.boolean,
         False,
@@ -281,5 +315,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
-# pos.devices is an array of tables; its entries are checked in config.py.
-TABLE_KEYS = {"pos.devices"}
+# Tables of tables, checked where they are read: pos.devices in config.py,
+# rate_limit.policies in ratelimit/policies.py.
+TABLE_KEYS = {"pos.devices", "rate_limit.policies"}

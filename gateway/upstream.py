@@ -16,6 +16,7 @@ from multidict import CIMultiDictProxy
 from yarl import URL
 
 from gateway.errors import UpstreamError, UpstreamTimeout
+from gateway.ratelimit.guards import ConcurrencyLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +35,16 @@ class UpstreamResponse:
 
 
 class UpstreamClient:
-    def __init__(self, *, connect_timeout: float, total_timeout: float, pool_size: int) -> None:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        pool_size: int,
+        limiter: ConcurrencyLimiter | None = None,
+    ) -> None:
         self.base_url = ""
+        self._limiter = limiter
         self._timeout = aiohttp.ClientTimeout(
             total=total_timeout, connect=connect_timeout, sock_connect=connect_timeout
         )
@@ -61,6 +70,12 @@ class UpstreamClient:
             self._session = None
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        if self._limiter is None:
+            return await self._send(request)
+        async with self._limiter.slot():
+            return await self._send(request)
+
+    async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
         if self._session is None:
             raise RuntimeError("UpstreamClient.start() was not awaited")
         url = URL(self.base_url + request.target, encoded=True)

@@ -19,5 +19,6 @@ def test_middleware_order() -> None:
         "body",
         "pos_auth",
         "session",
+        "rate_limit",
         "cache_stage",
     ]

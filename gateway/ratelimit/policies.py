@@ -1,0 +1,197 @@
+"""The policies: built-in abuse protection on by default, plus any from configuration.
+
+Each policy has a key kind (whose budget it is), the route classes it covers, a rate,
+what it counts (every request, or only the failures Punchh reports), and what to do
+when its store cannot answer (abuse policies fail closed). Keys are derived from plain
+values here (pure); the stage only gathers them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from gateway.ratelimit.gcra import Rate
+
+KeyKind = Literal["ip", "session", "target", "account", "global"]
+Counts = Literal["requests", "failures"]
+KEY_KINDS: tuple[str, ...] = ("ip", "session", "target", "account", "global")
+ROUTE_CLASSES: tuple[str, ...] = ("*", "guest", "otp_send", "sign_in", "sign_up", "pos")
+# What counts as a failed attempt in Punchh's answer: wrong credentials or code.
+FAILURE_STATUSES = frozenset({401, 403, 422})
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    key: KeyKind
+    classes: frozenset[str]
+    rate: Rate
+    counts: Counts = "requests"
+    fail_closed: bool = False
+
+    def covers(self, route_classes: frozenset[str]) -> bool:
+        return "*" in self.classes or bool(self.classes & route_classes)
+
+
+def _p(
+    name: str,
+    key: KeyKind,
+    classes: str,
+    limit: int,
+    window: float,
+    *,
+    counts: Counts = "requests",
+    closed: bool = False,
+) -> Policy:
+    return Policy(name, key, frozenset(classes.split(",")), Rate(limit, window), counts, closed)
+
+
+BUILT_IN: tuple[Policy, ...] = (
+    _p("ip", "ip", "*", 600, 60),
+    _p("session", "session", "guest", 300, 60),
+    # OTP pumping (SMS toll fraud): per target phone/email, and per client IP.
+    _p("otp_target", "target", "otp_send", 3, 600, closed=True),
+    _p("otp_ip", "ip", "otp_send", 10, 3600, closed=True),
+    # Credential stuffing and OTP guessing: failed sign-ins per account and per IP.
+    _p("sign_in_account", "account", "sign_in", 5, 900, counts="failures", closed=True),
+    _p("sign_in_ip", "ip", "sign_in", 20, 900, counts="failures", closed=True),
+    _p("sign_up_ip", "ip", "sign_up", 10, 3600, closed=True),
+)
+
+
+def _normal(value: object) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip().lower()
+    digits = re.sub(r"\D", "", text)
+    return digits if "@" not in text and len(digits) >= 7 else text
+
+
+def target_of(body: Any) -> str | None:
+    """Whom an OTP goes to (REFERENCE.md: `email` or `phone` in the body)."""
+    if not isinstance(body, dict):
+        return None
+    return _normal(body.get("email")) or _normal(body.get("phone"))
+
+
+def account_of(body: Any) -> str | None:
+    """The account a sign-in is for: `user.email`, `email`, `user.phone` or `phone`."""
+    if not isinstance(body, dict):
+        return None
+    user = body.get("user")
+    if not isinstance(user, dict):
+        user = {}
+    for value in (user.get("email"), body.get("email"), user.get("phone"), body.get("phone")):
+        found = _normal(value)
+        if found:
+            return found
+    return None
+
+
+def key_for(policy: Policy, *, ip: str, session: str | None, body: Any) -> str | None:
+    """The bucket this request draws on for `policy`, or None when the policy does not
+    apply to it (no session on a session policy, no target on an OTP send)."""
+    value: str | None
+    if policy.key == "ip":
+        value = ip or None
+    elif policy.key == "session":
+        value = session
+    elif policy.key == "target":
+        value = target_of(body)
+    elif policy.key == "account":
+        value = account_of(body)
+    else:
+        value = "*"
+    return f"{policy.name}:{value}" if value else None
+
+
+def merge(overrides: Mapping[str, Mapping[str, Any]]) -> tuple[Policy, ...]:
+    """Built-in policies with their configured overrides, then the configured new ones.
+    `overrides` is already checked (config.py): known fields, sane values."""
+    out: list[Policy] = []
+    built_in = {p.name: p for p in BUILT_IN}
+    for name in [*built_in, *(n for n in overrides if n not in built_in)]:
+        base, o = built_in.get(name), overrides.get(name, {})
+        if not o.get("enabled", True):
+            continue
+        out.append(
+            Policy(
+                name=name,
+                key=o.get("key", base.key if base else "ip"),
+                classes=frozenset(o["routes"])
+                if "routes" in o
+                else (base.classes if base else frozenset({"*"})),
+                rate=Rate(
+                    o.get("limit", base.rate.limit if base else 0),
+                    float(o.get("window", base.rate.window if base else 0)),
+                ),
+                counts=o.get("counts", base.counts if base else "requests"),
+                fail_closed=o["fail"] == "closed"
+                if "fail" in o
+                else (base.fail_closed if base else False),
+            )
+        )
+    return tuple(out)
+
+
+_FIELDS = frozenset({"key", "routes", "limit", "window", "counts", "fail", "enabled"})
+
+
+def check_overrides(raw: Any) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """`[rate_limit.policies.<name>]` tables, checked: the usable ones and one problem line
+    per bad value (key, value, what was expected)."""
+    if not isinstance(raw, dict):
+        return {}, [f"rate_limit.policies = {type(raw).__name__}: expected tables by name"]
+    good: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    built_in = {p.name for p in BUILT_IN}
+    for name, table in raw.items():
+        where = f"rate_limit.policies.{name}"
+        if not isinstance(table, dict):
+            problems.append(f"{where}: expected a table")
+            continue
+        found = [f"{where}.{k}: unknown key" for k in sorted(set(table) - _FIELDS)]
+        found += _check_values(where, table)
+        if name not in built_in:
+            found += [
+                f"{where}.{k}: required for a new policy"
+                for k in ("key", "limit", "window")
+                if k not in table
+            ]
+        problems += found
+        if not found:
+            good[name] = table
+    return good, problems
+
+
+def _check_values(where: str, t: dict[str, Any]) -> list[str]:
+    checks: list[tuple[str, bool, str]] = [
+        ("key", t.get("key", "ip") in KEY_KINDS, "one of " + ", ".join(KEY_KINDS)),
+        (
+            "routes",
+            isinstance(t.get("routes", ["*"]), list)
+            and all(r in ROUTE_CLASSES for r in t.get("routes", ["*"])),
+            "a list of " + ", ".join(ROUTE_CLASSES),
+        ),
+        (
+            "limit",
+            isinstance(t.get("limit", 1), int)
+            and not isinstance(t.get("limit", 1), bool)
+            and t.get("limit", 1) >= 1,
+            "an integer of 1 or more",
+        ),
+        (
+            "window",
+            isinstance(t.get("window", 1), int | float)
+            and not isinstance(t.get("window", 1), bool)
+            and t.get("window", 1) > 0,
+            "seconds, more than 0",
+        ),
+        ("counts", t.get("counts", "requests") in ("requests", "failures"), "requests or failures"),
+        ("fail", t.get("fail", "open") in ("open", "closed"), "open or closed"),
+        ("enabled", isinstance(t.get("enabled", True), bool), "true or false"),
+    ]
+    return [f"{where}.{k} = {t[k]!r}: expected {what}" for k, ok, what in checks if not ok]

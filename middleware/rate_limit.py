@@ -1,0 +1,115 @@
+"""Rate limits and abuse protection, before anything reaches Punchh.
+
+For each policy covering the route's classes (gateway/ratelimit/policies.py): the
+request's key (client IP, session, OTP target, sign-in account) draws on that policy's
+GCRA budget; failure-counted policies only check here, and draw when Punchh's answer is
+a failed attempt. Rejects: 429 rate_limited with `Retry-After`; 503 upstream_busy while
+Punchh's own `Retry-After` for the route runs; 503 rate_limiter_unavailable when the
+store cannot answer for a fail-closed policy. Limited routes' answers carry the IETF
+`RateLimit-Policy` and `RateLimit` fields. Reads ROUTE, CLIENT_IP, SESSION, BODY.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from gateway.errors import GatewayError
+from gateway.keys import BODY, CLIENT_IP, ROUTE, SESSION
+from gateway.ratelimit.gcra import Decision
+from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
+from gateway.ratelimit.headers import rate_limit_headers
+from gateway.ratelimit.policies import FAILURE_STATUSES, Policy, key_for
+from gateway.ratelimit.stats import RateLimitStats
+from gateway.ratelimit.store import RateStore, RateStoreUnavailable
+
+log = logging.getLogger("gateway.ratelimit")
+
+
+class RateLimited(GatewayError):
+    status = 429
+    default_code = "rate_limited"
+
+
+class LimiterUnavailable(GatewayError):
+    status = 503
+    default_code = "rate_limiter_unavailable"
+
+
+def make_rate_limit_middleware(
+    policies: Sequence[Policy],
+    store: RateStore,
+    *,
+    holds: Holds,
+    clock: Callable[[], float],
+    stats: RateLimitStats,
+) -> Middleware:
+    policies = tuple(policies)
+
+    async def draw(policy: Policy, key: str, *, take: bool) -> Decision | None:
+        try:
+            return await store.take(key, policy.rate, take=take)
+        except RateStoreUnavailable as exc:
+            stats.store_errors += 1
+            log.warning(
+                "rate-limit store unavailable", extra={"policy": policy.name, "error": str(exc)}
+            )
+            if policy.fail_closed:
+                raise LimiterUnavailable(
+                    "rate limits cannot be checked; try again shortly", headers={"Retry-After": "1"}
+                ) from None
+            return None
+
+    async def check(request: web.Request) -> list[tuple[Policy, str, Decision]]:
+        route = request[ROUTE].route
+        resolved = request.get(SESSION)
+        sid = resolved.session.sid if resolved is not None else None
+        drawn: list[tuple[Policy, str, Decision]] = []
+        for policy in policies:
+            if not policy.covers(route.limit_classes):
+                continue
+            key = key_for(policy, ip=request[CLIENT_IP], session=sid, body=request[BODY].doc)
+            if key is None:
+                continue
+            decision = await draw(policy, key, take=policy.counts == "requests")
+            if decision is None:
+                continue
+            if not decision.allowed:
+                stats.refused(policy.name)
+                retry = str(max(1, math.ceil(decision.retry_after)))
+                raise RateLimited(
+                    f"too many requests ({policy.name}); retry later",
+                    headers={"Retry-After": retry, **rate_limit_headers([(policy, decision)])},
+                )
+            drawn.append((policy, key, decision))
+        return drawn
+
+    @web.middleware
+    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        match = request.get(ROUTE)
+        if match is None:
+            return await handler(request)
+        wait = holds.remaining(match.route.name, clock())
+        if wait > 0:
+            raise UpstreamBusy(
+                "Punchh asked for a pause on this route",
+                headers={"Retry-After": str(math.ceil(wait))},
+            )
+        drawn = await check(request)
+        response = await handler(request)
+        if response.status in FAILURE_STATUSES:
+            for policy, key, _ in drawn:
+                if policy.counts == "failures":
+                    await draw(policy, key, take=True)
+        if response.status in (429, 503):
+            seconds = retry_after_seconds(response.headers.get("Retry-After"), clock())
+            if seconds is not None:
+                holds.hold(match.route.name, seconds, clock())
+        response.headers.update(rate_limit_headers([(p, d) for p, _, d in drawn]))
+        return response
+
+    return rate_limit
