@@ -1,0 +1,60 @@
+"""The Redis GCRA script against the real Redis: the same decisions as the pure function,
+exact under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from gateway.ratelimit.gcra import Rate
+from gateway.ratelimit.store import RateStoreUnavailable, RedisRateStore
+from gateway.store.redis import make_redis_client
+from tests.store.test_redis_store import _closed_port
+
+
+async def test_burst_then_refused(redis_client: Any, prefix: str) -> None:
+    store = RedisRateStore(redis_client, prefix=prefix)
+    rate = Rate(5, 60)
+    decisions = [await store.take("k", rate) for _ in range(7)]
+    assert [d.allowed for d in decisions] == [True] * 5 + [False] * 2
+    assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+    assert 11.5 < decisions[5].retry_after <= 12.0  # one unit per 12 s
+    peek = await store.take("k", rate, take=False)
+    assert not peek.allowed
+    other = await store.take("other", rate)
+    assert other.allowed
+
+
+async def test_exact_under_concurrency(redis_client: Any, prefix: str) -> None:
+    stores = [
+        RedisRateStore(make_redis_client("redis://127.0.0.1:6379/0", timeout=2.0), prefix=prefix)
+        for _ in range(4)
+    ]
+    try:
+        rate = Rate(25, 3600)
+        results = await asyncio.gather(*(stores[i % 4].take("shared", rate) for i in range(200)))
+        assert sum(d.allowed for d in results) == 25
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_peek_does_not_consume(redis_client: Any, prefix: str) -> None:
+    store = RedisRateStore(redis_client, prefix=prefix)
+    rate = Rate(2, 60)
+    for _ in range(5):
+        assert (await store.take("p", rate, take=False)).allowed
+    assert (await store.take("p", rate)).allowed
+    assert (await store.take("p", rate)).allowed
+    assert not (await store.take("p", rate, take=False)).allowed
+
+
+async def test_unreachable(prefix: str) -> None:
+    store = RedisRateStore(
+        make_redis_client(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2), prefix=prefix
+    )
+    with pytest.raises(RateStoreUnavailable):
+        await store.take("k", Rate(1, 1))
+    await store.close()
