@@ -2,14 +2,15 @@
 
 Reads: the answer for this identity, route, query and body is served from the cache
 (`X-Cache: HIT`, `Age`), or fetched once however many ask at the same moment (`X-Cache:
-MISS`) and kept if it is a 2xx. `Cache-Control: no-cache` from the client skips the
-look-up and refreshes the entry. Writes (`invalidates`): whatever Punchh answered, even
-an error or a timeout (the write may have applied), the guest's answers go stale: the
-session's user, or for POS the guests the request names. Sign-ups and sign-ins teach
-the cache whose phone, email and referral code is whose, so that a POS check-in by phone
-or a sign-up naming a referrer (`invite_code`, which earns the referrer points) makes
-that guest's answers stale too. Reads SESSION, POS_DEVICE, ROUTE, BODY; sets nothing.
-A cache that cannot answer is skipped, never an error.
+MISS`) and kept if it is a 2xx. `Cache-Control: no-cache` skips the look-up and refreshes
+the entry; `no-store` skips it and keeps nothing. Writes (`invalidates`): whatever Punchh
+answered, even an error or a timeout (the write may have applied), the guest's answers
+go stale: the session's user, or for POS the guests the request names. Every answer and
+request about a known guest teaches the cache whose phone, email, card and referral code
+is whose, so that a POS check-in by phone or card, or a sign-up naming a referrer
+(`invite_code` earns the referrer points), makes that guest's online answers stale too.
+Reads SESSION, POS_DEVICE, ROUTE, BODY; sets nothing. A cache that cannot answer is
+skipped, never an error.
 """
 
 from __future__ import annotations
@@ -37,11 +38,7 @@ from gateway.keys import BODY, POS_DEVICE, ROUTE, SESSION
 
 log = logging.getLogger("gateway.cache")
 IDENT_TTL = 86400.0
-
-
-def _no_cache(request: web.Request) -> bool:
-    value = request.headers.get("Cache-Control", "").lower()
-    return "no-cache" in value or "no-store" in value
+Fetched = tuple[Entry, bool]  # the answer, and whether another session may be handed it
 
 
 def _identity(request: web.Request) -> tuple[str, list[str]]:
@@ -52,8 +49,31 @@ def _identity(request: web.Request) -> tuple[str, list[str]]:
         return f"guest:{user}", [user_tag(user)]
     device = request.get(POS_DEVICE)
     location = device.name if device is not None else "-"
-    idents = identifiers(dict(request.rel_url.query), request[BODY].doc)
-    return f"pos:{location}", list(idents)
+    return f"pos:{location}", list(identifiers(dict(request.rel_url.query), request[BODY].doc))
+
+
+def _session_user(request: web.Request) -> str | None:
+    resolved = request.get(SESSION)
+    return resolved.session.user_id if resolved is not None else None
+
+
+def _body(response: web.StreamResponse) -> bytes:
+    body = response.body if isinstance(response, web.Response) else None
+    return body if isinstance(body, bytes) else b""
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _shareable(request: web.Request, body: bytes) -> bool:
+    """Not an answer that echoed this session's own gateway token: another session of the
+    same guest must never be handed it, neither from the cache nor from a shared flight."""
+    resolved = request.get(SESSION)
+    return resolved is None or resolved.token.encode() not in body
 
 
 def _replay(entry: Entry, outcome: str, now: float) -> web.Response:
@@ -66,7 +86,7 @@ def _replay(entry: Entry, outcome: str, now: float) -> web.Response:
 def make_cache_middleware(
     cache: ResponseCache, *, clock: Callable[[], float], stats: CacheStats
 ) -> Middleware:
-    flights: dict[str, asyncio.Future[Entry]] = {}
+    flights: dict[str, asyncio.Future[Fetched]] = {}
 
     async def safely(op: Awaitable[Any], default: Any) -> Any:
         try:
@@ -76,62 +96,79 @@ def make_cache_middleware(
             log.warning("cache unavailable", extra={"error": str(exc)})
             return default
 
-    async def fetch(request: web.Request, handler: Handler, key: str, tags: list[str]) -> Entry:
-        route = request[ROUTE].route
-        gens = await safely(cache.generations(tags), None)
-        response = await handler(request)
-        assert isinstance(response, web.Response)
-        body = response.body if isinstance(response.body, bytes) else b""
-        headers = tuple((k, v) for k, v in response.headers.items() if k != "X-Request-ID")
-        entry = Entry(response.status, headers, body, clock())
-        if gens is not None and 200 <= response.status < 300 and _cacheable(request, body):
-            await store(request, key, entry, route.cache_ttl, gens)
-        return entry
-
-    async def learn(doc: Any, user: str | None) -> str | None:
-        """Remember whose identifiers an answer shows; returns the user it belongs to."""
-        user = user or answer_user(doc)
-        idents = identifiers(doc)
+    async def learn(user: str | None, request: web.Request, answer: Any) -> str | None:
+        """Remember whose identifiers a request and its answer name; the user, if known."""
+        user = user or answer_user(answer)
+        idents = identifiers(dict(request.rel_url.query), request[BODY].doc, answer)
         if user is not None and idents:
             await safely(cache.learn(idents, user, IDENT_TTL), None)
         return user
 
-    async def store(
-        request: web.Request, key: str, entry: Entry, ttl: int, gens: dict[str, int]
-    ) -> None:
-        resolved = request.get(SESSION)
-        user = await learn(_json(entry.body), resolved.session.user_id if resolved else None)
-        if request.get(POS_DEVICE) is not None and user is not None:  # whose look-up it was
-            gens.update(await safely(cache.generations([user_tag(user)]), {}))
-        await safely(cache.put(key, entry, ttl, gens), None)
+    async def fetch(request: web.Request, handler: Handler, key: str, keep: bool) -> Fetched:
+        _, tags = _identity(request)
+        gens = await safely(cache.generations(tags), None) if keep else None
+        response = await handler(request)
+        body = _body(response)
+        headers = tuple((k, v) for k, v in response.headers.items() if k != "X-Request-ID")
+        entry = Entry(response.status, headers, body, clock())
+        shareable = _shareable(request, body)
+        if gens is not None and 200 <= entry.status < 300 and shareable:
+            user = await learn(_session_user(request), request, _json(body))
+            if request.get(POS_DEVICE) is not None and user is not None:  # whose look-up
+                gens.update(await safely(cache.generations([user_tag(user)]), {}))
+            await safely(cache.put(key, entry, request[ROUTE].route.cache_ttl, gens), None)
+        return entry, shareable
+
+    async def shared(request: web.Request, handler: Handler, key: str) -> Entry:
+        future = flights.get(key)
+        if future is not None:
+            entry, shareable = await asyncio.shield(future)
+            if shareable:
+                return entry
+            return (await fetch(request, handler, key, keep=True))[0]
+        future = asyncio.ensure_future(fetch(request, handler, key, keep=True))
+        flights[key] = future
+        future.add_done_callback(lambda f: _forget(flights, key, f))
+        return (await asyncio.shield(future))[0]
+
+    async def wrote(request: web.Request, response: web.StreamResponse | None) -> None:
+        """After a write: learn what its answer says (a new phone), then make stale."""
+        if response is not None and 200 <= response.status < 300:
+            await learn(_session_user(request), request, _json(_body(response)))
+        _, tags = _identity(request)
+        if request.get(POS_DEVICE) is not None:
+            users = await safely(cache.users_for(tags), set())
+            users |= {t.split(":", 2)[2] for t in tags if t.startswith("ident:user_id:")}
+            tags += [user_tag(u) for u in users]
+        stats.invalidations += 1
+        await safely(cache.invalidate(tags), None)
 
     async def signed_in(request: web.Request, response: web.StreamResponse) -> None:
-        if not 200 <= response.status < 300 or not isinstance(response, web.Response):
+        if not 200 <= response.status < 300:
             return
-        await learn(_json(response.body if isinstance(response.body, bytes) else b""), None)
+        await learn(None, request, _json(_body(response)))
         referrer = invite_tag(request[BODY].doc)
         if referrer is not None:
             users = await safely(cache.users_for([referrer]), set())
             stats.invalidations += 1
             await safely(cache.invalidate([user_tag(u) for u in users]), None)
 
-    async def shared(request: web.Request, handler: Handler, key: str, tags: list[str]) -> Entry:
-        future = flights.get(key)
-        if future is not None:
-            return await asyncio.shield(future)
-        future = asyncio.ensure_future(fetch(request, handler, key, tags))
-        flights[key] = future
-        future.add_done_callback(lambda f: _forget(flights, key, f))
-        return await asyncio.shield(future)
-
-    async def invalidate(request: web.Request) -> None:
-        _, tags = _identity(request)
-        if request.get(POS_DEVICE) is not None:
-            users = await safely(cache.users_for(tags), set())
-            tags += [user_tag(u) for u in users]
-            tags += [user_tag(t.split(":", 2)[2]) for t in tags if t.startswith("ident:user_id:")]
-        stats.invalidations += 1
-        await safely(cache.invalidate(tags), None)
+    async def read(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = request[ROUTE].route
+        identity, _ = _identity(request)
+        query = list(request.rel_url.query.items())
+        key = cache_key(route.name, identity, query, request[BODY].doc)
+        directive = request.headers.get("Cache-Control", "").lower()
+        if "no-cache" in directive or "no-store" in directive:
+            stats.bypasses[route.name] += 1
+            entry, _ = await fetch(request, handler, key, keep="no-store" not in directive)
+            return _replay(entry, "MISS", clock())
+        entry = await safely(cache.get(key), None)
+        if entry is not None:
+            stats.hits[route.name] += 1
+            return _replay(entry, "HIT", clock())
+        stats.misses[route.name] += 1
+        return _replay(await shared(request, handler, key), "MISS", clock())
 
     @web.middleware
     async def cache_stage(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -139,49 +176,27 @@ def make_cache_middleware(
         if match is None:
             return await handler(request)
         route = match.route
+        answer: web.StreamResponse | None = None
         if route.action == "login":
-            response = await handler(request)
-            await signed_in(request, response)
-            return response
-        if not route.cache_ttl and not route.invalidates:
-            return await handler(request)
+            answer = await handler(request)
+            await signed_in(request, answer)
+            return answer
         if route.invalidates:
             try:
-                return await handler(request)
+                answer = await handler(request)
+                return answer
             finally:
-                await invalidate(request)
-        identity, tags = _identity(request)
-        key = cache_key(
-            route.name, identity, list(request.rel_url.query.items()), request[BODY].doc
-        )
-        if _no_cache(request):
-            stats.bypasses[route.name] += 1
-            return _replay(await fetch(request, handler, key, tags), "MISS", clock())
-        entry = await safely(cache.get(key), None)
-        if entry is not None:
-            stats.hits[route.name] += 1
-            return _replay(entry, "HIT", clock())
-        stats.misses[route.name] += 1
-        return _replay(await shared(request, handler, key, tags), "MISS", clock())
+                await wrote(request, answer)
+        if route.cache_ttl:
+            return await read(request, handler)
+        return await handler(request)
 
     return cache_stage
 
 
-def _forget(flights: dict[str, asyncio.Future[Entry]], key: str, f: asyncio.Future[Entry]) -> None:
+def _forget(
+    flights: dict[str, asyncio.Future[Fetched]], key: str, f: asyncio.Future[Fetched]
+) -> None:
     flights.pop(key, None)
     if not f.cancelled():
         f.exception()  # retrieved: a waiter that went away leaves no warning
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
-
-
-def _cacheable(request: web.Request, body: bytes) -> bool:
-    """Not an answer that echoed this session's own gateway token: another session of the
-    same guest must never be handed it."""
-    resolved = request.get(SESSION)
-    return resolved is None or resolved.token.encode() not in body

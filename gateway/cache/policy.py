@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from typing import Any
 
 _GATEWAY_FIELDS = frozenset({"client", "authentication_token"})
-IDENT_KINDS = ("phone", "email", "user_as_qrcode", "card_number", "user_id", "referral_code")
+# Answer and request fields naming a guest, and the kind of identifier each is. A POS
+# `card_number` is the guest's `user_as_barcode` in Punchh's answers.
+IDENT_FIELDS = {
+    "phone": "phone",
+    "email": "email",
+    "user_as_qrcode": "user_as_qrcode",
+    "card_number": "card_number",
+    "user_as_barcode": "card_number",
+    "user_id": "user_id",
+    "referral_code": "referral_code",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +65,21 @@ def _normal(kind: str, value: object) -> str | None:
     return text or None
 
 
+def _boxes(source: Any) -> list[dict[str, Any]]:
+    """Where Punchh puts a guest's fields: the top level, `user`, or `data`."""
+    if not isinstance(source, dict):
+        return []
+    return [source, *(v for k in ("user", "data") if isinstance(v := source.get(k), dict))]
+
+
 def identifiers(*sources: Any) -> tuple[str, ...]:
-    """`ident:<kind>:<value>` tags for the guest identifiers a request or answer names
-    (`phone`, `email`, `user_as_qrcode`, `card_number`, `user_id`, `referral_code`), at
-    the top level or under `user`."""
+    """`ident:<kind>:<value>` tags for the guest identifiers requests or answers name
+    (see IDENT_FIELDS), at the top level, under `user` or under `data`."""
     found: set[str] = set()
     for source in sources:
-        boxes = [source, source.get("user")] if isinstance(source, dict) else []
-        for box in boxes:
-            if not isinstance(box, dict):
-                continue
-            for kind in IDENT_KINDS:
-                value = _normal(kind, box.get(kind))
+        for box in _boxes(source):
+            for field, kind in IDENT_FIELDS.items():
+                value = _normal(kind, box.get(field))
                 if value:
                     found.add(f"ident:{kind}:{value}")
     return tuple(sorted(found))
@@ -80,14 +93,12 @@ def invite_tag(body: Any) -> str | None:
 
 
 def answer_user(doc: Any) -> str | None:
-    """The Punchh user id of a look-up answer (`id` or `user_id`, top level or `user`)."""
-    boxes = [doc, doc.get("user")] if isinstance(doc, dict) else []
-    for box in boxes:
-        if isinstance(box, dict):
-            for key in ("user_id", "id"):
-                value = _normal("user_id", box.get(key))
-                if value:
-                    return value
+    """The Punchh user id an answer is about (`user_id` or `id`; top level, `user`, `data`)."""
+    for box in _boxes(doc):
+        for key in ("user_id", "id"):
+            value = _normal("user_id", box.get(key))
+            if value:
+                return value
     return None
 
 

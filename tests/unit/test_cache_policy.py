@@ -46,6 +46,11 @@ def test_key_ignores_gateway_fields_and_order() -> None:
         ({"user": {"email": "a@b.co", "user_id": 7}}, ("ident:email:a@b.co", "ident:user_id:7")),
         ({"referral_code": "ADA42X", "phone": ""}, ("ident:referral_code:ada42x",)),
         ({"phone": True, "email": None}, ()),
+        ({"user_as_barcode": "4219804"}, ("ident:card_number:4219804",)),  # a POS card
+        (
+            {"data": {"user_id": 12, "phone": "5550100100"}},
+            ("ident:phone:5550100100", "ident:user_id:12"),
+        ),
         (["not", "a", "dict"], ()),
     ],
 )
@@ -60,6 +65,7 @@ def test_invite_and_answer_user() -> None:
     assert answer_user({"id": 5, "user_id": 6}) == "6"
     assert answer_user({"user": {"id": 9}}) == "9"
     assert answer_user({"error": "User not found"}) is None
+    assert answer_user({"data": {"access_token": "x", "user_id": 3}}) == "3"
 
 
 def _entry(body: bytes = b"{}", at: float = 0.0) -> Entry:

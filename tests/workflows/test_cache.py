@@ -657,16 +657,6 @@ async def test_a_referral_makes_the_referrers_balance_stale(
 # -- known gaps: the gateway does not know whose identifier a POS write names --------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: middleware/cache.py invalidate() (POS) finds the guest only through "
-        "identifiers learned from login answers (signed_in -> learn reads the top level and "
-        "`user`, not the OTP answer's `data`, nor the request's phone/email) or from cached "
-        "look-up answers: a POS check-in by the phone of a guest signed in by OTP leaves "
-        "that guest's cached balance stale for up to 30 s"
-    ),
-)
 async def test_a_pos_checkin_makes_an_otp_guests_balance_stale_without_a_lookup(
     fe: Frontend, admin: SandboxAdmin
 ) -> None:
@@ -679,15 +669,6 @@ async def test_a_pos_checkin_makes_an_otp_guests_balance_stale_without_a_lookup(
     await assert_fresh_read(fe, admin, token, CHECKINS_BALANCE, 25)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: gateway/cache/policy.py identifiers() learns `card_number` only from a "
-        "`card_number` field, but Punchh answers name the card `user_as_barcode`: a POS "
-        "check-in by card_number never maps to the guest, so their online balance and "
-        "their look-ups by phone stay stale (up to 30 s / 15 s)"
-    ),
-)
 async def test_a_pos_checkin_by_card_number_makes_the_guests_answers_stale(
     fe: Frontend, admin: SandboxAdmin
 ) -> None:
@@ -704,15 +685,6 @@ async def test_a_pos_checkin_by_card_number_makes_the_guests_answers_stale(
     await assert_fresh_read(fe, admin, token, CHECKINS_BALANCE, 25)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: middleware/cache.py learns whose phone/email is whose only from login and "
-        "cached read answers, never from a profile update (PUT /api/auth/users): after a "
-        "guest changes their phone, a POS check-in by the new phone leaves their cached "
-        "balance stale for up to 30 s"
-    ),
-)
 async def test_a_pos_checkin_by_a_phone_set_in_the_profile_makes_the_balance_stale(
     fe: Frontend, admin: SandboxAdmin
 ) -> None:
