@@ -1,6 +1,6 @@
 """Builds the gateway: the middleware pipeline, the routes, and the resources' lifecycle.
 
-The pipeline below is the whole request path, outermost first.
+The pipeline in `make_app` is the whole request path, outermost first.
 """
 
 from __future__ import annotations
@@ -8,20 +8,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
+from gateway.admin import add_admin_routes, admin_site
+from gateway.cache.base import ResponseCache
 from gateway.cache.factory import make_response_cache
-from gateway.cache.policy import CacheStats
 from gateway.config import GatewayConfig
 from gateway.keys import (
     CACHE,
-    CACHE_STATS,
     CLOCK,
     CONFIG,
-    RATE_STATS,
+    LIMITER,
+    METRICS,
     RATE_STORE,
     READINESS,
+    RECENT_ERRORS,
     ROUTE_TABLE,
     SESSIONS,
     UPSTREAM,
@@ -29,23 +33,25 @@ from gateway.keys import (
     Readiness,
 )
 from gateway.local import add_local_routes
+from gateway.metrics import Metrics
 from gateway.proxy import make_proxy_handler
 from gateway.ratelimit.factory import make_rate_store
 from gateway.ratelimit.guards import ConcurrencyLimiter, Holds
-from gateway.ratelimit.stats import RateLimitStats
+from gateway.ratelimit.store import RateStore
+from gateway.recent import RecentErrors
 from gateway.refresh import Refresher
-from gateway.routes import build_route_table
+from gateway.routes import RouteTable, build_route_table
 from gateway.sandbox_link import embedded_sandbox
 from gateway.sessions import SessionManager
 from gateway.store.factory import make_session_store
 from gateway.upstream import UpstreamClient
-from middleware.access_log import make_access_log_middleware
 from middleware.body import make_body_middleware
 from middleware.cache import make_cache_middleware
 from middleware.client_ip import make_client_ip_middleware
 from middleware.cors import make_cors_middleware
 from middleware.csrf import make_csrf_middleware
 from middleware.errors import make_error_middleware
+from middleware.observe import make_observe_middleware
 from middleware.pos_auth import make_pos_auth_middleware
 from middleware.rate_limit import make_rate_limit_middleware
 from middleware.request_id import make_request_id_middleware
@@ -56,9 +62,25 @@ log = logging.getLogger("gateway")
 access = logging.getLogger("gateway.access")
 
 
-def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> web.Application:
-    table = build_route_table(pos_enabled=cfg.pos.enabled)
-    manager = SessionManager(
+@dataclass(frozen=True)
+class Parts:
+    """Everything the pipeline and the handlers share, built once from the configuration."""
+
+    table: RouteTable
+    sessions: SessionManager
+    upstream: UpstreamClient
+    limiter: ConcurrencyLimiter | None
+    refresher: Refresher
+    rate_store: RateStore
+    cache: ResponseCache
+    metrics: Metrics
+    recent: RecentErrors
+
+
+def build_parts(
+    cfg: GatewayConfig, clock: Callable[[], float], registry: CollectorRegistry
+) -> Parts:
+    sessions = SessionManager(
         make_session_store(cfg, clock=clock),
         secret=cfg.session.secret.encode(),
         previous_secrets=tuple(s.encode() for s in cfg.session.previous_secrets),
@@ -67,76 +89,106 @@ def make_app(cfg: GatewayConfig, *, clock: Callable[[], float] = time.time) -> w
         clock=clock,
     )
     limits = cfg.rate_limit
+    limiter = (
+        ConcurrencyLimiter(
+            limits.max_concurrent_upstream, queue=limits.queue, timeout=limits.queue_timeout
+        )
+        if limits.enabled
+        else None
+    )
     upstream = UpstreamClient(
         connect_timeout=cfg.punchh.connect_timeout,
         total_timeout=cfg.punchh.total_timeout,
         pool_size=cfg.punchh.pool_size,
-        limiter=ConcurrencyLimiter(
-            limits.max_concurrent_upstream, queue=limits.queue, timeout=limits.queue_timeout
-        )
-        if limits.enabled
-        else None,
+        limiter=limiter,
     )
-    rate_store, rate_stats = make_rate_store(cfg, clock=clock), RateLimitStats()
-    refresher = Refresher(manager, upstream, cfg, clock=clock)
-    cache, cache_stats = make_response_cache(cfg, clock=clock), CacheStats()
-    cookie = cfg.session.cookie
+    metrics = Metrics(registry)
+    return Parts(
+        table=build_route_table(pos_enabled=cfg.pos.enabled),
+        sessions=sessions,
+        upstream=upstream,
+        limiter=limiter,
+        refresher=Refresher(sessions, upstream, cfg, clock=clock, metrics=metrics),
+        rate_store=make_rate_store(cfg, clock=clock),
+        cache=make_response_cache(cfg, clock=clock),
+        metrics=metrics,
+        recent=RecentErrors(),
+    )
+
+
+def make_app(
+    cfg: GatewayConfig,
+    *,
+    clock: Callable[[], float] = time.time,
+    registry: CollectorRegistry | None = None,
+) -> web.Application:
+    p = build_parts(cfg, clock, registry or CollectorRegistry())
+    cookie, limits = cfg.session.cookie, cfg.rate_limit
     app = web.Application(
         middlewares=[
             make_request_id_middleware(),  # X-Request-ID kept or made; on every answer
-            make_access_log_middleware(access),  # one JSON line per request, route template only
+            make_observe_middleware(p.metrics, access),  # metrics and the JSON access log
             make_cors_middleware(cookie.allowed_origins),  # preflights; CORS headers, errors too
-            make_error_middleware(log),  # GatewayError and the unexpected → one JSON error shape
+            make_error_middleware(log, p.recent),  # GatewayError, the unexpected → one JSON shape
             make_client_ip_middleware(cfg.server.trusted_proxies),  # true client IP
-            make_route_middleware(table),  # normalise path, allowlist: 400 / 404 / 405
+            make_route_middleware(p.table),  # normalise path, allowlist: 400 / 404 / 405
             make_csrf_middleware(  # cookie mode: unsafe methods need an allowed Origin: 403
                 cookie_mode=cookie.enabled, allowed_origins=cookie.allowed_origins
             ),
             make_body_middleware(cfg.server.max_body_bytes),  # read, parse once: 400 / 413 / 415
             make_pos_auth_middleware(cfg.pos),  # POS device key → location key: 401 / 403
             make_session_middleware(  # gateway token → Punchh tokens: 401 / 503
-                manager, cookie_name=cookie.name if cookie.enabled else None
+                p.sessions, cookie_name=cookie.name if cookie.enabled else None
             ),
             *(  # GCRA budgets per IP, session, OTP target, account; Punchh's pauses: 429 / 503
                 [
                     make_rate_limit_middleware(
-                        limits.policies, rate_store, holds=Holds(), clock=clock, stats=rate_stats
+                        limits.policies, p.rate_store, holds=Holds(), clock=clock, metrics=p.metrics
                     )
                 ]
                 if limits.enabled
                 else []
             ),
             *(  # per-guest look-up cache, single-flight; writes invalidate
-                [make_cache_middleware(cache, clock=clock, stats=cache_stats)]
+                [make_cache_middleware(p.cache, clock=clock, metrics=p.metrics)]
                 if cfg.cache.enabled
                 else []
             ),
         ],
         client_max_size=cfg.server.max_body_bytes,
     )
-    app[CONFIG] = cfg
-    app[CLOCK] = clock
-    app[ROUTE_TABLE] = table
-    app[SESSIONS] = manager
-    app[UPSTREAM] = upstream
-    app[READINESS] = Readiness()
-    app[CACHE] = cache
-    app[CACHE_STATS] = cache_stats
-    app[RATE_STORE] = rate_store
-    app[RATE_STATS] = rate_stats
+    _keep(app, cfg, clock, p)
     add_local_routes(app)
+    if not cfg.admin.port:  # no admin port: /metrics and the status page live here
+        add_admin_routes(app, guarded=True)
     app.router.add_route(
         "*",
         "/{tail:.*}",
-        make_proxy_handler(cfg, upstream, manager, refresher),
+        make_proxy_handler(cfg, p.upstream, p.sessions, p.refresher),
         name=PROXY_ROUTE_NAME,
     )
     app.cleanup_ctx.append(_upstream_ctx)
+    if cfg.admin.port:
+        app.cleanup_ctx.append(admin_site)
     return app
 
 
+def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> None:
+    app[CONFIG] = cfg
+    app[CLOCK] = clock
+    app[ROUTE_TABLE] = p.table
+    app[SESSIONS] = p.sessions
+    app[UPSTREAM] = p.upstream
+    app[LIMITER] = p.limiter
+    app[READINESS] = Readiness()
+    app[CACHE] = p.cache
+    app[RATE_STORE] = p.rate_store
+    app[METRICS] = p.metrics
+    app[RECENT_ERRORS] = p.recent
+
+
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The upstream (the embedded sandbox when configured), one pooled client, the session store."""
+    """The upstream (the embedded sandbox when configured), one pooled client, the stores."""
     cfg = app[CONFIG]
     async with embedded_sandbox(cfg) as sandbox_url:
         base_url = sandbox_url or cfg.punchh.base_url

@@ -103,6 +103,13 @@ class RateLimitConfig:
 
 
 @dataclass(frozen=True)
+class AdminConfig:
+    host: str
+    port: int  # 0: /metrics and the status page on the main port
+    token: Secret
+
+
+@dataclass(frozen=True)
 class PosDevice:
     name: str
     key: Secret
@@ -131,6 +138,7 @@ class GatewayConfig:
     store: StoreConfig
     cache: CacheConfig
     rate_limit: RateLimitConfig
+    admin: AdminConfig
     pos: PosConfig
     sandbox: SandboxSettings
     source: str = field(default="<defaults>", compare=False)
@@ -286,6 +294,7 @@ def _build(
             queue_timeout=v["rate_limit.queue_timeout"],
             policies=policies,
         ),
+        admin=AdminConfig(host=v["admin.host"], port=v["admin.port"], token=v["admin.token"]),
         pos=PosConfig(enabled=v["pos.enabled"], business_key=business_key, devices=devices),
         sandbox=SandboxSettings(
             enabled=v["sandbox.enabled"], host=v["sandbox.host"], port=v["sandbox.port"]

@@ -9,10 +9,12 @@ from aiohttp import web
 
 from gateway.body import ParsedBody
 from gateway.cache.base import ResponseCache
-from gateway.cache.policy import CacheStats
 from gateway.config import GatewayConfig, PosDevice
-from gateway.ratelimit.stats import RateLimitStats
+from gateway.errors import GatewayError
+from gateway.metrics import Metrics
+from gateway.ratelimit.guards import ConcurrencyLimiter
 from gateway.ratelimit.store import RateStore
+from gateway.recent import RecentErrors
 from gateway.routes import RouteMatch, RouteTable
 from gateway.sessions import Resolved, SessionManager
 from gateway.upstream import UpstreamClient
@@ -33,9 +35,10 @@ SESSIONS = web.AppKey("sessions", SessionManager)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 READINESS = web.AppKey("readiness", Readiness)
 CACHE = web.AppKey("cache", ResponseCache)
-CACHE_STATS = web.AppKey("cache_stats", CacheStats)
 RATE_STORE = web.AppKey("rate_store", RateStore)
-RATE_STATS = web.AppKey("rate_stats", RateLimitStats)
+METRICS = web.AppKey("metrics", Metrics)
+LIMITER: web.AppKey[ConcurrencyLimiter | None] = web.AppKey("limiter")
+RECENT_ERRORS = web.AppKey("recent_errors", RecentErrors)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 
 # Request state, in the order the stages set it
@@ -45,3 +48,5 @@ ROUTE = web.RequestKey("route", RouteMatch)
 BODY = web.RequestKey("body", ParsedBody)
 POS_DEVICE = web.RequestKey("pos_device", PosDevice)
 SESSION = web.RequestKey("session", Resolved)
+SOURCE = web.RequestKey("source", str)  # "upstream" when the answer is Punchh's
+ERROR = web.RequestKey("error", GatewayError)  # the error the gateway answered with

@@ -23,7 +23,7 @@ from gateway.config import GatewayConfig
 from gateway.cookies import clear_session_cookie, set_session_cookie
 from gateway.errors import BadRequest, GatewayError
 from gateway.headers import client_headers
-from gateway.keys import REQUEST_ID, ROUTE, SESSION
+from gateway.keys import REQUEST_ID, ROUTE, SESSION, SOURCE
 from gateway.punchh_calls import refreshable
 from gateway.refresh import Refresher
 from gateway.sessions import Resolved, SessionManager
@@ -64,6 +64,7 @@ def make_proxy_handler(
         ):
             resolved = Resolved(await refresher.refresh_now(resolved.session, rid), resolved.token)
             resp = await send(request, resolved)
+        request[SOURCE] = "upstream"
         answer = await after_call(route, resp, resolved, manager, cookie_mode=cookie.enabled)
         response = web.Response(
             status=resp.status, body=answer.body, headers=client_headers(resp.headers, rid)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, Unauthorized, UpstreamError
+from gateway.metrics import Metrics
 from gateway.punchh_calls import refresh_request, refreshable
 from gateway.sessions import Session, SessionManager
 from gateway.translate import id_token_expiry, take_tokens
@@ -48,7 +49,9 @@ class Refresher:
         cfg: GatewayConfig,
         *,
         clock: Callable[[], float],
+        metrics: Metrics,
     ) -> None:
+        self._metrics = metrics
         self._manager = manager
         self._upstream = upstream
         self._cfg = cfg
@@ -56,7 +59,6 @@ class Refresher:
         self._margin = cfg.session.refresh_margin
         self._lock_ttl = cfg.punchh.total_timeout + 2.0
         self._inflight: dict[str, asyncio.Future[Session]] = {}
-        self.calls = 0  # refresh calls this process sent to Punchh
 
     async def ensure_fresh(self, session: Session, request_id: str) -> Session:
         if not needs_refresh(session, self._clock(), self._margin):
@@ -96,12 +98,12 @@ class Refresher:
             return await self._call(current, request_id)
 
     async def _call(self, current: Session, request_id: str) -> Session:
-        self.calls += 1
         try:
             resp = await self._upstream.send(refresh_request(self._cfg, current, request_id))
         except GatewayError:
             return self._keep_if_valid(current, "unreachable")
         if resp.status in _REJECTED:
+            self._metrics.refreshes.labels("rejected").inc()
             await self._manager.end(current.sid)
             raise _expired()
         found = None
@@ -114,9 +116,11 @@ class Refresher:
             return self._keep_if_valid(current, f"status {resp.status}")
         tokens = found[0]
         expires_at = None if tokens.expires_in else id_token_expiry(tokens.id_token)
+        self._metrics.refreshes.labels("success").inc()
         return await self._manager.update_tokens(current, tokens, access_expires_at=expires_at)
 
     def _keep_if_valid(self, current: Session, why: str) -> Session:
+        self._metrics.refreshes.labels("failed").inc()
         log.warning("token refresh failed", extra={"reason": why})
         if current.access_expires_at is not None and self._clock() < current.access_expires_at:
             return current

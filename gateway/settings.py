@@ -282,6 +282,29 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a request waits for a free upstream slot before 503 upstream_overloaded.",
     ),
     Setting(
+        "admin.host",
+        p.string,
+        "127.0.0.1",
+        "Address of the admin listener (/metrics, /gateway/status) when admin.port is set.",
+        "GATEWAY_ADMIN_HOST",
+    ),
+    Setting(
+        "admin.port",
+        p.integer(0, 65535),
+        0,
+        "A separate port for /metrics and the status page (0: on the main port).",
+        "GATEWAY_ADMIN_PORT",
+    ),
+    Setting(
+        "admin.token",
+        p.secret(24),
+        "",
+        "Bearer token for /metrics and /gateway/status on the main port (24+ characters). "
+        "Without it the status page is served on the admin port only; /metrics stays open.",
+        "GATEWAY_ADMIN_TOKEN",
+        secret=True,
+    ),
+    Setting(
         "pos.enabled",
         p.boolean,
         False,

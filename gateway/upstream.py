@@ -8,6 +8,7 @@ Kept narrow on purpose: the performance work may swap the HTTP client behind it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ from yarl import URL
 
 from gateway.errors import UpstreamError, UpstreamTimeout
 from gateway.ratelimit.guards import ConcurrencyLimiter
+from gateway.timing import current
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +73,18 @@ class UpstreamClient:
 
     async def send(self, request: UpstreamRequest) -> UpstreamResponse:
         if self._limiter is None:
-            return await self._send(request)
+            return await self._timed(request)
         async with self._limiter.slot():
+            return await self._timed(request)
+
+    async def _timed(self, request: UpstreamRequest) -> UpstreamResponse:
+        started = time.perf_counter()
+        try:
             return await self._send(request)
+        finally:
+            timing = current.get()
+            if timing is not None:
+                timing.upstream(time.perf_counter() - started)
 
     async def _send(self, request: UpstreamRequest) -> UpstreamResponse:
         if self._session is None:

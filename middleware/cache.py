@@ -26,7 +26,6 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.policy import (
-    CacheStats,
     Entry,
     answer_user,
     cache_key,
@@ -34,7 +33,9 @@ from gateway.cache.policy import (
     invite_tag,
     user_tag,
 )
-from gateway.keys import BODY, POS_DEVICE, ROUTE, SESSION
+from gateway.keys import BODY, POS_DEVICE, ROUTE, SESSION, SOURCE
+from gateway.metrics import Metrics
+from gateway.timing import note
 
 log = logging.getLogger("gateway.cache")
 IDENT_TTL = 86400.0
@@ -84,15 +85,19 @@ def _replay(entry: Entry, outcome: str, now: float) -> web.Response:
 
 
 def make_cache_middleware(
-    cache: ResponseCache, *, clock: Callable[[], float], stats: CacheStats
+    cache: ResponseCache, *, clock: Callable[[], float], metrics: Metrics
 ) -> Middleware:
     flights: dict[str, asyncio.Future[Fetched]] = {}
+
+    def outcome(route: str, result: str) -> None:
+        metrics.cache.labels(route, result).inc()
+        note("cache", result)
 
     async def safely(op: Awaitable[Any], default: Any) -> Any:
         try:
             return await op
         except CacheUnavailable as exc:
-            stats.errors += 1
+            metrics.store_error("cache")
             log.warning("cache unavailable", extra={"error": str(exc)})
             return default
 
@@ -140,7 +145,7 @@ def make_cache_middleware(
             users = await safely(cache.users_for(tags), set())
             users |= {t.split(":", 2)[2] for t in tags if t.startswith("ident:user_id:")}
             tags += [user_tag(u) for u in users]
-        stats.invalidations += 1
+        metrics.cache_invalidations.inc()
         await safely(cache.invalidate(tags), None)
 
     async def signed_in(request: web.Request, response: web.StreamResponse) -> None:
@@ -150,7 +155,7 @@ def make_cache_middleware(
         referrer = invite_tag(request[BODY].doc)
         if referrer is not None:
             users = await safely(cache.users_for([referrer]), set())
-            stats.invalidations += 1
+            metrics.cache_invalidations.inc()
             await safely(cache.invalidate([user_tag(u) for u in users]), None)
 
     async def read(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -160,14 +165,15 @@ def make_cache_middleware(
         key = cache_key(route.name, identity, query, request[BODY].doc)
         directive = request.headers.get("Cache-Control", "").lower()
         if "no-cache" in directive or "no-store" in directive:
-            stats.bypasses[route.name] += 1
+            outcome(route.name, "bypass")
             entry, _ = await fetch(request, handler, key, keep="no-store" not in directive)
             return _replay(entry, "MISS", clock())
         entry = await safely(cache.get(key), None)
         if entry is not None:
-            stats.hits[route.name] += 1
+            outcome(route.name, "hit")
             return _replay(entry, "HIT", clock())
-        stats.misses[route.name] += 1
+        outcome(route.name, "miss")
+        request[SOURCE] = "upstream"  # a shared flight's answer is Punchh's too
         return _replay(await shared(request, handler, key), "MISS", clock())
 
     @web.middleware

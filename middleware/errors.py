@@ -13,8 +13,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError
-from gateway.keys import REQUEST_ID
-from middleware.access_log import route_label
+from gateway.keys import ERROR, REQUEST_ID
+from gateway.recent import RecentErrors
+from middleware.observe import route_label
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -32,12 +33,13 @@ def error_response(
     return web.json_response(body, status=status, headers=headers)
 
 
-def make_error_middleware(logger: logging.Logger) -> Middleware:
+def make_error_middleware(logger: logging.Logger, recent: RecentErrors) -> Middleware:
     @web.middleware
     async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             return await handler(request)
         except GatewayError as exc:
+            request[ERROR] = exc
             status, code, message, headers = exc.status, exc.code, exc.message, exc.headers
         except web.HTTPException as exc:
             if exc.status < 400:
@@ -49,6 +51,7 @@ def make_error_middleware(logger: logging.Logger) -> Middleware:
             logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID, "")})
             status, code, message, headers = 500, "internal_error", "internal error", {}
         rid = request.get(REQUEST_ID, "")
+        recent.add(rid, route_label(request), status, code, message)
         logger.warning(
             "gateway error",
             extra={

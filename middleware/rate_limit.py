@@ -20,12 +20,13 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError
 from gateway.keys import BODY, CLIENT_IP, ROUTE, SESSION
+from gateway.metrics import Metrics
 from gateway.ratelimit.gcra import Decision
 from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
 from gateway.ratelimit.headers import rate_limit_headers
 from gateway.ratelimit.policies import FAILURE_STATUSES, Policy, key_for
-from gateway.ratelimit.stats import RateLimitStats
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
+from gateway.timing import note
 
 log = logging.getLogger("gateway.ratelimit")
 
@@ -46,7 +47,7 @@ def make_rate_limit_middleware(
     *,
     holds: Holds,
     clock: Callable[[], float],
-    stats: RateLimitStats,
+    metrics: Metrics,
 ) -> Middleware:
     policies = tuple(policies)
 
@@ -54,7 +55,7 @@ def make_rate_limit_middleware(
         try:
             return await store.take(key, policy.rate, take=take)
         except RateStoreUnavailable as exc:
-            stats.store_errors += 1
+            metrics.store_error("rate_limit")
             log.warning(
                 "rate-limit store unavailable", extra={"policy": policy.name, "error": str(exc)}
             )
@@ -79,7 +80,8 @@ def make_rate_limit_middleware(
             if decision is None:
                 continue
             if not decision.allowed:
-                stats.refused(policy.name)
+                metrics.rate_limited.labels(policy.name).inc()
+                note("rate_limit", f"limited:{policy.name}")
                 retry = str(max(1, math.ceil(decision.retry_after)))
                 raise RateLimited(
                     f"too many requests ({policy.name}); retry later",
@@ -100,6 +102,7 @@ def make_rate_limit_middleware(
                 headers={"Retry-After": str(math.ceil(wait))},
             )
         drawn = await check(request)
+        note("rate_limit", "allowed" if drawn else "none")
         response = await handler(request)
         if response.status in FAILURE_STATUSES:
             for policy, key, _ in drawn:

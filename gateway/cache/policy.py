@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,14 +99,3 @@ def answer_user(doc: Any) -> str | None:
             if value:
                 return value
     return None
-
-
-class CacheStats:
-    """Counters the metrics work exports: hits and misses per route, and the rest."""
-
-    def __init__(self) -> None:
-        self.hits: Counter[str] = Counter()
-        self.misses: Counter[str] = Counter()
-        self.bypasses: Counter[str] = Counter()
-        self.invalidations = 0
-        self.errors = 0

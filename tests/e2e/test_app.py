@@ -10,7 +10,7 @@ def test_middleware_order() -> None:
     names = [m.__name__ for m in app.middlewares]  # type: ignore[attr-defined]
     assert names == [
         "request_id",
-        "access_log",
+        "observe",
         "cors",
         "errors",
         "client_ip",

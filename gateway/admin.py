@@ -1,0 +1,88 @@
+"""Admin routes: `GET /metrics` (Prometheus text) and `GET /gateway/status` (the status page).
+
+On the main port (admin.port = 0) they need `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>`:
+/metrics only when a token is configured, the status page always (no token configured:
+403 admin_only). On a separate admin port (admin.port set, bound to admin.host, loopback
+by default) they need nothing: reaching that port is the privilege.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from gateway.errors import Forbidden, Unauthorized
+from gateway.keys import CONFIG, METRICS
+from gateway.metrics import render
+from gateway.status import snapshot
+
+log = logging.getLogger("gateway")
+MAIN_APP = web.AppKey("main_app", web.Application)
+
+
+def _main(request: web.Request) -> web.Application:
+    return request.app.get(MAIN_APP, request.app)
+
+
+def _check_token(request: web.Request, *, required: bool) -> None:
+    token = _main(request)[CONFIG].admin.token
+    if not token:
+        if required:
+            raise Forbidden("the status page is served on the admin port", code="admin_only")
+        return
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(given.encode(), token.encode()):
+        raise Unauthorized("an admin token is required", code="admin_token_required")
+
+
+def make_metrics_handler(guarded: bool) -> Handler:
+    async def metrics(request: web.Request) -> web.Response:
+        if guarded:
+            _check_token(request, required=False)
+        body, content_type = render(_main(request)[METRICS])
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    return metrics
+
+
+def make_status_handler(guarded: bool) -> Handler:
+    async def status(request: web.Request) -> web.Response:
+        if guarded:
+            _check_token(request, required=True)
+        return aiohttp_jinja2.render_template("status.html", request, snapshot(_main(request)))
+
+    return status
+
+
+def add_admin_routes(app: web.Application, *, guarded: bool) -> None:
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("gateway", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+    )
+    app.router.add_get("/metrics", make_metrics_handler(guarded), name="metrics")
+    app.router.add_get("/gateway/status", make_status_handler(guarded), name="gateway-status")
+
+
+async def admin_site(app: web.Application) -> AsyncIterator[None]:
+    """The separate admin listener (admin.host:admin.port), sharing the main app's state."""
+    cfg = app[CONFIG]
+    admin = web.Application()
+    admin[MAIN_APP] = app
+    add_admin_routes(admin, guarded=False)
+    runner = web.AppRunner(admin, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, cfg.admin.host, cfg.admin.port).start()
+    log.info("admin listening", extra={"host": cfg.admin.host, "port": cfg.admin.port})
+    try:
+        yield
+    finally:
+        await runner.cleanup()

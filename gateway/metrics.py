@@ -1,0 +1,141 @@
+"""Prometheus metrics, as one object over an injected `CollectorRegistry`.
+
+Labels are route templates ("GET /api/auth/users"), methods, status codes, sources
+(`gateway` for answers the gateway made itself, `upstream` for Punchh's), error kinds
+and policy names: never raw paths, user ids or tokens. Unmatched paths share the label
+"unmatched". With several worker processes (PROMETHEUS_MULTIPROC_DIR set), values are
+written to shared files and aggregated at scrape time (`render`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+# Fine enough to see sub-millisecond gateway overhead, wide enough for a slow Punchh.
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.00075,
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
+PREFIX = "loyalty_gateway"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        r = registry
+        self.requests = Counter(
+            f"{PREFIX}_requests",
+            "Requests answered, by route, method, status and source (gateway or upstream).",
+            ["route", "method", "status", "source"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            f"{PREFIX}_request_duration_seconds",
+            "Whole request time at the gateway.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.upstream_duration = Histogram(
+            f"{PREFIX}_upstream_duration_seconds",
+            "Time spent waiting for Punchh, per request.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            f"{PREFIX}_overhead_seconds",
+            "Request time not spent waiting for Punchh.",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            f"{PREFIX}_in_flight_requests",
+            "Requests being handled.",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.upstream_errors = Counter(
+            f"{PREFIX}_upstream_errors",
+            "Calls to Punchh that failed, by kind (timeout, connect, reset, protocol, refresh).",
+            ["route", "kind"],
+            registry=r,
+        )
+        self.cache = Counter(
+            f"{PREFIX}_cache_requests",
+            "Cached-route reads by result (hit, miss, bypass).",
+            ["route", "result"],
+            registry=r,
+        )
+        self.cache_invalidations = Counter(
+            f"{PREFIX}_cache_invalidations",
+            "Writes that made a guest's cached answers stale.",
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            f"{PREFIX}_rate_limited",
+            "Requests refused by a rate-limit policy.",
+            ["policy"],
+            registry=r,
+        )
+        self.refreshes = Counter(
+            f"{PREFIX}_token_refreshes",
+            "Punchh token refreshes by result (success, rejected, failed).",
+            ["result"],
+            registry=r,
+        )
+        self.sessions = Gauge(
+            f"{PREFIX}_active_sessions",
+            "Live guest sessions in the store.",
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.store_errors = Counter(
+            f"{PREFIX}_store_errors",
+            "Store (Redis) calls that failed, by store (sessions, cache, rate_limit).",
+            ["store"],
+            registry=r,
+        )
+
+    def store_error(self, store: str) -> None:
+        self.store_errors.labels(store).inc()
+
+
+def render(metrics: Metrics) -> tuple[bytes, str]:
+    """The exposition text: this process's registry, or every worker's when several share
+    PROMETHEUS_MULTIPROC_DIR."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(metrics.registry), CONTENT_TYPE_LATEST
