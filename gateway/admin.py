@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp_jinja2
@@ -18,9 +19,10 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import Forbidden, Unauthorized
-from gateway.keys import CONFIG, METRICS
+from gateway.keys import CONFIG, METRICS, SESSION_COUNT, SESSIONS
 from gateway.metrics import render
 from gateway.status import snapshot
+from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
 MAIN_APP = web.AppKey("main_app", web.Application)
@@ -45,7 +47,9 @@ def make_metrics_handler(guarded: bool) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
         if guarded:
             _check_token(request, required=False)
-        body, content_type = render(_main(request)[METRICS])
+        main = _main(request)
+        await _count_sessions(main)
+        body, content_type = render(main[METRICS])
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type
         return response
@@ -60,6 +64,19 @@ def make_status_handler(guarded: bool) -> Handler:
         return aiohttp_jinja2.render_template("status.html", request, snapshot(_main(request)))
 
     return status
+
+
+async def _count_sessions(app: web.Application) -> None:
+    """The active-sessions gauge, counted at most every 15 s (a Redis count is a SCAN)."""
+    counted = app[SESSION_COUNT]
+    now = time.monotonic()
+    if now - counted[0] < 15.0:
+        return
+    try:
+        app[METRICS].sessions.set(await app[SESSIONS].store.count())
+    except StoreUnavailable:
+        app[METRICS].store_error("sessions")
+    counted[0] = now
 
 
 def add_admin_routes(app: web.Application, *, guarded: bool) -> None:

@@ -27,6 +27,7 @@ from gateway.keys import (
     READINESS,
     RECENT_ERRORS,
     ROUTE_TABLE,
+    SESSION_COUNT,
     SESSIONS,
     UPSTREAM,
     UPSTREAM_URL,
@@ -185,6 +186,7 @@ def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], 
     app[RATE_STORE] = p.rate_store
     app[METRICS] = p.metrics
     app[RECENT_ERRORS] = p.recent
+    app[SESSION_COUNT] = [float("-inf")]
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:

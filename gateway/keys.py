@@ -38,6 +38,7 @@ CACHE = web.AppKey("cache", ResponseCache)
 RATE_STORE = web.AppKey("rate_store", RateStore)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER: web.AppKey[ConcurrencyLimiter | None] = web.AppKey("limiter")
+SESSION_COUNT = web.AppKey("session_count", list[float])  # [when last counted]
 RECENT_ERRORS = web.AppKey("recent_errors", RecentErrors)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 

@@ -121,7 +121,7 @@ def snapshot(app: web.Application) -> dict[str, Any]:
         "routes": route_rows(app),
         "sessions": {
             "backend": cfg.store.backend,
-            "active": len(store) if isinstance(store, Sized) else None,
+            "active": len(store) if isinstance(store, Sized) else None,  # Redis: see /metrics
             "refreshes": {
                 r: int(_sum(metrics["loyalty_gateway_token_refreshes"], result=r))
                 for r in ("success", "rejected", "failed")

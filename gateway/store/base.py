@@ -40,6 +40,9 @@ class SessionStore(Protocol):
         """Hold `name` (across replicas, for a shared store) for at most `ttl` seconds,
         waiting up to `wait` for it; yields whether it was acquired."""
 
+    async def count(self) -> int:
+        """Live sessions (for the active-sessions gauge)."""
+
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...

@@ -67,6 +67,10 @@ class MemorySessionStore:
         finally:
             lock.release()
 
+    async def count(self) -> int:
+        self._cache.expire()
+        return len(self._cache)
+
     async def ping(self) -> None:
         return None
 

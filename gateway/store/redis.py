@@ -151,6 +151,16 @@ class RedisSessionStore:
                 with contextlib.suppress(RedisError):  # if not now, it expires after ttl
                     await self._release(keys=[key], args=[token])
 
+    async def count(self) -> int:
+        """SCAN over this prefix's session keys: O(keys), so the caller caches it."""
+        try:
+            total = 0
+            async for _ in self._redis.scan_iter(match=self._key("session", "*"), count=1000):
+                total += 1
+            return total
+        except RedisError as exc:
+            raise _unavailable(exc) from None
+
     async def ping(self) -> None:
         try:
             await self._redis.ping()

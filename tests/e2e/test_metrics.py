@@ -223,3 +223,12 @@ async def test_admin_port_serves_metrics_and_status_without_token(
         async with gw.session.get(f"{admin}/gateway/status") as resp:
             assert resp.status == 200
             assert "Recent gateway errors" in await resp.text()
+
+
+async def test_active_sessions_gauge(
+    mgw: Client, recorder: Recorder, registry: CollectorRegistry
+) -> None:
+    await _signed_in(mgw, recorder)
+    await _signed_in(mgw, recorder)
+    await mgw.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert _value(registry, "loyalty_gateway_active_sessions") == 2

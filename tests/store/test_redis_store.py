@@ -129,3 +129,10 @@ async def test_replace_never_recreates_an_ended_session(store: RedisSessionStore
     await store.delete("r")
     assert not await store.replace(s, 30)
     assert await store.get("r") is None
+
+
+async def test_count_live_sessions(store: RedisSessionStore) -> None:
+    for sid in ("c1", "c2", "c3"):
+        await store.put(_session(sid), 30)
+    await store.delete("c2")
+    assert await store.count() == 2
