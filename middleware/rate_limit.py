@@ -2,8 +2,9 @@
 
 For each policy covering the route's classes (gateway/ratelimit/policies.py): the
 request's key (client IP, session, OTP target, sign-in account) draws on that policy's
-GCRA budget; failure-counted policies only check here, and draw when Punchh's answer is
-a failed attempt. Rejects: 429 rate_limited with `Retry-After`; 503 upstream_busy while
+GCRA budget. Failure-counted policies draw too (an attempt in flight counts, so parallel
+guesses cannot overrun the budget) and give the unit back when Punchh's answer shows
+the attempt did not fail. Rejects: 429 rate_limited with `Retry-After`; 503 upstream_busy while
 Punchh's own `Retry-After` for the route runs; 503 rate_limiter_unavailable when the
 store cannot answer for a fail-closed policy. Limited routes' answers carry the IETF
 `RateLimit-Policy` and `RateLimit` fields. Reads ROUTE, CLIENT_IP, SESSION, BODY.
@@ -12,7 +13,6 @@ store cannot answer for a fail-closed policy. Limited routes' answers carry the 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
@@ -21,10 +21,10 @@ from aiohttp.typedefs import Handler, Middleware
 from gateway.errors import GatewayError
 from gateway.keys import BODY, CLIENT_IP, ROUTE, SESSION
 from gateway.metrics import Metrics
-from gateway.ratelimit.gcra import Decision
+from gateway.ratelimit.gcra import Decision, seconds
 from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
 from gateway.ratelimit.headers import rate_limit_headers
-from gateway.ratelimit.policies import FAILURE_STATUSES, Policy, key_for
+from gateway.ratelimit.policies import Policy, is_failure, key_for
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
 from gateway.timing import note
 
@@ -65,6 +65,12 @@ def make_rate_limit_middleware(
                 ) from None
             return None
 
+    async def refund(policy: Policy, key: str) -> None:
+        try:
+            await store.refund(key, policy.rate)
+        except RateStoreUnavailable:
+            metrics.store_error("rate_limit")  # the unit stays taken: the safe side
+
     async def check(request: web.Request) -> list[tuple[Policy, str, Decision]]:
         route = request[ROUTE].route
         resolved = request.get(SESSION)
@@ -73,16 +79,22 @@ def make_rate_limit_middleware(
         for policy in policies:
             if not policy.covers(route.limit_classes):
                 continue
-            key = key_for(policy, ip=request[CLIENT_IP], session=sid, body=request[BODY].doc)
+            key = key_for(
+                policy,
+                ip=request[CLIENT_IP],
+                session=sid,
+                body=request[BODY].doc,
+                family=route.family,
+            )
             if key is None:
                 continue
-            decision = await draw(policy, key, take=policy.counts == "requests")
+            decision = await draw(policy, key, take=True)
             if decision is None:
                 continue
             if not decision.allowed:
                 metrics.rate_limited.labels(policy.name).inc()
                 note("rate_limit", f"limited:{policy.name}")
-                retry = str(max(1, math.ceil(decision.retry_after)))
+                retry = str(max(1, seconds(decision.retry_after)))
                 raise RateLimited(
                     f"too many requests ({policy.name}); retry later",
                     headers={"Retry-After": retry, **rate_limit_headers([(policy, decision)])},
@@ -99,19 +111,19 @@ def make_rate_limit_middleware(
         if wait > 0:
             raise UpstreamBusy(
                 "Punchh asked for a pause on this route",
-                headers={"Retry-After": str(math.ceil(wait))},
+                headers={"Retry-After": str(seconds(wait))},
             )
         drawn = await check(request)
         note("rate_limit", "allowed" if drawn else "none")
         response = await handler(request)
-        if response.status in FAILURE_STATUSES:
+        if not is_failure(response.status) and response.status < 500:  # did not fail: give back
             for policy, key, _ in drawn:
                 if policy.counts == "failures":
-                    await draw(policy, key, take=True)
+                    await refund(policy, key)
         if response.status in (429, 503):
-            seconds = retry_after_seconds(response.headers.get("Retry-After"), clock())
-            if seconds is not None:
-                holds.hold(match.route.name, seconds, clock())
+            pause = retry_after_seconds(response.headers.get("Retry-After"), clock())
+            if pause is not None:
+                holds.hold(match.route.name, pause, clock())
         response.headers.update(rate_limit_headers([(p, d) for p, _, d in drawn]))
         return response
 

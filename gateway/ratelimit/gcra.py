@@ -4,7 +4,10 @@ a token bucket without a refill timer and without boundary bursts.
 A policy of `limit` per `window` seconds emits one unit every T = window / limit. The
 state is one number, the theoretical arrival time (TAT). A request at `now` is allowed
 iff max(TAT, now) + T - now <= window, i.e. at most `limit` at once, then one per T.
-Pure: the state, the time and the policy in; the decision and the new state out.
+Arithmetic is in whole microseconds: floats near today's epoch (about 2e-7 s apart)
+would drift by a request over a few hundred steps. T is rounded down to a microsecond,
+so a burst gets exactly `limit`. Pure: the state, the time and the rate in; the
+decision and the new state out.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-EPSILON = 1e-9
+US = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,28 +24,45 @@ class Rate:
     window: float
 
     @property
-    def interval(self) -> float:
-        return self.window / self.limit
+    def window_us(self) -> int:
+        return round(self.window * US)
+
+    @property
+    def interval_us(self) -> int:
+        return max(1, self.window_us // self.limit)
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
-    tat: float | None  # the new state (None: unchanged)
+    tat: int | None  # the new state in microseconds (None: unchanged)
     remaining: int  # requests still allowed right now
     retry_after: float  # seconds until the next request would be allowed (0 when allowed)
     reset_after: float  # seconds until the full quota is back
 
 
-def gcra(tat: float | None, now: float, rate: Rate, *, take: bool = True) -> Decision:
-    """`take=False` asks without consuming (a peek: failure-counted policies check first
-    and take only when Punchh says the attempt failed)."""
-    start = max(tat if tat is not None else now, now)
-    new_tat = start + rate.interval
-    if new_tat - now > rate.window + EPSILON:
-        retry = new_tat - now - rate.window
-        return Decision(False, None, 0, retry, start - now)
-    remaining = math.floor((rate.window - (new_tat - now)) / rate.interval + EPSILON)
+def gcra(tat: int | None, now: float, rate: Rate, *, take: bool = True) -> Decision:
+    """`take=False` asks without consuming."""
+    now_us = round(now * US)
+    interval, window = rate.interval_us, rate.window_us
+    start = max(tat if tat is not None else now_us, now_us)
+    new_tat = start + interval
+    if new_tat - now_us > window:
+        return Decision(False, None, 0, (new_tat - now_us - window) / US, (start - now_us) / US)
+    remaining = (window - (new_tat - now_us)) // interval
     if not take:
-        return Decision(True, None, remaining + 1, 0.0, start - now)
-    return Decision(True, new_tat, remaining, 0.0, new_tat - now)
+        return Decision(True, None, remaining + 1, 0.0, (start - now_us) / US)
+    return Decision(True, new_tat, remaining, 0.0, (new_tat - now_us) / US)
+
+
+def give_back(tat: int | None, now: float, rate: Rate) -> int | None:
+    """Return one unit taken earlier (an attempt that turned out not to count)."""
+    if tat is None:
+        return None
+    back = tat - rate.interval_us
+    return back if back > round(now * US) else None
+
+
+def seconds(value: float) -> int:
+    """Whole seconds for a header, never 0 for a positive wait."""
+    return max(0, math.ceil(value - 1e-9))

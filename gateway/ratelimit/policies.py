@@ -19,8 +19,13 @@ KeyKind = Literal["ip", "session", "target", "account", "global"]
 Counts = Literal["requests", "failures"]
 KEY_KINDS: tuple[str, ...] = ("ip", "session", "target", "account", "global")
 ROUTE_CLASSES: tuple[str, ...] = ("*", "guest", "otp_send", "sign_in", "sign_up", "pos")
-# What counts as a failed attempt in Punchh's answer: wrong credentials or code.
-FAILURE_STATUSES = frozenset({401, 403, 422})
+MAX_WINDOW = 30 * 86400.0
+
+
+def is_failure(status: int) -> bool:
+    """A failed attempt, as Punchh answers it: any 4xx but 429 (401 wrong password, 422
+    wrong OTP, 400 `invalid_grant` for a guessed SSO code, 404 no such account)."""
+    return 400 <= status < 500 and status != 429
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,8 @@ BUILT_IN: tuple[Policy, ...] = (
 
 
 def _normal(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # {"phone": 5550100101} reaches the same phone as the string
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().lower()
@@ -77,21 +84,21 @@ def target_of(body: Any) -> str | None:
     return _normal(body.get("email")) or _normal(body.get("phone"))
 
 
-def account_of(body: Any) -> str | None:
-    """The account a sign-in is for: `user.email`, `email`, `user.phone` or `phone`."""
+def account_of(body: Any, family: str) -> str | None:
+    """The account a sign-in is for, read where Punchh reads it: the top-level `email` or
+    `phone` for Advanced Authentication (REFERENCE.md), `user.email` or `user.phone`
+    otherwise, so a decoy in the other place cannot buy a fresh budget."""
     if not isinstance(body, dict):
         return None
-    user = body.get("user")
-    if not isinstance(user, dict):
-        user = {}
-    for value in (user.get("email"), body.get("email"), user.get("phone"), body.get("phone")):
-        found = _normal(value)
-        if found:
-            return found
-    return None
+    box = body if family == "password_less" else body.get("user")
+    if not isinstance(box, dict):
+        return None
+    return _normal(box.get("email")) or _normal(box.get("phone"))
 
 
-def key_for(policy: Policy, *, ip: str, session: str | None, body: Any) -> str | None:
+def key_for(
+    policy: Policy, *, ip: str, session: str | None, body: Any, family: str = "auth"
+) -> str | None:
     """The bucket this request draws on for `policy`, or None when the policy does not
     apply to it (no session on a session policy, no target on an OTP send)."""
     value: str | None
@@ -102,7 +109,7 @@ def key_for(policy: Policy, *, ip: str, session: str | None, body: Any) -> str |
     elif policy.key == "target":
         value = target_of(body)
     elif policy.key == "account":
-        value = account_of(body)
+        value = account_of(body, family)
     else:
         value = "*"
     return f"{policy.name}:{value}" if value else None
@@ -180,15 +187,15 @@ def _check_values(where: str, t: dict[str, Any]) -> list[str]:
             "limit",
             isinstance(t.get("limit", 1), int)
             and not isinstance(t.get("limit", 1), bool)
-            and t.get("limit", 1) >= 1,
-            "an integer of 1 or more",
+            and 1 <= t.get("limit", 1) <= 1_000_000,
+            "an integer from 1 to 1000000",
         ),
         (
             "window",
             isinstance(t.get("window", 1), int | float)
             and not isinstance(t.get("window", 1), bool)
-            and t.get("window", 1) > 0,
-            "seconds, more than 0",
+            and 0 < t.get("window", 1) <= MAX_WINDOW,
+            f"seconds, more than 0 and at most {int(MAX_WINDOW)}",
         ),
         ("counts", t.get("counts", "requests") in ("requests", "failures"), "requests or failures"),
         ("fail", t.get("fail", "open") in ("open", "closed"), "open or closed"),

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from cachetools import TLRUCache
 from redis.exceptions import RedisError
 
-from gateway.ratelimit.gcra import Decision, Rate, gcra
+from gateway.ratelimit.gcra import US, Decision, Rate, gcra, give_back
 
 
 class RateStoreUnavailable(Exception):
@@ -22,6 +22,9 @@ class RateStoreUnavailable(Exception):
 class RateStore(Protocol):
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision: ...
 
+    async def refund(self, key: str, rate: Rate) -> None:
+        """Give back one unit taken for an attempt that turned out not to count."""
+
     async def close(self) -> None: ...
 
 
@@ -29,8 +32,8 @@ class MemoryRateStore:
     def __init__(self, *, clock: Callable[[], float], max_keys: int = 1_000_000) -> None:
         self._clock = clock
         # A bucket whose TAT has passed is full again: the same as no state, so it may go.
-        self._tats: TLRUCache[str, float] = TLRUCache(
-            maxsize=max_keys, ttu=lambda _k, tat, _now: tat, timer=clock
+        self._tats: TLRUCache[str, int] = TLRUCache(
+            maxsize=max_keys, ttu=lambda _k, tat, _now: tat / US, timer=clock
         )
 
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
@@ -39,28 +42,46 @@ class MemoryRateStore:
             self._tats[key] = decision.tat
         return decision
 
+    async def refund(self, key: str, rate: Rate) -> None:
+        back = give_back(self._tats.get(key), self._clock(), rate)
+        if back is None:
+            self._tats.pop(key, None)
+        else:
+            self._tats[key] = back
+
     async def close(self) -> None:
         self._tats.clear()
 
 
+# The same arithmetic as gcra.py, in whole microseconds (exact in Lua's doubles).
 _GCRA = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
-local interval = window / limit
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local window, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
 local tat = now
 local stored = redis.call('GET', KEYS[1])
 if stored then tat = math.max(tonumber(stored), now) end
 local new = tat + interval
-if new - now > window + 1e-9 then
-  return {0, tostring(new - now - window), tostring(tat - now), 0}
+if new - now > window then
+  return {0, new - now - window, tat - now, 0}
 end
-local remaining = math.floor((window - (new - now)) / interval + 1e-9)
+local remaining = math.floor((window - (new - now)) / interval)
 if ARGV[3] == '1' then
-  redis.call('SET', KEYS[1], tostring(new), 'PX', math.ceil((new - now) * 1000) + 1)
-  return {1, '0', tostring(new - now), remaining}
+  redis.call('SET', KEYS[1], string.format('%d', new), 'PX', math.ceil((new - now) / 1000) + 1)
+  return {1, 0, new - now, remaining}
 end
-return {1, '0', tostring(tat - now), remaining + 1}
+return {1, 0, tat - now, remaining + 1}
+"""
+
+_REFUND = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local stored = redis.call('GET', KEYS[1])
+if not stored then return 0 end
+local back = tonumber(stored) - tonumber(ARGV[1])
+if back <= now then redis.call('DEL', KEYS[1]) return 0 end
+redis.call('SET', KEYS[1], string.format('%d', back), 'PX', math.ceil((back - now) / 1000) + 1)
+return 1
 """
 
 
@@ -69,6 +90,7 @@ class RedisRateStore:
         self._redis = client
         self._prefix = f"{prefix}rl:"
         self._script = client.register_script(_GCRA)
+        self._refund = client.register_script(_REFUND)
 
     def __repr__(self) -> str:
         return f"RedisRateStore(prefix={self._prefix!r})"
@@ -76,11 +98,18 @@ class RedisRateStore:
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
         try:
             allowed, retry, reset, remaining = await self._script(
-                keys=[self._prefix + key], args=[rate.limit, rate.window, "1" if take else "0"]
+                keys=[self._prefix + key],
+                args=[rate.window_us, rate.interval_us, "1" if take else "0"],
             )
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
-        return Decision(bool(allowed), None, int(remaining), float(retry), float(reset))
+        return Decision(bool(allowed), None, int(remaining), int(retry) / US, int(reset) / US)
+
+    async def refund(self, key: str, rate: Rate) -> None:
+        try:
+            await self._refund(keys=[self._prefix + key], args=[rate.interval_us])
+        except RedisError as exc:
+            raise RateStoreUnavailable(type(exc).__name__) from None
 
     async def close(self) -> None:
         await self._redis.aclose()

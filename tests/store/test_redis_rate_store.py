@@ -58,3 +58,22 @@ async def test_unreachable(prefix: str) -> None:
     with pytest.raises(RateStoreUnavailable):
         await store.take("k", Rate(1, 1))
     await store.close()
+
+
+async def test_refund_gives_one_unit_back(redis_client: Any, prefix: str) -> None:
+    store = RedisRateStore(redis_client, prefix=prefix)
+    rate = Rate(2, 60)
+    assert (await store.take("r", rate)).allowed
+    assert (await store.take("r", rate)).allowed
+    assert not (await store.take("r", rate)).allowed
+    await store.refund("r", rate)
+    assert (await store.take("r", rate)).allowed
+    assert not (await store.take("r", rate)).allowed
+
+
+async def test_burst_is_exact_for_intervals_that_are_not_binary_fractions(
+    redis_client: Any, prefix: str
+) -> None:
+    store = RedisRateStore(redis_client, prefix=prefix)
+    results = [await store.take("fifths", Rate(5, 1)) for _ in range(6)]
+    assert [d.allowed for d in results] == [True] * 5 + [False]

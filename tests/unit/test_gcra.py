@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.ratelimit.gcra import Rate, gcra
+from gateway.ratelimit.gcra import Rate, gcra, give_back
 
 RATE = Rate(limit=3, window=3.0)  # one unit per second, three at once
 
@@ -62,3 +62,22 @@ def test_peek_consumes_nothing() -> None:
 def test_a_stale_state_is_a_full_bucket() -> None:
     d = gcra(tat=10.0, now=1000.0, rate=RATE)
     assert (d.allowed, d.remaining) == (True, 2)
+
+
+@pytest.mark.parametrize(("limit", "window"), [(5, 1.0), (300, 60.0), (7, 3600.0), (3, 1.0)])
+def test_a_burst_gets_exactly_the_limit_near_todays_epoch(limit: int, window: float) -> None:
+    now, rate, tat = 1_800_000_000.123456, Rate(limit, window), None
+    allowed = 0
+    for _ in range(limit + 3):
+        d = gcra(tat, now, rate)
+        if d.tat is not None:
+            tat = d.tat
+        allowed += d.allowed
+    assert allowed == limit
+
+
+def test_give_back() -> None:
+    first = gcra(None, 10.0, RATE)
+    assert give_back(first.tat, 10.0, RATE) is None  # back to a full bucket
+    second = gcra(first.tat, 10.0, RATE)
+    assert give_back(second.tat, 10.0, RATE) == first.tat

@@ -31,12 +31,20 @@ BY_NAME = {p.name: p for p in BUILT_IN}
         ({"user": {"phone": "555-010-0100"}}, None, "5550100100"),
         ({}, None, None),
         (None, None, None),
-        ({"email": 5}, None, None),
+        ({"email": True}, None, None),
+        ({"phone": 5550100101}, "5550100101", "5550100101"),  # a JSON number is the same phone
     ],
 )
 def test_targets_and_accounts(body: Any, target: str | None, account: str | None) -> None:
     assert target_of(body) == target
-    assert account_of(body) == account
+    assert account_of(body, "password_less" if "user" not in (body or {}) else "auth") == account
+
+
+def test_account_is_read_where_punchh_reads_it() -> None:
+    decoy = {"email": "victim@x.co", "user": {"email": "decoy@x.co"}}
+    assert account_of(decoy, "password_less") == "victim@x.co"  # OTP verify: top level
+    assert account_of(decoy, "auth") == "decoy@x.co"  # password sign-in: user.email
+    assert account_of({"email": "top@x.co"}, "auth") is None
 
 
 def test_keys() -> None:
@@ -97,7 +105,7 @@ def test_check_overrides_names_each_problem() -> None:
     )
     assert good == {"otp_target": {"window": 120}}
     assert "rate_limit.policies.ip.bogus: unknown key" in problems
-    assert "rate_limit.policies.ip.limit = 0: expected an integer of 1 or more" in problems
+    assert "rate_limit.policies.ip.limit = 0: expected an integer from 1 to 1000000" in problems
     assert any(p.startswith("rate_limit.policies.new.routes = ['nowhere']") for p in problems)
     assert "rate_limit.policies.new.key: required for a new policy" in problems
     assert "rate_limit.policies.flat: expected a table" in problems

@@ -122,12 +122,6 @@ async def test_otp_sends_per_ip_are_limited(fe: Frontend, admin: SandboxAdmin) -
     assert await admin.calls() == {OTP_SEND: 11}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gateway/ratelimit/policies.py _normal() (line 66) only keys strings, so a "
-    "JSON-number phone gives no OTP target and key_for() skips otp_target; the sandbox "
-    "(like Punchh) reads the number as the phone: unlimited OTPs to one phone",
-)
 async def test_a_numeric_phone_does_not_escape_the_per_phone_limit(
     fe: Frontend, admin: SandboxAdmin, ips: Iterator[str]
 ) -> None:
@@ -188,13 +182,6 @@ async def test_failed_sign_ins_per_ip_are_limited(
     assert await admin.calls() == {SIGN_IN: 22}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: middleware/rate_limit.py check() (line 79) only peeks failure-counted "
-    "policies (take=False) and draws after Punchh answers (lines 109-110): concurrent wrong "
-    "passwords all pass the peek, so a parallel stuffer gets every guess to Punchh instead "
-    "of 5 per account per 900 s",
-)
 async def test_concurrent_stuffing_gets_no_more_than_the_limit_to_punchh(
     fe: Frontend, admin: SandboxAdmin, ips: Iterator[str]
 ) -> None:
@@ -212,12 +199,6 @@ async def test_concurrent_stuffing_gets_no_more_than_the_limit_to_punchh(
     assert sorted(a.status for a in answers) == [401] * 5 + [429] * 7
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gateway/ratelimit/policies.py FAILURE_STATUSES (line 23) is 401/403/422, "
-    "but /oauth/token (a sign_in route, gateway/routes.py line 100) refuses a wrong code "
-    "with 400 invalid_grant (RFC 6749 5.2): SSO code guessing never counts toward sign_in_ip",
-)
 async def test_sso_code_guessing_counts_as_failed_sign_ins(
     fe: Frontend, admin: SandboxAdmin
 ) -> None:
@@ -262,12 +243,6 @@ async def test_wrong_otp_codes_count_as_failures_per_account(
     assert signed_in.status == 200, signed_in
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: gateway/ratelimit/policies.py account_of() (line 80) prefers `user.email` "
-    "over the top-level `email`/`phone` that /api2/password_less/verify reads: a decoy "
-    "`user.email` per guess gives each OTP guess a fresh sign_in_account budget",
-)
 async def test_a_decoy_user_email_does_not_reset_the_otp_guess_budget(
     fe: Frontend, admin: SandboxAdmin, ips: Iterator[str]
 ) -> None:
