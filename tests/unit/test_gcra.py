@@ -10,7 +10,7 @@ RATE = Rate(limit=3, window=3.0)  # one unit per second, three at once
 
 
 def _run(times: list[float], rate: Rate = RATE) -> list[bool]:
-    tat: float | None = None
+    tat: int | None = None
     allowed = []
     for now in times:
         d = gcra(tat, now, rate)
@@ -60,7 +60,7 @@ def test_peek_consumes_nothing() -> None:
 
 
 def test_a_stale_state_is_a_full_bucket() -> None:
-    d = gcra(tat=10.0, now=1000.0, rate=RATE)
+    d = gcra(tat=10_000_000, now=1000.0, rate=RATE)
     assert (d.allowed, d.remaining) == (True, 2)
 
 

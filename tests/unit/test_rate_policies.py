@@ -112,7 +112,7 @@ def test_check_overrides_names_each_problem() -> None:
 
 
 def test_header_fields() -> None:
-    d = Decision(True, 5.0, 41, 0.0, 1.2)
+    d = Decision(True, 5_000_000, 41, 0.0, 1.2)
     headers = rate_limit_headers([(BY_NAME["ip"], d), (BY_NAME["otp_ip"], d)])
     assert headers == {
         "RateLimit-Policy": '"ip";q=600;w=60, "otp_ip";q=10;w=3600',
