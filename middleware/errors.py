@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError
-from gateway.keys import ERROR, REQUEST_ID
+from gateway.keys import ERROR, REQUEST_ID, SOURCE
 from gateway.recent import RecentErrors
 from middleware.observe import route_label
 
@@ -50,6 +50,7 @@ def make_error_middleware(logger: logging.Logger, recent: RecentErrors) -> Middl
         except Exception:
             logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID, "")})
             status, code, message, headers = 500, "internal_error", "internal error", {}
+        request[SOURCE] = "gateway"  # even when Punchh had answered: this answer is ours
         rid = request.get(REQUEST_ID, "")
         recent.add(rid, route_label(request), status, code, message)
         logger.warning(
