@@ -104,6 +104,7 @@ def build_parts(
         limiter=limiter,
     )
     metrics = Metrics(registry)
+    metrics.prime(p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled)
     return Parts(
         table=build_route_table(pos_enabled=cfg.pos.enabled),
         sessions=sessions,

@@ -10,6 +10,7 @@ written to shared files and aggregated at scrape time (`render`).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -126,6 +127,16 @@ class Metrics:
             ["store"],
             registry=r,
         )
+
+    def prime(self, policies: Iterable[str]) -> None:
+        """Create the known label sets at zero, so that `rate()` sees even the first event
+        after a start (a counter that appears at 1 has no earlier sample to rise from)."""
+        for result in ("success", "rejected", "failed"):
+            self.refreshes.labels(result)
+        for store in ("sessions", "cache", "rate_limit"):
+            self.store_errors.labels(store)
+        for policy in policies:
+            self.rate_limited.labels(policy)
 
     def store_error(self, store: str) -> None:
         self.store_errors.labels(store).inc()

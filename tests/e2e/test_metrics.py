@@ -232,3 +232,15 @@ async def test_active_sessions_gauge(
     await _signed_in(mgw, recorder)
     await mgw.get("/metrics", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert _value(registry, "loyalty_gateway_active_sessions") == 2
+
+
+async def test_known_label_sets_start_at_zero(mgw: Client, registry: CollectorRegistry) -> None:
+    assert (
+        registry.get_sample_value("loyalty_gateway_token_refreshes_total", {"result": "rejected"})
+        == 0
+    )
+    assert registry.get_sample_value("loyalty_gateway_store_errors_total", {"store": "cache"}) == 0
+    assert (
+        registry.get_sample_value("loyalty_gateway_rate_limited_total", {"policy": "otp_target"})
+        == 0
+    )
