@@ -13,10 +13,9 @@ import os
 import sys
 from collections.abc import Sequence
 
-from aiohttp import web
-
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.logs import configure_logging
+from gateway.workers import serve_one, serve_workers
 
 EXIT_CONFIG = 2
 
@@ -38,18 +37,12 @@ def _serve(env: dict[str, str]) -> int:
     except ConfigError as exc:
         return _report(exc)
     configure_logging(cfg.server.log_level)
-    from gateway.app import make_app
-
     logging.getLogger("gateway").info(
         "starting", extra={"host": cfg.server.host, "port": cfg.server.port, "config": cfg.source}
     )
-    web.run_app(
-        make_app(cfg),
-        host=cfg.server.host,
-        port=cfg.server.port,
-        access_log=None,  # our own access log writes route templates, never raw paths
-        print=None,
-    )
+    if cfg.server.workers > 1:
+        return serve_workers(cfg, env)
+    serve_one(cfg)
     return 0
 
 
@@ -62,6 +55,7 @@ def _check_config(env: dict[str, str]) -> int:
     print(f"configuration ok ({cfg.source}): {cfg.server.host}:{cfg.server.port} -> {upstream}")
     pos = f"on, {len(cfg.pos.devices)} device(s)" if cfg.pos.enabled else "off"
     print(f"  pos routes: {pos}")
+    print(f"  workers: {cfg.server.workers}, stores: {cfg.store.backend}")
     return 0
 
 

@@ -35,6 +35,8 @@ class ServerConfig:
     max_body_bytes: int
     trusted_proxies: tuple[IPNetwork, ...]
     log_level: str
+    workers: int = 1
+    event_loop: str = "uvloop"
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,8 @@ def _build(
             max_body_bytes=v["server.max_body_bytes"],
             trusted_proxies=parse_networks(v["server.trusted_proxies"]),
             log_level=v["server.log_level"],
+            workers=v["server.workers"],
+            event_loop=v["server.event_loop"],
         ),
         punchh=PunchhConfig(
             base_url=v["punchh.base_url"],

@@ -46,6 +46,24 @@ def cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: li
         )
     if v["session.cookie_samesite"] == "None" and not v["session.cookie_secure"]:
         problems.append("session.cookie_samesite = 'None': browsers require cookie_secure = true")
+    if v["server.workers"] > 1:
+        memory = [
+            key
+            for key in ("store.url", "cache.url", "rate_limit.url")
+            if v[key] == "memory://"
+            or (key != "store.url" and not v[key] and v["store.url"] == "memory://")
+        ]
+        for key in memory:
+            problems.append(
+                f"{key} = memory:// with server.workers = {v['server.workers']}: expected a "
+                "redis:// URL (each worker would keep its own sessions, limits and cache: a "
+                "guest would be logged out, limits multiplied, caches stale across workers)"
+            )
+        if v["sandbox.enabled"]:
+            problems.append(
+                f"sandbox.enabled = true with server.workers = {v['server.workers']}: expected "
+                "one worker (each worker would run its own sandbox with its own data)"
+            )
     if v["punchh.connect_timeout"] > v["punchh.total_timeout"]:
         problems.append(
             f"punchh.connect_timeout = {v['punchh.connect_timeout']}: expected no more than "

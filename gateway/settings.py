@@ -44,6 +44,20 @@ SETTINGS: tuple[Setting, ...] = (
         "GATEWAY_TRUSTED_PROXIES",
     ),
     Setting(
+        "server.workers",
+        p.integer(1, 64),
+        1,
+        "Processes serving the port (SO_REUSEPORT); more than 1 needs Redis stores.",
+        "GATEWAY_WORKERS",
+    ),
+    Setting(
+        "server.event_loop",
+        p.choice("uvloop", "asyncio"),
+        "uvloop",
+        "Event loop implementation.",
+        "GATEWAY_EVENT_LOOP",
+    ),
+    Setting(
         "server.log_level",
         p.choice("DEBUG", "INFO", "WARNING", "ERROR"),
         "INFO",
