@@ -44,6 +44,8 @@ test: check
 
 # Side-by-side measurements on 127.0.0.1 (a few minutes); writes bench/results.json.
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/clients.py
 	$(BIN)/python bench/run.py
 
 clean:

@@ -102,6 +102,7 @@ def build_parts(
         total_timeout=cfg.punchh.total_timeout,
         pool_size=cfg.punchh.pool_size,
         limiter=limiter,
+        http_client=cfg.punchh.http_client,
     )
     metrics = Metrics(registry)
     metrics.prime(p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled)

@@ -50,6 +50,7 @@ class PunchhConfig:
     user_agent: str
     pos_user_agent: str
     digest: Mapping[str, DigestAlgorithm]
+    http_client: str = "pyreqwest"
 
 
 @dataclass(frozen=True)
@@ -256,6 +257,7 @@ def _build(
             connect_timeout=v["punchh.connect_timeout"],
             total_timeout=v["punchh.total_timeout"],
             pool_size=v["punchh.pool_size"],
+            http_client=v["punchh.http_client"],
             user_agent=v["punchh.user_agent"],
             pos_user_agent=v["punchh.pos_user_agent"],
             digest={

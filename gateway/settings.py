@@ -97,6 +97,13 @@ SETTINGS: tuple[Setting, ...] = (
         "PUNCHH_TOTAL_TIMEOUT",
     ),
     Setting(
+        "punchh.http_client",
+        p.choice("pyreqwest", "aiohttp"),
+        "pyreqwest",
+        "HTTP client for calls to Punchh (bench/clients.py compares them).",
+        "PUNCHH_HTTP_CLIENT",
+    ),
+    Setting(
         "punchh.pool_size",
         p.integer(1, 10000),
         100,
