@@ -10,47 +10,69 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from cachetools import TLRUCache
+from gateway.store.compact import deadline_of, pack, unpack
 
 if TYPE_CHECKING:
     from gateway.sessions import Session
 
 
 class MemorySessionStore:
+    """sid → one compact string (gateway/store/compact.py) starting with its deadline:
+    one dict entry and one string a session. Expired entries go on read, and in a sweep
+    when the table is full; if still full, the earliest-expiring tenth goes."""
+
     def __init__(self, *, max_sessions: int, clock: Callable[[], float]) -> None:
         self._clock = clock
-        self._cache: TLRUCache[str, tuple[Session, float]] = TLRUCache(
-            maxsize=max_sessions, ttu=lambda _k, v, _now: v[1], timer=clock
-        )
-        self._by_user: dict[str, set[str]] = {}
+        self._max = max_sessions
+        self._items: dict[str, str] = {}
         # Weak: a lock lives while someone holds or waits for it, then goes.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
+    def _live(self, sid: str) -> str | None:
+        raw = self._items.get(sid)
+        if raw is not None and deadline_of(raw) <= self._clock():
+            del self._items[sid]
+            return None
+        return raw
+
     async def get(self, sid: str) -> Session | None:
-        entry = self._cache.get(sid)
-        return entry[0] if entry else None
+        raw = self._live(sid)
+        return unpack(sid, raw) if raw is not None else None
 
     async def put(self, session: Session, ttl: float) -> None:
-        self._cache[session.sid] = (session, self._clock() + ttl)
-        if session.user_id is not None:
-            sids = self._by_user.setdefault(session.user_id, set())
-            sids.intersection_update(self._cache.keys())  # forget evicted and expired ones
-            sids.add(session.sid)
+        if session.sid not in self._items and len(self._items) >= self._max:
+            self._make_room()
+        self._items[session.sid] = pack(session, self._clock() + ttl)
 
     async def replace(self, session: Session, ttl: float) -> bool:
-        if self._cache.get(session.sid) is None:
+        if self._live(session.sid) is None:
             return False
-        self._cache[session.sid] = (session, self._clock() + ttl)
+        self._items[session.sid] = pack(session, self._clock() + ttl)
         return True
 
+    def _sweep(self) -> None:
+        now = self._clock()
+        for sid in [k for k, raw in self._items.items() if deadline_of(raw) <= now]:
+            del self._items[sid]
+
+    def _make_room(self) -> None:
+        self._sweep()
+        if len(self._items) >= self._max:
+            oldest = sorted(self._items, key=lambda k: deadline_of(self._items[k]))
+            for sid in oldest[: max(1, self._max // 10)]:
+                del self._items[sid]
+
     async def delete(self, sid: str) -> None:
-        entry = self._cache.pop(sid, None)
-        if entry and entry[0].user_id is not None:
-            self._by_user.get(entry[0].user_id, set()).discard(sid)
+        self._items.pop(sid, None)
 
     async def delete_user(self, user_id: str) -> int:
-        sids = self._by_user.pop(user_id, set())
-        return sum(self._cache.pop(sid, None) is not None for sid in sids)
+        # A scan, not an index: revoke-all is rare, and an index per guest cost ~300 bytes
+        # a session (bench/session_memory.py); 100k sessions scan in tens of milliseconds.
+        self._sweep()
+        sids = [k for k, raw in self._items.items() if unpack(k, raw).user_id == user_id]
+        for sid in sids:
+            del self._items[sid]
+        return len(sids)
 
     @asynccontextmanager
     async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[bool]:
@@ -68,15 +90,14 @@ class MemorySessionStore:
             lock.release()
 
     async def count(self) -> int:
-        self._cache.expire()
-        return len(self._cache)
+        self._sweep()
+        return len(self._items)
 
     async def ping(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._cache.clear()
-        self._by_user.clear()
+        self._items.clear()
 
     def __len__(self) -> int:
-        return len(self._cache)
+        return len(self._items)
