@@ -1,186 +1,986 @@
-"""`make bench`: the gateway measured side by side in one run, on 127.0.0.1.
+"""`make bench`: the gateway against plain nginx, side by side in one run, on 127.0.0.1.
 
-First version (the cache issue): a cached balance read against the same read with
-`Cache-Control: no-cache` (which goes to Punchh every time), through a real gateway
-process in front of the sandbox process. Load comes from an aiohttp client in this
-process with a fixed number of connections for a fixed time; each case runs several
-times and the medians are reported, with the gateway process's CPU per request read
-from /proc. Writes bench/results.json: {"cases": {NAME: {rps, p50_ms, p99_ms,
-cpu_us_per_req}}, "ratios": {...}}.
+What runs (all started here, all stopped at the end, temporary files in one directory):
+
+- an upstream nginx (Debian) standing in for Punchh: `return 200` with fixed JSON, about
+  600 bytes on every path; on `POST /api/auth/customers/sign_in` a user object with `id`,
+  `access_token` and `authentication_token` made fresh per request ($request_id), so each
+  sign-in through the gateway is another guest (bench/nginx/upstream.conf.in);
+- an nginx reverse proxy with keep-alive upstream connections in front of it
+  (bench/nginx/proxy.conf.in);
+- the gateway, `python -m gateway`, in front of the upstream nginx, with the access log off
+  (GATEWAY_LOG_LEVEL=WARNING), every built-in rate-limit policy raised out of reach (the
+  limiter runs but never refuses) and GATEWAY_WORKERS passed through (default 1).
+
+Cases, load from wrk (Debian; bench/wrk.lua builds the request and prints a JSON summary):
+
+    upstream_direct          GET  the upstream itself
+    nginx_proxy              GET  through the nginx proxy
+    gateway_checkin          POST /api/auth/checkins/online_order, Bearer <gateway token>
+    gateway_balance_cached   GET  /api/auth/checkins/balance, Bearer (cache hits)
+    gateway_signin           POST /api/auth/customers/sign_in (a new session per request)
+
+Each case gets a short warm-up, then BENCH_RUNS rounds in which every case runs once for
+BENCH_SECONDS (round-robin: all cases share the machine's noise); medians are reported.
+CPU per request is utime+stime (/proc) of the server under test, summed over its process
+tree (nginx master and workers; gateway and any workers), over the run, per request.
+
+Then gateway_checkin once more at about half its maximum req/s (BENCH_LIGHT_CONNECTIONS
+connections, paced with wrk's `delay()`), reading the gateway's own
+`loyalty_gateway_overhead_seconds` histogram before and after: the overhead p99 at light load.
+Last, in a process of its own (bench/session_memory.py), the memory store with 100k
+sessions: bytes per session and whether they fit in 150 MB RSS.
+
+Writes BENCH_RESULTS (bench/results.json): {"cases": {NAME: {rps, p50_ms, p99_ms,
+cpu_us_per_req, ...}}, "ratios": {...}, "light_load": {...}, "memory": {...}, "setup": {...}}.
+Exit status 1 when a case saw answers that were not 2xx (the numbers would be of errors).
+
+Environment: BENCH_SECONDS (8), BENCH_RUNS (3), BENCH_WARMUP (2), BENCH_CONNECTIONS (64),
+BENCH_THREADS (2), BENCH_LIGHT_CONNECTIONS (4), BENCH_NGINX_WORKERS (1),
+BENCH_MEMORY_SESSIONS (100000), BENCH_MEMORY_SECONDS (40), BENCH_RESULTS. GATEWAY_WORKERS
+(default 1) is passed to the gateway, and GATEWAY_STORE_URL / GATEWAY_STORE_KEY /
+GATEWAY_CACHE_URL / GATEWAY_RATE_LIMIT_URL too. Several workers share sessions, limits and
+cache through Redis only (the gateway refuses memory stores then): without
+GATEWAY_STORE_URL, a private redis-server is started here for them, and its CPU per request
+is reported apart. The gateway's configuration is read here first, as the gateway will read
+it (effective values in setup; a refused configuration stops the bench before it starts).
 """
 
 from __future__ import annotations
 
-import asyncio
+import http.client
 import json
 import os
+import platform
+import re
+import resource
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
-import aiohttp
+from gateway.config import ConfigError, load_config
+from gateway.ratelimit.policies import BUILT_IN
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-value"
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
-RUNS = int(os.environ.get("BENCH_RUNS", "3"))
+BENCH = ROOT / "bench"
+WRK_SCRIPT = BENCH / "wrk.lua"
+NGINX_TEMPLATES = BENCH / "nginx"
+ENSURE_APT = ROOT / "scripts" / "ensure-apt.sh"
+
+
+def _env_int(name: str, default: int, minimum: int = 1) -> int:
+    value = int(os.environ.get(name, str(default)))
+    if value < minimum:
+        raise SystemExit(f"{name}={value}: expected at least {minimum}")
+    return value
+
+
+SECONDS = _env_int("BENCH_SECONDS", 8)  # wrk takes whole seconds
+RUNS = _env_int("BENCH_RUNS", 3)
+WARMUP = _env_int("BENCH_WARMUP", 2, minimum=0)
+CONNECTIONS = _env_int("BENCH_CONNECTIONS", 64)
+THREADS = _env_int("BENCH_THREADS", 2)
+LIGHT_CONNECTIONS = _env_int("BENCH_LIGHT_CONNECTIONS", 4)
+NGINX_WORKERS = _env_int("BENCH_NGINX_WORKERS", 1)
+MEMORY_SESSIONS = _env_int("BENCH_MEMORY_SESSIONS", 100_000)
+MEMORY_SECONDS = _env_int("BENCH_MEMORY_SECONDS", 40)
+RESULTS = Path(os.environ.get("BENCH_RESULTS") or BENCH / "results.json")
+GATEWAY_WORKERS = os.environ.get("GATEWAY_WORKERS", "1")
+PASS_THROUGH = (
+    "GATEWAY_STORE_URL",
+    "GATEWAY_STORE_KEY",
+    "GATEWAY_CACHE_URL",
+    "GATEWAY_RATE_LIMIT_URL",
+)
+
 TICKS = os.sysconf("SC_CLK_TCK")
+HOST = "127.0.0.1"
+CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-value"
+SESSION_SECRET = "bench-session-secret-" + "s" * 32
+STORE_KEY = "bench-store-key-" + "k" * 32
+CHECKIN = "/api/auth/checkins/online_order"
+BALANCE = "/api/auth/checkins/balance"
+SIGN_IN = "/api/auth/customers/sign_in"
+OVERHEAD = "loyalty_gateway_overhead_seconds"
+CHECKIN_ROUTE = f"POST {CHECKIN}"  # the route label in the gateway's metrics
+UNREACHABLE_LIMIT, UNREACHABLE_WINDOW = 1_000_000, 1  # the largest limit config accepts, per 1 s
+
+SIGN_IN_BODY = {"user": {"email": "bench.guest@example.com", "password": "correct-horse-9"}}
+CHECKIN_BODY = {
+    "external_uid": "order-1001",
+    "receipt_amount": 42.50,
+    "subtotal_amount": 42.50,
+    "payable": 46.02,
+    "receipt_datetime": "2026-11-21T12:30:00Z",
+    "transaction_no": "1001",
+    "channel": "online_order",
+    "menu_items": [
+        {
+            "item_name": "Burrito",
+            "item_qty": 1,
+            "item_amount": 42.50,
+            "menu_item_type": "M",
+            "menu_item_id": 1,
+            "menu_family": "Mains",
+            "menu_major_group": "Food",
+            "serial_number": "1.0",
+        }
+    ],
+}
+
+# What the upstream nginx answers. "REQID" becomes nginx's ${request_id} (32 hex digits).
+SIGN_IN_ANSWER: dict[str, Any] = {
+    "id": "REQID",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "bench.guest@example.com",
+    "phone": "5550100101",
+    "birthday": "1990-12-10",
+    "gender": "female",
+    "created_at": "2025-03-14T09:26:53Z",
+    "updated_at": "2026-11-21T12:29:41Z",
+    "marketing_email_subscription": True,
+    "marketing_pn_subscription": False,
+    "terms_and_conditions": True,
+    "referral_code": "ADA7Q2",
+    "referral_path": "https://example.punchh.com/invite/ADA7Q2",
+    "avatar_remote_url": None,
+    "favourite_locations": "",
+    "access_token": "REQIDa1B2c3D4e5F",  # 43 characters, like Punchh's
+    "authentication_token": "REQIDq9W8e7R6",
+}
+ANSWER: dict[str, Any] = {
+    "checkin": {
+        "id": 987654321,
+        "external_uid": "order-1001",
+        "receipt_amount": 42.5,
+        "points_earned": 42,
+        "created_at": "2026-11-21T12:30:05Z",
+        "location_id": 12345,
+        "bar_code": "0123456789012",
+    },
+    "points_balance": 1042,
+    "redeemable_points": 1042,
+    "pending_points": 0,
+    "banked_rewards": "10.00",
+    "total_credits": "1042.0",
+    "total_debits": "0.0",
+    "net_balance": 104.2,
+    "unredeemed_cards": 0,
+    "membership_level": {"id": 3, "name": "Gold", "minimum_points": 1000},
+    "rewards": [
+        {
+            "id": 555,
+            "name": "10 USD Off",
+            "points": 100,
+            "status": "unredeemed",
+            "expiring_at": "2027-01-31T23:59:59Z",
+        }
+    ],
+    "account_balance_details": {"fuel_balance": 0, "gift_card_balance": "0.0"},
+    "message": "Check-in recorded.",
+}
 
 
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    cpu_us_per_req: float
+# ------------------------------------------------------------------------ processes
 
 
 def _port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return int(s.getsockname()[1])
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+def _processes() -> dict[int, tuple[int, float, int]]:
+    """Every process: pid -> (parent pid, CPU seconds incl. reaped children, RSS bytes)."""
+    table: dict[int, tuple[int, float, int]] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        # after the name: state ppid ... utime(11) stime(12) cutime(13) cstime(14) ... rss(21)
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+        table[int(entry.name)] = (int(fields[1]), ticks / TICKS, int(fields[21]) * page)
+    return table
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
-    return subprocess.Popen(
-        args, env={**clean, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def _tree(root: int, table: dict[int, tuple[int, float, int]]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in table:
+            found.append(pid)
+            todo.extend(children.get(pid, []))
+    return found
 
 
-async def _wait(url: str) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
+def tree_cpu(root: int) -> float:
+    """utime+stime of `root` and all its descendants (live ones, and reaped ones through
+    their parents' cutime/cstime), in seconds."""
+    table = _processes()
+    return sum(table[pid][1] for pid in _tree(root, table))
+
+
+def tree_rss(root: int) -> int:
+    table = _processes()
+    return sum(table[pid][2] for pid in _tree(root, table))
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        """The process, then any of its descendants still there (by pid, none other)."""
+        descendants = [p for p in _tree(self.proc.pid, _processes()) if p != self.proc.pid]
+        if self.proc.poll() is None:
+            self.proc.terminate()  # nginx: fast shutdown (as `nginx -s stop`)
             try:
-                async with http.get(url) as resp:
-                    if resp.status < 500:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"{url} never answered")
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        for pid in descendants:
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with suppress(ProcessLookupError):
+                if Path(f"/proc/{pid}").exists():
+                    os.kill(pid, signal.SIGKILL)
 
 
-async def _load(url: str, headers: dict[str, str], pid: int) -> Result:
-    latencies: list[float] = []
-    stop_at = time.perf_counter() + SECONDS
-    connector = aiohttp.TCPConnector(limit=CONNECTIONS)
-    async with aiohttp.ClientSession(connector=connector) as http:
-
-        async def worker() -> None:
-            while time.perf_counter() < stop_at:
-                started = time.perf_counter()
-                async with http.get(url, headers=headers) as resp:
-                    await resp.read()
-                    if resp.status != 200:
-                        raise RuntimeError(f"status {resp.status}")
-                latencies.append(time.perf_counter() - started)
-
-        cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
-        elapsed, cpu = time.perf_counter() - t0, _cpu_seconds(pid) - cpu0
-    latencies.sort()
-    n = len(latencies)
-    return Result(
-        rps=n / elapsed,
-        p50_ms=latencies[n // 2] * 1000,
-        p99_ms=latencies[min(n - 1, int(n * 0.99))] * 1000,
-        cpu_us_per_req=cpu / n * 1e6,
-    )
-
-
-def _median(results: list[Result]) -> Result:
-    return Result(
-        *(
-            round(statistics.median(getattr(r, f) for r in results), 2)
-            for f in ("rps", "p50_ms", "p99_ms", "cpu_us_per_req")
+def _spawn(name: str, args: list[str], env: dict[str, str], tmp: Path, port: int) -> Server:
+    log = tmp / f"{name}.out"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            args, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
         )
+    return Server(name, proc, log, port)
+
+
+def _request(
+    method: str, url: str, *, body: Any = None, token: str | None = None, timeout: float = 10
+) -> tuple[int, bytes]:
+    host, _, rest = url.removeprefix("http://").partition("/")
+    hostname, _, port = host.partition(":")
+    headers = {"Accept": "application/json"}
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    conn = http.client.HTTPConnection(hostname, int(port), timeout=timeout)
+    try:
+        conn.request(method, "/" + rest, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def _wait_ready(server: Server, path: str, limit: float = 30) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.proc.returncode}:\n{server.tail()}"
+            )
+        with suppress(OSError):
+            if _request("GET", server.url + path, timeout=2)[0] == 200:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(
+        f"{server.name} did not answer {path} within {limit:.0f} s:\n{server.tail()}"
     )
 
 
-async def main() -> int:
-    sandbox_port, gateway_port = _port(), _port()
-    creds = {
+# ---------------------------------------------------------------------------- nginx
+
+
+def _nginx_json(doc: dict[str, Any]) -> str:
+    text = json.dumps(doc, separators=(",", ":"))
+    if any(c in text for c in "'\\$;"):  # nginx would read those inside '...'
+        raise ValueError("the upstream JSON must not contain ' \\ $ or ;")
+    return text.replace("REQID", "${request_id}")
+
+
+def _nginx_conf(name: str, server_block: str, tmp: Path, fields: dict[str, str]) -> Path:
+    text = (NGINX_TEMPLATES / "common.conf.in").read_text().replace("@SERVER@", server_block)
+    user = f"user {_user_name()};" if os.geteuid() == 0 else "# (not root: runs as this user)"
+    for key, value in {
+        "WORKERS": str(NGINX_WORKERS),
+        "USER": user,
+        "TMP": str(tmp),
+        "NAME": name,
+        **fields,
+    }.items():
+        text = text.replace(f"@{key}@", value)
+    if re.search(r"@[A-Z_]+@", text):
+        raise ValueError(f"unfilled field in the nginx configuration of {name}")
+    path = tmp / f"{name}.conf"
+    path.write_text(text)
+    return path
+
+
+def _user_name() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def _start_nginx(name: str, block: str, tmp: Path, port: int, fields: dict[str, str]) -> Server:
+    conf = _nginx_conf(name, (NGINX_TEMPLATES / block).read_text(), tmp, fields)
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    args = [nginx, "-p", str(tmp), "-e", str(tmp / f"{name}-error.log"), "-c", str(conf)]
+    check = subprocess.run([*args, "-t", "-q"], capture_output=True, text=True, check=False)
+    if check.returncode != 0:
+        raise RuntimeError(f"nginx -t refused {conf}:\n{check.stderr}")
+    return _spawn(name, args, dict(os.environ), tmp, port)
+
+
+def _version(args: list[str]) -> str:
+    done = subprocess.run(args, capture_output=True, text=True, check=False)
+    return (done.stdout + done.stderr).strip().splitlines()[0] if done.stdout + done.stderr else ""
+
+
+def _ensure_tools() -> None:
+    if shutil.which("nginx") and shutil.which("wrk"):
+        return
+    print("installing nginx and wrk (scripts/ensure-apt.sh) ...", flush=True)
+    done = subprocess.run(["bash", str(ENSURE_APT), "nginx", "wrk"], check=False)
+    if done.returncode != 0 or not (shutil.which("nginx") and shutil.which("wrk")):
+        raise SystemExit("make bench needs nginx and wrk (Debian packages); they could not be had")
+
+
+# -------------------------------------------------------------------------- gateway
+
+
+def _gateway_config(tmp: Path) -> Path:
+    lines = [
+        "# make bench: every rate-limit policy out of reach (the limiter runs, never refuses).",
+        "[rate_limit]",
+        "max_concurrent_upstream = 1024",
+        "queue = 1024",
+    ]
+    for policy in BUILT_IN:
+        lines += [
+            "",
+            f"[rate_limit.policies.{policy.name}]",
+            f"limit = {UNREACHABLE_LIMIT}",
+            f"window = {UNREACHABLE_WINDOW}",
+        ]
+    path = tmp / "gateway.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _gateway_env(tmp: Path, upstream_url: str, port: int, redis_url: str | None) -> dict[str, str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PUNCHH_", "GATEWAY_", "PROMETHEUS_MULTIPROC_DIR"))
+    }
+    env = {
+        **clean,
+        "PUNCHH_BASE_URL": upstream_url,
         "PUNCHH_CLIENT_ID": CLIENT_ID,
         "PUNCHH_CLIENT_SECRET": CLIENT_SECRET,
+        "GATEWAY_SESSION_SECRET": SESSION_SECRET,
+        "GATEWAY_HOST": HOST,
+        "GATEWAY_PORT": str(port),
         "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_WORKERS": GATEWAY_WORKERS,
+        "GATEWAY_CONFIG": str(_gateway_config(tmp)),
+        **{k: os.environ[k] for k in PASS_THROUGH if os.environ.get(k)},
     }
-    gw_bin = str(Path(sys.executable).with_name("loyalty-gateway"))
-    sandbox = _spawn([gw_bin, "sandbox", "--port", str(sandbox_port)], creds)
-    gateway = _spawn(
-        [sys.executable, "-m", "gateway"],
-        {
-            **creds,
-            "PUNCHH_BASE_URL": f"http://127.0.0.1:{sandbox_port}",
-            "GATEWAY_PORT": str(gateway_port),
-            "GATEWAY_SESSION_SECRET": "bench-" + "s" * 40,
-        },
-    )
-    base = f"http://127.0.0.1:{gateway_port}"
+    if redis_url:
+        env.update({"GATEWAY_STORE_URL": redis_url, "GATEWAY_STORE_KEY": STORE_KEY})
+    return env
+
+
+def _effective(env: dict[str, str]) -> dict[str, Any]:
+    """The gateway's configuration read here, the way it will read it: refused problems are
+    reported before anything starts; the values that matter for the numbers go in setup."""
     try:
-        await _wait(f"http://127.0.0.1:{sandbox_port}/__sandbox/calls")
-        await _wait(f"{base}/readyz")
-        async with aiohttp.ClientSession() as http:
-            user = {"email": "bench@example.com", "password": "bench-password", "first_name": "B"}
-            async with http.post(f"{base}/api/auth/customers.json", json={"user": user}) as resp:
-                token = (await resp.json())["access_token"]
-        auth = {"Authorization": f"Bearer {token}"}
-        url = f"{base}/api/auth/checkins/balance"
-        cases = {
-            "gateway_balance_cached": auth,
-            "gateway_balance_uncached": {**auth, "Cache-Control": "no-cache"},
-        }
-        runs: dict[str, list[Result]] = {name: [] for name in cases}
-        await _load(url, auth, gateway.pid)  # warm-up
-        for _ in range(RUNS):
-            for name, headers in cases.items():  # interleaved: both see the same noise
-                runs[name].append(await _load(url, headers, gateway.pid))
-    finally:
-        for proc in (gateway, sandbox):
-            proc.terminate()
-            proc.wait(timeout=10)
-    medians = {name: _median(r) for name, r in runs.items()}
-    ratios = {
-        "cached_vs_uncached_rps": round(
-            medians["gateway_balance_cached"].rps / medians["gateway_balance_uncached"].rps, 2
-        )
+        cfg = load_config(env["GATEWAY_CONFIG"], env)
+    except ConfigError as exc:
+        raise SystemExit(
+            "the gateway would refuse this configuration:\n  " + "\n  ".join(exc.problems)
+        ) from None
+
+    def backend(url: str) -> str:
+        return (url or cfg.store.url.reveal()).split("://", 1)[0]
+
+    server, punchh = cfg.server, cfg.punchh
+    return {
+        "command": "python -m gateway",
+        "workers": getattr(server, "workers", 1),
+        "event_loop": getattr(server, "event_loop", "asyncio"),
+        "http_client": getattr(punchh, "http_client", "aiohttp"),
+        "pool_size": punchh.pool_size,
+        "log_level": f"{server.log_level}: the per-request JSON access log (gateway.access, "
+        "INFO) is not written",
+        "rate_limit": f"on; every built-in policy at {UNREACHABLE_LIMIT} per "
+        f"{UNREACHABLE_WINDOW} s (never refuses); max_concurrent_upstream "
+        f"{cfg.rate_limit.max_concurrent_upstream}",
+        "store": backend(cfg.store.url.reveal()),
+        "cache": backend(cfg.cache.url.reveal()) if cfg.cache.enabled else "off",
+        "rate_limit_store": backend(cfg.rate_limit.url.reveal()),
     }
-    print(f"{CONNECTIONS} connections, {SECONDS:.0f} s x {RUNS} runs each, medians:")
-    print(f"{'case':28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
-    for name, m in medians.items():
-        print(f"{name:28} {m.rps:9.0f} {m.p50_ms:8.2f} {m.p99_ms:8.2f} {m.cpu_us_per_req:11.0f}")
-    print(f"cached / uncached req/s: {ratios['cached_vs_uncached_rps']}x")
-    out = ROOT / "bench" / "results.json"
-    out.write_text(
-        json.dumps(
-            {
-                "setup": {
-                    "connections": CONNECTIONS,
-                    "seconds": SECONDS,
-                    "runs": RUNS,
-                    "load": "aiohttp client in the bench process",
-                    "upstream": "sandbox process",
-                },
-                "cases": {name: asdict(m) for name, m in medians.items()},
-                "ratios": ratios,
-            },
-            indent=2,
-        )
-        + "\n"
+
+
+def _start_redis(tmp: Path, port: int) -> Server:
+    """A private Redis for several workers (they share sessions, limits and cache there)."""
+    if not shutil.which("redis-server"):
+        subprocess.run(["bash", str(ENSURE_APT), "redis-server"], check=True)
+    (tmp / "redis").mkdir()
+    args = [
+        "redis-server",
+        "--bind",
+        HOST,
+        "--port",
+        str(port),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp / "redis"),
+        "--daemonize",
+        "no",
+    ]
+    server = _spawn("redis", args, dict(os.environ), tmp, port)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        with suppress(OSError), socket.create_connection((HOST, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(16).startswith(b"+PONG"):
+                return server
+        time.sleep(0.05)
+    raise RuntimeError(f"redis did not answer:\n{server.tail()}")
+
+
+def _sign_in(gateway: Server) -> str:
+    status, body = _request("POST", gateway.url + SIGN_IN, body=SIGN_IN_BODY)
+    if status != 200:
+        raise RuntimeError(f"sign-in through the gateway: {status} {body[:300]!r}")
+    token = json.loads(body)["access_token"]
+    if not isinstance(token, str) or token.count(".") != 2:
+        raise RuntimeError(f"sign-in answer without a gateway token: {body[:300]!r}")
+    return token
+
+
+def _histogram(text: str, metric: str, route: str) -> dict[float, float]:
+    """Cumulative bucket counts {le: count} of one route's histogram in exposition text."""
+    out: dict[float, float] = {}
+    for line in text.splitlines():
+        if not line.startswith(metric + "_bucket{"):
+            continue
+        labels_text, _, value = line[len(metric) + 8 :].rpartition("} ")
+        labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', labels_text))
+        if labels.get("route") == route:
+            le = float("inf") if labels["le"] == "+Inf" else float(labels["le"])
+            out[le] = out.get(le, 0.0) + float(value)  # several workers: add them up
+    return out
+
+
+def _quantile(q: float, before: dict[float, float], after: dict[float, float]) -> float | None:
+    """Like PromQL's histogram_quantile over the increase between two scrapes, in seconds."""
+    edges = sorted(after)
+    counts = [after[le] - before.get(le, 0.0) for le in edges]
+    if not counts or counts[-1] <= 0:
+        return None
+    rank = q * counts[-1]
+    lower, below = 0.0, 0.0
+    for le, cumulative in zip(edges, counts, strict=True):
+        if cumulative >= rank:
+            if le == float("inf"):
+                return lower
+            if cumulative == below:
+                return le
+            return lower + (le - lower) * (rank - below) / (cumulative - below)
+        lower, below = le, cumulative
+    return lower
+
+
+def _overhead(gateway: Server, route: str) -> dict[float, float]:
+    status, body = _request("GET", gateway.url + "/metrics")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}")
+    return _histogram(body.decode(), OVERHEAD, route)
+
+
+# ------------------------------------------------------------------------------ wrk
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    server: Server  # whose CPU is measured
+    upstream: Server | None  # the upstream behind it (its CPU is reported apart)
+    path: str
+    method: str = "GET"
+    body: Any = None
+    token: str = ""
+    store: Server | None = None  # a Redis the gateway uses (its CPU is reported apart)
+
+
+@dataclass
+class Run:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    upstream_cpu_us_per_req: float | None
+    store_cpu_us_per_req: float | None
+    wrk_cpu_us_per_req: float
+    requests: int
+    errors: dict[str, int]
+
+
+def _wrk(case: Case, seconds: int, *, connections: int, threads: int, delay_ms: float = 0) -> Run:
+    env = {
+        **os.environ,
+        "BENCH_WRK_METHOD": case.method,
+        "BENCH_WRK_BODY": json.dumps(case.body) if case.body is not None else "",
+        "BENCH_WRK_TOKEN": case.token,
+        "BENCH_WRK_DELAY_MS": f"{delay_ms:.4f}",
+    }
+    args = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(WRK_SCRIPT),
+        case.server.url + case.path,
+    ]
+    others = [s.proc.pid if s else None for s in (case.upstream, case.store)]
+    cpu0 = tree_cpu(case.server.proc.pid)
+    others0 = [tree_cpu(pid) if pid else 0.0 for pid in others]
+    load0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        args, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False
     )
-    print(f"wrote {out.relative_to(ROOT)}")
+    load1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = tree_cpu(case.server.proc.pid) - cpu0
+    up, store = (
+        tree_cpu(pid) - before if pid else None for pid, before in zip(others, others0, strict=True)
+    )
+    for server in (case.server, case.upstream, case.store):
+        if server is not None and server.proc.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited with {server.proc.returncode} during {case.name}:\n"
+                + server.tail()
+            )
+    found = re.search(r"^BENCH_RESULT (\{.*\})$", done.stdout, re.MULTILINE)
+    if done.returncode != 0 or found is None:
+        raise RuntimeError(f"wrk failed for {case.name}:\n{done.stdout}\n{done.stderr}")
+    out = json.loads(found.group(1))
+    n = max(1, int(out["requests"]))
+    load = (load1.ru_utime + load1.ru_stime) - (load0.ru_utime + load0.ru_stime)
+    return Run(
+        rps=out["requests"] / (out["duration_us"] / 1e6),
+        p50_ms=out["p50_us"] / 1000,
+        p99_ms=out["p99_us"] / 1000,
+        cpu_us_per_req=cpu / n * 1e6,
+        upstream_cpu_us_per_req=None if up is None else up / n * 1e6,
+        store_cpu_us_per_req=None if store is None else store / n * 1e6,
+        wrk_cpu_us_per_req=load / n * 1e6,
+        requests=int(out["requests"]),
+        errors={k: int(v) for k, v in out["errors"].items()},
+    )
+
+
+@dataclass
+class CaseResult:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_us_per_req: float
+    upstream_cpu_us_per_req: float | None
+    store_cpu_us_per_req: float | None
+    wrk_cpu_us_per_req: float
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    runs_rps: list[float] = field(default_factory=list)
+
+
+def _median(runs: list[Run]) -> CaseResult:
+    def med(values: list[float]) -> float:
+        return round(statistics.median(values), 2)
+
+    def med_or_none(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return med(known) if known else None
+
+    return CaseResult(
+        rps=med([r.rps for r in runs]),
+        p50_ms=med([r.p50_ms for r in runs]),
+        p99_ms=med([r.p99_ms for r in runs]),
+        cpu_us_per_req=med([r.cpu_us_per_req for r in runs]),
+        upstream_cpu_us_per_req=med_or_none([r.upstream_cpu_us_per_req for r in runs]),
+        store_cpu_us_per_req=med_or_none([r.store_cpu_us_per_req for r in runs]),
+        wrk_cpu_us_per_req=med([r.wrk_cpu_us_per_req for r in runs]),
+        requests=sum(r.requests for r in runs),
+        non_2xx=sum(r.errors["status"] for r in runs),
+        socket_errors=sum(v for r in runs for k, v in r.errors.items() if k != "status"),
+        runs_rps=[round(r.rps, 1) for r in runs],
+    )
+
+
+# ----------------------------------------------------------------------------- main
+
+
+@contextmanager
+def _terminable() -> Iterator[None]:
+    """SIGTERM and SIGHUP unwind like Ctrl-C does, so that everything started is stopped."""
+
+    def leave(signum: int, _frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    old = {s: signal.signal(s, leave) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((HOST, port)) != 0
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)
+
+
+def _rounds(cases: list[Case], gateway: Server) -> tuple[dict[str, list[Run]], float | None]:
+    """Warm-up, then RUNS rounds of every case; and the gateway's overhead p99 (its own
+    histogram) over the max-load check-in runs, in ms."""
+    heavy = {"connections": CONNECTIONS, "threads": THREADS}
+    if WARMUP:
+        print(f"warm-up: {WARMUP} s per case", flush=True)
+        for case in cases:
+            _wrk(case, WARMUP, **heavy)
+    runs: dict[str, list[Run]] = {case.name: [] for case in cases}
+    before: dict[float, float] = {}
+    after: dict[float, float] = {}
+    for i in range(RUNS):
+        for case in cases:  # round-robin: every case sees the same noise
+            checkin = case.path == CHECKIN
+            if checkin:
+                for le, n in _overhead(gateway, CHECKIN_ROUTE).items():
+                    before[le] = before.get(le, 0.0) + n
+            run = _wrk(case, SECONDS, **heavy)
+            if checkin:
+                for le, n in _overhead(gateway, CHECKIN_ROUTE).items():
+                    after[le] = after.get(le, 0.0) + n
+            runs[case.name].append(run)
+            print(
+                f"  round {i + 1}/{RUNS} {case.name:24} {run.rps:9.0f} req/s"
+                f"  p99 {run.p99_ms:7.2f} ms  {run.cpu_us_per_req:6.0f} us CPU/req",
+                flush=True,
+            )
+    return runs, _ms(_quantile(0.99, before, after))
+
+
+def _light_load(checkin: Case, gateway: Server, max_rps: float) -> dict[str, Any]:
+    """The check-in at about half its maximum req/s, with few connections paced by wrk's
+    `delay()`; the gateway's overhead histogram read before and after."""
+    target = max_rps / 2
+    delay = LIGHT_CONNECTIONS / target * 1000
+    light = {"connections": LIGHT_CONNECTIONS, "threads": 1}
+    probe = _wrk(checkin, max(1, min(2, SECONDS)), delay_ms=delay, **light)
+    # Each connection waits `delay`, then for its answer: take the answer's time off.
+    answer_ms = max(0.0, LIGHT_CONNECTIONS / probe.rps * 1000 - delay)
+    delay = max(0.0, LIGHT_CONNECTIONS / target * 1000 - answer_ms)
+    before = _overhead(gateway, CHECKIN_ROUTE)
+    run = _wrk(checkin, SECONDS, delay_ms=delay, **light)
+    after = _overhead(gateway, CHECKIN_ROUTE)
+    return {
+        "case": checkin.name,
+        "overhead_p99_ms_light_load": _ms(_quantile(0.99, before, after)),
+        "overhead_p50_ms_light_load": _ms(_quantile(0.5, before, after)),
+        "rps": round(run.rps, 1),
+        "target_rps": round(target, 1),
+        "connections": LIGHT_CONNECTIONS,
+        "delay_ms_per_request": round(delay, 3),
+        "p50_ms": round(run.p50_ms, 3),
+        "p99_ms": round(run.p99_ms, 3),
+        "non_2xx": run.errors["status"],
+        "source": f'{OVERHEAD}_bucket{{route="{CHECKIN_ROUTE}"}} increase over the run, '
+        "interpolated like histogram_quantile",
+    }
+
+
+def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
+    up_port, proxy_port, gateway_port = _port(), _port(), _port()
+    # Several workers share sessions, limits and cache through Redis only (the gateway
+    # refuses memory stores then): without GATEWAY_STORE_URL, a private Redis here.
+    several = GATEWAY_WORKERS != "1" and not os.environ.get("GATEWAY_STORE_URL")
+    redis_port = _port() if several else 0
+    redis_url = f"redis://{HOST}:{redis_port}/0" if redis_port else None
+    env = _gateway_env(tmp, f"http://{HOST}:{up_port}", gateway_port, redis_url)
+    setup["gateway"] = _effective(env)  # refused configurations stop here
+    if redis_port:
+        setup["gateway"]["redis"] = f"private redis-server on {HOST}, started by the bench"
+    servers: list[Server] = []
+    try:
+        store = _start_redis(tmp, redis_port) if redis_port else None
+        servers += [store] if store else []
+        answers = {"SIGN_IN_JSON": _nginx_json(SIGN_IN_ANSWER), "ANSWER_JSON": _nginx_json(ANSWER)}
+        upstream = _start_nginx(
+            "upstream", "upstream.conf.in", tmp, up_port, {"PORT": str(up_port), **answers}
+        )
+        servers.append(upstream)
+        fields = {"PORT": str(proxy_port), "UPSTREAM_PORT": str(up_port)}
+        proxy = _start_nginx("proxy", "proxy.conf.in", tmp, proxy_port, fields)
+        servers.append(proxy)
+        _wait_ready(upstream, BALANCE)
+        _wait_ready(proxy, BALANCE)
+        gateway = _spawn("gateway", [sys.executable, "-m", "gateway"], env, tmp, gateway_port)
+        servers.append(gateway)
+        _wait_ready(gateway, "/readyz")
+
+        token = _sign_in(gateway)  # the upstream nginx answers the sign-in
+        for method, path, body in (("GET", BALANCE, None), ("POST", CHECKIN, CHECKIN_BODY)):
+            status, answer = _request(method, gateway.url + path, body=body, token=token)
+            if status != 200:
+                raise RuntimeError(f"{method} {path} through the gateway: {status} {answer!r}")
+        checkin = Case("gateway_checkin", gateway, upstream, CHECKIN, "POST", CHECKIN_BODY, token)
+        cases = [
+            Case("upstream_direct", upstream, None, BALANCE),
+            Case("nginx_proxy", proxy, upstream, BALANCE),
+            replace(checkin, store=store),
+            Case("gateway_balance_cached", gateway, upstream, BALANCE, token=token, store=store),
+            Case("gateway_signin", gateway, upstream, SIGN_IN, "POST", SIGN_IN_BODY, store=store),
+        ]
+        runs, overhead_p99_max = _rounds(cases, gateway)
+        results = {name: _median(r) for name, r in runs.items()}
+        light_load = _light_load(checkin, gateway, results["gateway_checkin"].rps)
+        light_load["overhead_p99_ms_max_load"] = overhead_p99_max
+        setup["gateway"]["rss_mb_after_runs"] = round(tree_rss(gateway.proc.pid) / 2**20, 1)
+        setup["gateway"]["sign_ins_during_runs"] = sum(r.requests for r in runs["gateway_signin"])
+    finally:
+        for server in reversed(servers):
+            server.stop()
+    ports = [up_port, proxy_port, gateway_port, *([redis_port] if redis_port else [])]
+    setup["cleanup"] = {
+        "stopped": [s.name for s in servers],
+        "ports_free": all(_port_free(p) for p in ports),
+    }
+    return {"cases": results, "light_load": light_load}
+
+
+def _memory() -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "session_memory.py"),
+            str(MEMORY_SESSIONS),
+            str(MEMORY_SECONDS),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=MEMORY_SECONDS + 120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench/session_memory.py failed:\n{done.stderr}")
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
+def _print(out: dict[str, Any]) -> None:
+    s, g = out["setup"], out["setup"]["gateway"]
+    with_store = any(c["store_cpu_us_per_req"] is not None for c in out["cases"].values())
+    print()
+    print(
+        f"wrk {THREADS} threads x {CONNECTIONS} connections, {RUNS} x {SECONDS} s per case "
+        f"after {WARMUP} s warm-up, round-robin; medians. {s['machine']['cpus']} CPUs "
+        f"({s['machine']['cpu_model']}), load generator on the same machine."
+    )
+    print(
+        f"upstream and proxy: nginx, worker_processes {NGINX_WORKERS} each, access_log off. "
+        f"gateway: {g['workers']} worker(s), {g['event_loop']}, {g['http_client']} to the "
+        f"upstream, {g['store']} sessions, {g['cache']} cache, {g['rate_limit_store']} limits;"
+    )
+    print(
+        "  GATEWAY_LOG_LEVEL=WARNING: its per-request JSON access log (gateway.access, INFO) "
+        "is silenced here."
+    )
+    print()
+    head = (
+        f"{'case':24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
+        f"{'upstr. us/req':>13}{' redis us/req' if with_store else ''} {'wrk us/req':>10} "
+        f"{'non-2xx':>8}  runs req/s"
+    )
+    print(head)
+    print("-" * len(head))
+
+    def num(value: float | None, width: int) -> str:
+        return f"{'-' if value is None else f'{value:.0f}':>{width}}"
+
+    for name, c in out["cases"].items():
+        store = " " + num(c["store_cpu_us_per_req"], 12) if with_store else ""
+        print(
+            f"{name:24} {c['rps']:9.0f} {c['p50_ms']:8.2f} {c['p99_ms']:8.2f} "
+            f"{num(c['cpu_us_per_req'], 11)} {num(c['upstream_cpu_us_per_req'], 13)}{store} "
+            f"{num(c['wrk_cpu_us_per_req'], 10)} {c['non_2xx']:8d}  "
+            + ", ".join(f"{r:.0f}" for r in c["runs_rps"])
+        )
+    print()
+    print(
+        "CPU us/req: the server under test (its process tree); upstr.: the upstream nginx; "
+        "wrk: the load generator."
+    )
+    for name, ratio in out["ratios"].items():
+        print(f"{name}: {ratio} (req/s of the gateway case / req/s of nginx_proxy)")
+    ll = out["light_load"]
+    print(
+        f"gateway overhead p99 (its own histogram), check-in at {ll['rps']:.0f} req/s "
+        f"({ll['connections']} connections, target {ll['target_rps']:.0f}, half the max): "
+        f"{ll['overhead_p99_ms_light_load']} ms (p50 {ll['overhead_p50_ms_light_load']} ms); "
+        f"over the max-load check-in runs: {ll['overhead_p99_ms_max_load']} ms"
+    )
+    m = out["memory"]
+    how = (
+        "measured"
+        if m["measured"]
+        else f"projected from {m['sessions_created']} created in {m['create_seconds']} s"
+    )
+    print(
+        f"memory store: {m['bytes_per_session']} bytes/session; {m['sessions']} sessions -> "
+        f"RSS {m['rss_mb_after']} MB ({how}); under 150 MB: {m['fits_under_150mb']}; "
+        f"create {m['create_us_per_session_first_batch']} -> "
+        f"{m['create_us_per_session_last_batch']} us/session (first -> last {m['batch']})"
+    )
+    print(
+        f"gateway RSS after the runs: {g['rss_mb_after_runs']} MB "
+        f"({g['sign_ins_during_runs']} sign-ins); stopped {', '.join(s['cleanup']['stopped'])}, "
+        f"ports free: {s['cleanup']['ports_free']}; {s['duration_seconds']} s in all"
+    )
+
+
+def main() -> int:
+    started = time.monotonic()
+    _ensure_tools()
+    setup: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "cpu_model": _cpu_model(),
+            "kernel": platform.release(),
+            "python": platform.python_version(),
+        },
+        "load": {
+            "tool": _version(["wrk", "-v"]),
+            "threads": THREADS,
+            "connections": CONNECTIONS,
+            "seconds": SECONDS,
+            "runs": RUNS,
+            "warmup_seconds": WARMUP,
+            "order": "round-robin, every case once per round; medians of the runs",
+            "same_machine": True,
+        },
+        "upstream": {
+            "server": _version(["nginx", "-v"]),
+            "worker_processes": NGINX_WORKERS,
+            "answer": f"return 200, {len(json.dumps(ANSWER, separators=(',', ':')))} bytes "
+            "of JSON; sign-in: a user object with fresh id and tokens per request",
+            "access_log": "off",
+        },
+        "nginx_proxy": {
+            "worker_processes": NGINX_WORKERS,
+            "upstream": 'keepalive 128, proxy_http_version 1.1, Connection ""',
+            "access_log": "off",
+        },
+        "cpu_us_per_req": "utime+stime from /proc of the server under test, summed over its "
+        "process tree, over the run, divided by the requests",
+        "ratios": "req/s of the gateway case divided by req/s of nginx_proxy",
+    }
+    tmp = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
+    try:
+        with _terminable():
+            measured = _measure(tmp, setup)
+            print(f"memory: {MEMORY_SESSIONS} sessions in the memory store ...", flush=True)
+            memory = _memory()
+    except BaseException:
+        for log in sorted(tmp.glob("*.out")) + sorted(tmp.glob("*-error.log")):
+            text = log.read_text(errors="replace").strip().splitlines()[-40:]
+            if text:
+                print(f"--- {log.name} (last lines)\n" + "\n".join(text), file=sys.stderr)
+        print(f"the servers' files are kept in {tmp}", file=sys.stderr)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    cases: dict[str, CaseResult] = measured["cases"]
+    proxy_rps = cases["nginx_proxy"].rps
+    ratios = {
+        f"{name}_vs_nginx_proxy": round(cases[name].rps / proxy_rps, 3)
+        for name in ("gateway_checkin", "gateway_balance_cached", "gateway_signin")
+    }
+    setup["duration_seconds"] = round(time.monotonic() - started, 1)
+    out = {
+        "cases": {name: asdict(c) for name, c in cases.items()},
+        "ratios": ratios,
+        "light_load": measured["light_load"],
+        "memory": memory,
+        "setup": setup,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    _print(out)
+    print(f"wrote {RESULTS}")
+    failed = [name for name, c in cases.items() if c.non_2xx]
+    if failed:
+        print(f"ERROR: answers other than 2xx in {', '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main()))
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""`make bench` in miniature: bench/run.py end to end with tiny settings, in seconds.
+
+nginx and wrk come from Debian, installed by `scripts/ensure-apt.sh` when missing; the test
+is skipped, LOUDLY, only when they cannot be had. One run of one second per case, no
+warm-up, a memory probe of 2000 sessions, results written to a temporary file
+(BENCH_RESULTS) so that bench/results.json is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ENSURE_APT = ROOT / "scripts" / "ensure-apt.sh"
+CASES = (
+    "upstream_direct",
+    "nginx_proxy",
+    "gateway_checkin",
+    "gateway_balance_cached",
+    "gateway_signin",
+)
+RATIOS = (
+    "gateway_checkin_vs_nginx_proxy",
+    "gateway_balance_cached_vs_nginx_proxy",
+    "gateway_signin_vs_nginx_proxy",
+)
+TINY = {
+    "BENCH_SECONDS": "1",
+    "BENCH_RUNS": "1",
+    "BENCH_WARMUP": "0",
+    "BENCH_MEMORY_SESSIONS": "2000",
+    "BENCH_MEMORY_SECONDS": "5",
+}
+
+
+@pytest.fixture(scope="module")
+def nginx_and_wrk() -> None:
+    done = subprocess.run(
+        ["bash", str(ENSURE_APT), "nginx", "wrk"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if done.returncode != 0 or not shutil.which("nginx") or not shutil.which("wrk"):
+        message = (
+            "!!! SKIPPED: THE DEBIAN PACKAGES `nginx` AND `wrk` COULD NOT BE INSTALLED, SO "
+            "`make bench` (bench/run.py) WAS NOT RUN !!! "
+            f"scripts/ensure-apt.sh said: {(done.stderr or done.stdout).strip()[-1500:]}"
+        )
+        print(message, file=sys.__stderr__)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def results(nginx_and_wrk: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    path = tmp_path_factory.mktemp("bench") / "results.json"
+    default = ROOT / "bench" / "results.json"
+    untouched = default.stat().st_mtime_ns if default.exists() else None
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py")],
+        env={**os.environ, **TINY, "BENCH_RESULTS": str(path)},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"bench/run.py failed:\n{done.stdout}\n{done.stderr}"
+    assert "GATEWAY_LOG_LEVEL=WARNING" in done.stdout  # the access log's absence is said
+    for name in CASES:
+        assert name in done.stdout  # the table
+    assert (default.stat().st_mtime_ns if default.exists() else None) == untouched
+    doc: dict[str, Any] = json.loads(path.read_text())
+    return doc
+
+
+def test_every_case_ran_with_positive_numbers(results: dict[str, Any]) -> None:
+    for name in CASES:
+        case = results["cases"][name]
+        assert case["rps"] > 0, name
+        assert 0 < case["p50_ms"] <= case["p99_ms"], name
+        assert case["cpu_us_per_req"] > 0, name
+        assert case["non_2xx"] == 0, name
+
+
+def test_ratios_against_the_nginx_proxy(results: dict[str, Any]) -> None:
+    for name in RATIOS:
+        assert results["ratios"][name] > 0, name
+
+
+def test_overhead_at_light_load_from_the_gateway_histogram(results: dict[str, Any]) -> None:
+    light = results["light_load"]
+    assert light["overhead_p99_ms_light_load"] > 0
+    assert light["rps"] > 0
+    assert light["connections"] == 4
+
+
+def test_memory_section(results: dict[str, Any]) -> None:
+    memory = results["memory"]
+    assert memory["sessions"] == 2000
+    assert memory["sessions_created"] > 0
+    assert memory["rss_mb_after"] > memory["rss_mb_before"] > 0
+    assert memory["bytes_per_session"] > 0
+    assert isinstance(memory["fits_under_150mb"], bool)
+    assert memory["token_chars"]["id_token"] == 700
+
+
+def test_setup_and_cleanup(results: dict[str, Any]) -> None:
+    setup = results["setup"]
+    assert setup["gateway"]["workers"] == int(os.environ.get("GATEWAY_WORKERS", "1"))
+    assert setup["upstream"]["worker_processes"] >= 1
+    assert setup["cleanup"]["stopped"][-3:] == ["upstream", "proxy", "gateway"]
+    assert setup["cleanup"]["ports_free"] is True
