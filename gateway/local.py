@@ -20,11 +20,11 @@ from gateway.cache.base import CacheUnavailable
 from gateway.cache.policy import user_tag
 from gateway.cookies import clear_session_cookie
 from gateway.errors import GatewayError
+from gateway.incoming import request_token, sent_content_type
 from gateway.keys import CACHE, CONFIG, READINESS, REQUEST_ID, SESSIONS, UPSTREAM
 from gateway.punchh_calls import sign_out_request
 from gateway.sessions import Resolved
 from gateway.store.base import StoreUnavailable
-from gateway.translate import presented_token
 
 log = logging.getLogger("gateway")
 
@@ -51,14 +51,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def _resolve(request: web.Request) -> Resolved:
     cookie = request.app[CONFIG].session.cookie
-    ctype = request.content_type if "Content-Type" in request.headers else ""
-    doc = parse_body(await request.read(), ctype).doc
-    token = presented_token(
-        request.headers.get("Authorization"),
-        doc,
-        list(request.query.items()),
-        request.cookies.get(cookie.name) if cookie.enabled else None,
-    )
+    doc = parse_body(await request.read(), sent_content_type(request)).doc
+    token = request_token(request, doc, cookie.name if cookie.enabled else None)
     return await request.app[SESSIONS].resolve(token)
 
 

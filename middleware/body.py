@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from gateway.body import parse_body
 from gateway.errors import PayloadTooLarge
+from gateway.incoming import sent_content_type
 from gateway.keys import BODY, ROUTE
 
 
@@ -32,8 +33,7 @@ def make_body_middleware(max_bytes: int) -> Middleware:
             raise PayloadTooLarge(too_large) from None
         if len(raw) > max_bytes:
             raise PayloadTooLarge(too_large)
-        ctype = request.content_type if "Content-Type" in request.headers else ""
-        request[BODY] = parse_body(raw, ctype)
+        request[BODY] = parse_body(raw, sent_content_type(request))
         return await handler(request)
 
     return body

@@ -137,8 +137,11 @@ def make_cache_middleware(
         return (await asyncio.shield(future))[0]
 
     async def wrote(request: web.Request, response: web.StreamResponse | None) -> None:
-        """After a write: learn what its answer says (a new phone), then make stale."""
-        if response is not None and 200 <= response.status < 300:
+        """After a write: learn what its answer says (a new phone), then make stale. Only a
+        write naming identifiers (a profile update, a POS write) can teach anything: a
+        check-in's answer is not parsed."""
+        named = identifiers(dict(request.rel_url.query), request[BODY].doc)
+        if named and response is not None and 200 <= response.status < 300:
             await learn(_session_user(request), request, _json(_body(response)))
         _, tags = _identity(request)
         if request.get(POS_DEVICE) is not None:

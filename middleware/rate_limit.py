@@ -26,6 +26,7 @@ from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
 from gateway.ratelimit.headers import rate_limit_headers
 from gateway.ratelimit.policies import Policy, is_failure, key_for
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
+from gateway.routes import Route
 from gateway.timing import note
 
 log = logging.getLogger("gateway.ratelimit")
@@ -50,6 +51,14 @@ def make_rate_limit_middleware(
     metrics: Metrics,
 ) -> Middleware:
     policies = tuple(policies)
+    covering: dict[str, tuple[Policy, ...]] = {}  # route name → its policies, found once
+
+    def policies_for(route: Route) -> tuple[Policy, ...]:
+        found = covering.get(route.name)
+        if found is None:
+            classes = route.limit_classes
+            found = covering[route.name] = tuple(p for p in policies if p.covers(classes))
+        return found
 
     async def draw(policy: Policy, key: str, *, take: bool) -> Decision | None:
         try:
@@ -76,9 +85,7 @@ def make_rate_limit_middleware(
         resolved = request.get(SESSION)
         sid = resolved.session.sid if resolved is not None else None
         drawn: list[tuple[Policy, str, Decision]] = []
-        for policy in policies:
-            if not policy.covers(route.limit_classes):
-                continue
+        for policy in policies_for(route):
             key = key_for(
                 policy,
                 ip=request[CLIENT_IP],

@@ -12,9 +12,9 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from gateway.incoming import request_token
 from gateway.keys import BODY, ROUTE, SESSION
 from gateway.sessions import SessionManager
-from gateway.translate import presented_token
 
 
 def make_session_middleware(manager: SessionManager, *, cookie_name: str | None) -> Middleware:
@@ -25,12 +25,7 @@ def make_session_middleware(manager: SessionManager, *, cookie_name: str | None)
         match = request.get(ROUTE)
         if match is None or match.route.access != "guest":
             return await handler(request)
-        token = presented_token(
-            request.headers.get("Authorization"),
-            request[BODY].doc,
-            list(request.rel_url.query.items()),
-            request.cookies.get(cookie_name) if cookie_name else None,
-        )
+        token = request_token(request, request[BODY].doc, cookie_name)
         request[SESSION] = await manager.resolve(token)
         return await handler(request)
 

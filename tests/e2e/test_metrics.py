@@ -114,9 +114,13 @@ async def test_durations_split_upstream_and_overhead(
     assert upstream >= 0.05
     assert total >= upstream
     assert overhead == pytest.approx(total - upstream, abs=1e-6)
+    # The sub-millisecond bucket exists (sub-millisecond overhead must be visible).
     assert (
-        _value(registry, "loyalty_gateway_overhead_seconds_bucket", route=route, le="0.001") <= 1
-    )  # the sub-millisecond bucket exists
+        registry.get_sample_value(
+            "loyalty_gateway_overhead_seconds_bucket", {"route": route, "le": "0.001"}
+        )
+        is not None
+    )
     assert _value(registry, "loyalty_gateway_in_flight_requests") == 0
 
 
