@@ -418,6 +418,7 @@ def _gateway_env(tmp: Path, upstream_url: str, port: int, redis_url: str | None)
         "PUNCHH_CLIENT_ID": CLIENT_ID,
         "PUNCHH_CLIENT_SECRET": CLIENT_SECRET,
         "GATEWAY_SESSION_SECRET": SESSION_SECRET,
+        "GATEWAY_SHUTDOWN_GRACE": "0",
         "GATEWAY_HOST": HOST,
         "GATEWAY_PORT": str(port),
         "GATEWAY_LOG_LEVEL": "WARNING",

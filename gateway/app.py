@@ -41,6 +41,7 @@ from gateway.ratelimit.guards import ConcurrencyLimiter, Holds
 from gateway.ratelimit.store import RateStore
 from gateway.recent import RecentErrors
 from gateway.refresh import Refresher
+from gateway.resilience.idempotency import IdempotencyBook
 from gateway.routes import RouteTable, build_route_table
 from gateway.sandbox_link import embedded_sandbox
 from gateway.sessions import SessionManager
@@ -52,6 +53,7 @@ from middleware.client_ip import make_client_ip_middleware
 from middleware.cors import make_cors_middleware
 from middleware.csrf import make_csrf_middleware
 from middleware.errors import make_error_middleware
+from middleware.idempotency import make_idempotency_middleware
 from middleware.observe import make_observe_middleware
 from middleware.pos_auth import make_pos_auth_middleware
 from middleware.rate_limit import make_rate_limit_middleware
@@ -76,6 +78,7 @@ class Parts:
     cache: ResponseCache
     metrics: Metrics
     recent: RecentErrors
+    idempotency: IdempotencyBook
 
 
 def build_parts(
@@ -97,15 +100,18 @@ def build_parts(
         if limits.enabled
         else None
     )
+    metrics = Metrics(registry)
+    metrics.prime(p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled)
     upstream = UpstreamClient(
         connect_timeout=cfg.punchh.connect_timeout,
         total_timeout=cfg.punchh.total_timeout,
         pool_size=cfg.punchh.pool_size,
         limiter=limiter,
         http_client=cfg.punchh.http_client,
+        retry=cfg.resilience.retry,
+        circuit=cfg.resilience.circuit,
+        metrics=metrics,
     )
-    metrics = Metrics(registry)
-    metrics.prime(p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled)
     return Parts(
         table=build_route_table(pos_enabled=cfg.pos.enabled),
         sessions=sessions,
@@ -116,6 +122,11 @@ def build_parts(
         cache=make_response_cache(cfg, clock=clock),
         metrics=metrics,
         recent=RecentErrors(),
+        idempotency=IdempotencyBook(
+            ttl=cfg.resilience.idempotency_ttl,
+            max_entries=cfg.resilience.idempotency_max_entries,
+            clock=clock,
+        ),
     )
 
 
@@ -127,9 +138,10 @@ def make_app(
 ) -> web.Application:
     p = build_parts(cfg, clock, registry or CollectorRegistry())
     cookie, limits = cfg.session.cookie, cfg.rate_limit
+    readiness = Readiness()
     app = web.Application(
         middlewares=[
-            make_request_id_middleware(),  # X-Request-ID kept or made; on every answer
+            make_request_id_middleware(readiness),  # X-Request-ID; draining: Connection: close
             make_observe_middleware(p.metrics, access),  # metrics and the JSON access log
             make_cors_middleware(cookie.allowed_origins),  # preflights; CORS headers, errors too
             make_error_middleware(log, p.recent),  # GatewayError, the unexpected → one JSON shape
@@ -152,6 +164,8 @@ def make_app(
                 if limits.enabled
                 else []
             ),
+            # Idempotency-Key on writes: one run per key, the same answer to repeats: 422
+            make_idempotency_middleware(p.idempotency, p.metrics),
             *(  # per-guest look-up cache, single-flight; writes invalidate
                 [make_cache_middleware(p.cache, clock=clock, metrics=p.metrics)]
                 if cfg.cache.enabled
@@ -161,6 +175,7 @@ def make_app(
         client_max_size=cfg.server.max_body_bytes,
     )
     _keep(app, cfg, clock, p)
+    app[READINESS] = readiness
     add_local_routes(app)
     if not cfg.admin.port:  # no admin port: /metrics and the status page live here
         add_admin_routes(app, guarded=True)
@@ -183,7 +198,6 @@ def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], 
     app[SESSIONS] = p.sessions
     app[UPSTREAM] = p.upstream
     app[LIMITER] = p.limiter
-    app[READINESS] = Readiness()
     app[CACHE] = p.cache
     app[RATE_STORE] = p.rate_store
     app[METRICS] = p.metrics

@@ -17,10 +17,11 @@ from gateway.config import GatewayConfig
 from gateway.headers import pos_authorization, upstream_headers
 from gateway.keys import BODY, CLIENT_IP, POS_DEVICE, REQUEST_ID, ROUTE
 from gateway.paths import encode_path
+from gateway.resilience.policy import spec_for
 from gateway.sessions import Session
 from gateway.signing import digest_for
 from gateway.translate import rewrite_query, rewrite_request_fields
-from gateway.upstream import UpstreamRequest
+from gateway.upstream import CallSpec, UpstreamRequest
 
 _BODYLESS = frozenset({"GET", "DELETE", "HEAD"})
 
@@ -88,3 +89,8 @@ def build_call(
         id_token=tokens.id_token if tokens else None,
     )
     return UpstreamRequest(route.method, f"{path}?{query}" if query else path, headers, body)
+
+
+def call_spec(request: web.Request, cfg: GatewayConfig) -> CallSpec:
+    """The call's timeouts (by route class) and whether it may be sent again."""
+    return spec_for(request[ROUTE].route, request[BODY].doc, cfg.resilience.timeouts)

@@ -17,6 +17,9 @@ from typing import Any
 from gateway.client_ip import IPNetwork, parse_networks
 from gateway.config_checks import cross_checks
 from gateway.ratelimit.policies import Policy, check_overrides, merge
+from gateway.resilience.breaker import CircuitSettings
+from gateway.resilience.policy import ROUTE_CLASSES, Timeouts
+from gateway.resilience.retry import RetrySettings
 from gateway.secret import Secret, mask
 from gateway.settings import SETTINGS, TABLE_KEYS, Setting
 from gateway.signing import DigestAlgorithm
@@ -37,6 +40,8 @@ class ServerConfig:
     log_level: str
     workers: int = 1
     event_loop: str = "uvloop"
+    shutdown_grace: float = 3.0
+    drain_timeout: float = 25.0
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,15 @@ class SandboxSettings:
 
 
 @dataclass(frozen=True)
+class ResilienceConfig:
+    timeouts: Mapping[str, Timeouts]  # by route class: read, write, auth
+    retry: RetrySettings
+    circuit: CircuitSettings
+    idempotency_ttl: int
+    idempotency_max_entries: int
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     server: ServerConfig
     punchh: PunchhConfig
@@ -144,6 +158,7 @@ class GatewayConfig:
     admin: AdminConfig
     pos: PosConfig
     sandbox: SandboxSettings
+    resilience: ResilienceConfig
     source: str = field(default="<defaults>", compare=False)
 
 
@@ -249,6 +264,8 @@ def _build(
             log_level=v["server.log_level"],
             workers=v["server.workers"],
             event_loop=v["server.event_loop"],
+            shutdown_grace=v["server.shutdown_grace"],
+            drain_timeout=v["server.drain_timeout"],
         ),
         punchh=PunchhConfig(
             base_url=v["punchh.base_url"],
@@ -305,5 +322,39 @@ def _build(
         sandbox=SandboxSettings(
             enabled=v["sandbox.enabled"], host=v["sandbox.host"], port=v["sandbox.port"]
         ),
+        resilience=_resilience(v),
         source=source,
+    )
+
+
+def _timeouts(v: dict[str, Any], cls: str) -> Timeouts:
+    """A class's timeouts; its zeros inherit punchh.connect_timeout / punchh.total_timeout;
+    neither the connect nor the first byte may take longer than the total."""
+    key = f"punchh.timeouts.{cls}"
+    total = v[f"{key}.total"] or v["punchh.total_timeout"]
+    connect = min(v[f"{key}.connect"] or v["punchh.connect_timeout"], total)
+    first_byte = min(v[f"{key}.first_byte"] or total, total)
+    return Timeouts(connect=connect, first_byte=first_byte, total=total)
+
+
+def _resilience(v: dict[str, Any]) -> ResilienceConfig:
+    return ResilienceConfig(
+        timeouts={cls: _timeouts(v, cls) for cls in ROUTE_CLASSES},
+        retry=RetrySettings(
+            max_attempts=v["retry.max_attempts"],
+            backoff_base=v["retry.backoff_base"],
+            backoff_max=v["retry.backoff_max"],
+            budget_ratio=v["retry.budget_ratio"],
+            budget_min_per_second=v["retry.budget_min_per_second"],
+        ),
+        circuit=CircuitSettings(
+            enabled=v["circuit.enabled"],
+            failure_ratio=v["circuit.failure_ratio"],
+            min_calls=v["circuit.min_calls"],
+            window=v["circuit.window"],
+            consecutive=v["circuit.consecutive_failures"],
+            open_seconds=v["circuit.open_seconds"],
+        ),
+        idempotency_ttl=v["idempotency.ttl"],
+        idempotency_max_entries=v["idempotency.max_entries"],
     )

@@ -69,3 +69,8 @@ def cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: li
             f"punchh.connect_timeout = {v['punchh.connect_timeout']}: expected no more than "
             f"punchh.total_timeout ({v['punchh.total_timeout']})"
         )
+    if v["retry.backoff_base"] > v["retry.backoff_max"]:
+        problems.append(
+            f"retry.backoff_base = {v['retry.backoff_base']}: expected no more than "
+            f"retry.backoff_max ({v['retry.backoff_max']})"
+        )

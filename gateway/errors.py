@@ -8,17 +8,25 @@
     ├── MethodNotAllowed            405     method_not_allowed
     ├── PayloadTooLarge             413     payload_too_large
     ├── UnsupportedMediaType        415     unsupported_media_type
+    ├── Unprocessable               422     idempotency_key_reused
     ├── InternalError               500     internal_error
     ├── UpstreamError               502     upstream_unavailable (connect, reset, bad answer)
+    ├── CircuitOpen                 503     upstream_unavailable (the family's breaker is open)
     └── UpstreamTimeout             504     upstream_timeout
 
+Every error also says what became of the request at Punchh (`outcome`):
+`not_applied` (Punchh never got it, or refused it), `unknown` (it was sent and the
+answer was lost: repeat it only with the same `external_uid` or `Idempotency-Key`), or
+`applied` (Punchh applied it; the gateway failed afterwards).
 Punchh's own error answers are not GatewayErrors: they pass through unchanged.
 Messages never carry secrets or guest tokens.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
+
+Outcome = Literal["not_applied", "unknown", "applied"]
 
 
 class GatewayError(Exception):
@@ -32,6 +40,7 @@ class GatewayError(Exception):
         self.message = message
         self.code = code or self.default_code
         self.headers = headers or {}
+        self.outcome: Outcome = "not_applied"
 
 
 class BadRequest(GatewayError):
@@ -73,22 +82,54 @@ class UnsupportedMediaType(GatewayError):
     default_code = "unsupported_media_type"
 
 
+class Unprocessable(GatewayError):
+    status = 422
+    default_code = "unprocessable"
+
+
 class InternalError(GatewayError):
     status = 500
     default_code = "internal_error"
 
 
 class UpstreamError(GatewayError):
-    """Punchh could not be reached, or dropped the connection: the request may not have applied."""
+    """Punchh could not be reached (`sent` false: nothing left the gateway), or dropped the
+    connection or answered garbage after the request went out (`sent`: it may have applied)."""
 
     status = 502
     default_code = "upstream_unavailable"
 
-    def __init__(self, message: str, *, kind: str) -> None:
+    def __init__(self, message: str, *, kind: str, sent: bool = True) -> None:
         super().__init__(message)
-        self.kind = kind  # connect | reset | protocol
+        self.kind = kind  # connect | reset | protocol | refresh
+        self.sent = sent
+        self.outcome = "unknown" if sent else "not_applied"
+
+
+class CircuitOpen(GatewayError):
+    """The family's circuit breaker is open: answered at once, nothing sent."""
+
+    status = 503
+    default_code = "upstream_unavailable"
+
+    def __init__(self, family: str, retry_after: int) -> None:
+        super().__init__(
+            f"Punchh ({family}) is failing; calls are paused for {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+        self.kind = "circuit_open"
+        self.sent = False
 
 
 class UpstreamTimeout(GatewayError):
+    """Punchh did not answer in time: before the connection was made (`sent` false), or
+    after the request went out (kind `first_byte` or `total`: it may have applied)."""
+
     status = 504
     default_code = "upstream_timeout"
+
+    def __init__(self, message: str, *, kind: str = "timeout", sent: bool = True) -> None:
+        super().__init__(message)
+        self.kind = kind  # connect_timeout | first_byte | total
+        self.sent = sent
+        self.outcome = "unknown" if sent else "not_applied"

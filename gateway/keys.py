@@ -22,9 +22,11 @@ from gateway.upstream import UpstreamClient
 
 @dataclass
 class Readiness:
-    """Flipped by the app's lifecycle: ready once the upstream client is up, not while draining."""
+    """Flipped by the app's lifecycle: ready once the upstream client is up; draining from
+    SIGTERM on (/readyz 503, answers close their connections)."""
 
     ready: bool = False
+    draining: bool = False
 
 
 # App state

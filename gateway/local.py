@@ -1,8 +1,9 @@
 """The gateway's own routes: /healthz, /readyz, POST /gateway/logout, POST /gateway/logout/all.
 
-/healthz is 200 while the process runs. /readyz is 200 once the upstream client is up
-and 503 `not_ready` otherwise; it reports the store's state without failing on it (a
-Redis outage must not take every replica out of the load balancer).
+/healthz is 200 while the process runs. /readyz is 200 once the upstream client is up,
+503 `not_ready` before, and 503 `draining` from SIGTERM on (gateway/workers.py); it
+reports the store's state without failing on it (a Redis outage must not take every
+replica out of the load balancer).
 /gateway/logout ends the session named by the gateway token (Bearer, the body's or the
 query's `authentication_token`, or the cookie in cookie mode) and signs out at Punchh
 where Punchh has a sign-out for that kind of sign-in: 204, or 401 when the token is not
@@ -22,7 +23,7 @@ from gateway.cookies import clear_session_cookie
 from gateway.errors import GatewayError
 from gateway.incoming import request_token, sent_content_type
 from gateway.keys import CACHE, CONFIG, READINESS, REQUEST_ID, SESSIONS, UPSTREAM
-from gateway.punchh_calls import sign_out_request
+from gateway.punchh_calls import sign_out_request, sign_out_spec
 from gateway.sessions import Resolved
 from gateway.store.base import StoreUnavailable
 
@@ -39,7 +40,10 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    if not request.app[READINESS].ready:
+    readiness = request.app[READINESS]
+    if readiness.draining:
+        raise NotReady("the gateway is shutting down", code="draining")
+    if not readiness.ready:
         raise NotReady("the gateway is not ready to serve")
     try:
         await request.app[SESSIONS].store.ping()
@@ -61,7 +65,9 @@ async def _sign_out_at_punchh(request: web.Request, resolved: Resolved) -> None:
     if call is None:
         return
     try:
-        resp = await request.app[UPSTREAM].send(call)
+        resp = await request.app[UPSTREAM].send(
+            call, sign_out_spec(request.app[CONFIG], resolved.session)
+        )
         outcome = str(resp.status)
     except GatewayError as exc:
         outcome = exc.code

@@ -47,6 +47,7 @@ LATENCY_BUCKETS = (
     30.0,
 )
 PREFIX = "loyalty_gateway"
+FAMILIES = ("auth", "oauth", "mobile", "password_less", "pos")
 
 
 class Metrics:
@@ -128,6 +129,40 @@ class Metrics:
             registry=r,
         )
 
+        self.retries = Counter(
+            f"{PREFIX}_upstream_retries",
+            "Calls to Punchh sent again, by route and reason (connect, connect_timeout, reset, "
+            "protocol, first_byte, total, status_500/502/503/504).",
+            ["route", "reason"],
+            registry=r,
+        )
+        self.retries_refused = Counter(
+            f"{PREFIX}_upstream_retries_refused",
+            "Retries not made, by reason (budget: the retry budget was spent; circuit_open).",
+            ["reason"],
+            registry=r,
+        )
+        self.circuit_state = Gauge(
+            f"{PREFIX}_circuit_state",
+            "Circuit breaker state per upstream family: 0 closed, 1 half-open, 2 open.",
+            ["family"],
+            registry=r,
+            multiprocess_mode="max",
+        )
+        self.circuit_transitions = Counter(
+            f"{PREFIX}_circuit_transitions",
+            "Circuit breaker state changes, by family and the state entered.",
+            ["family", "state"],
+            registry=r,
+        )
+        self.idempotency = Counter(
+            f"{PREFIX}_idempotency_requests",
+            "Writes with an Idempotency-Key, by result (new, joined: waited for the same "
+            "request in flight, replayed: answered from the kept answer, mismatch: 422).",
+            ["result"],
+            registry=r,
+        )
+
     def prime(self, policies: Iterable[str]) -> None:
         """Create the known label sets at zero, so that `rate()` sees even the first event
         after a start (a counter that appears at 1 has no earlier sample to rise from)."""
@@ -137,6 +172,14 @@ class Metrics:
             self.store_errors.labels(store)
         for policy in policies:
             self.rate_limited.labels(policy)
+        for family in FAMILIES:
+            self.circuit_state.labels(family).set(0)
+            for state in ("open", "half_open", "closed"):
+                self.circuit_transitions.labels(family, state)
+        for reason in ("budget", "circuit_open"):
+            self.retries_refused.labels(reason)
+        for result in ("new", "joined", "replayed", "mismatch"):
+            self.idempotency.labels(result)
 
     def store_error(self, store: str) -> None:
         self.store_errors.labels(store).inc()

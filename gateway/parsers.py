@@ -58,6 +58,13 @@ def seconds(lo: float, hi: float) -> Parser:
     return parse
 
 
+def fraction(raw: Any, from_env: bool) -> float:
+    try:
+        return float(seconds(0.0, 1.0)(raw, from_env))
+    except ValueError:
+        raise ValueError("expected a fraction from 0 to 1") from None
+
+
 def boolean(raw: Any, from_env: bool) -> bool:
     if from_env and isinstance(raw, str):
         lowered = raw.strip().lower()

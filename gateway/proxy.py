@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.answer import after_call
-from gateway.call import build_call
+from gateway.call import build_call, call_spec
 from gateway.config import GatewayConfig
 from gateway.cookies import clear_session_cookie, set_session_cookie
 from gateway.errors import BadRequest, GatewayError
@@ -38,7 +38,7 @@ def make_proxy_handler(
     async def send(request: web.Request, resolved: Resolved | None) -> UpstreamResponse:
         session = resolved.session if resolved else None
         try:
-            return await upstream.send(build_call(request, cfg, session))
+            return await upstream.send(build_call(request, cfg, session), call_spec(request, cfg))
         except GatewayError:
             if request[ROUTE].route.action == "logout" and session is not None:
                 await manager.end(session.sid)  # the guest asked to leave: they have

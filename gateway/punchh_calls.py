@@ -11,7 +11,7 @@ from gateway.config import GatewayConfig
 from gateway.headers import upstream_headers
 from gateway.sessions import Session
 from gateway.signing import digest_for
-from gateway.upstream import UpstreamRequest
+from gateway.upstream import CallSpec, UpstreamRequest
 
 REFRESH_PATH = "/api2/password_less/refresh_token"
 SIGN_OUT = {  # the sign-in family → Punchh's sign-out for it
@@ -48,6 +48,21 @@ def _signed(
         id_token=tokens.id_token if tokens else None,
     )
     return UpstreamRequest(method, path, headers, body)
+
+
+def own_call_spec(cfg: GatewayConfig, method: str, path: str, family: str) -> CallSpec:
+    """The gateway's own calls are of the auth class; none is sent again once it left
+    (a refresh token may rotate, so a second refresh could fail where the first worked)."""
+    return CallSpec(f"{method} {path}", family, cfg.resilience.timeouts["auth"], replayable=False)
+
+
+def refresh_spec(cfg: GatewayConfig) -> CallSpec:
+    return own_call_spec(cfg, "POST", REFRESH_PATH, "password_less")
+
+
+def sign_out_spec(cfg: GatewayConfig, session: Session) -> CallSpec:
+    method, path = SIGN_OUT.get(session.family, ("POST", "/api2/signout"))
+    return own_call_spec(cfg, method, path, session.family)
 
 
 def refresh_request(cfg: GatewayConfig, session: Session, request_id: str) -> UpstreamRequest:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, Unauthorized, UpstreamError
 from gateway.metrics import Metrics
-from gateway.punchh_calls import refresh_request, refreshable
+from gateway.punchh_calls import refresh_request, refresh_spec, refreshable
 from gateway.sessions import Session, SessionManager
 from gateway.translate import id_token_expiry, take_tokens
 from gateway.upstream import UpstreamClient
@@ -99,7 +99,9 @@ class Refresher:
 
     async def _call(self, current: Session, request_id: str) -> Session:
         try:
-            resp = await self._upstream.send(refresh_request(self._cfg, current, request_id))
+            resp = await self._upstream.send(
+                refresh_request(self._cfg, current, request_id), refresh_spec(self._cfg)
+            )
         except GatewayError:
             return self._keep_if_valid(current, "unreachable")
         if resp.status in _REJECTED:

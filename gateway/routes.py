@@ -6,7 +6,10 @@ what the gateway does around the call (`login` keeps Punchh's tokens and hands
 out a session; `refresh` renews the session's tokens; `logout` ends the session), and
 its cache policy: `cache_ttl` seconds for a read (0: not cached), `invalidates` for a
 write that changes the guest's points, rewards, basket or profile; and its abuse class
-for rate limiting (`otp_send`, `sign_in`, `sign_up`, or none).
+for rate limiting (`otp_send`, `sign_in`, `sign_up`, or none). For resilience: `read` for a
+call that changes nothing at Punchh (every GET, and the POS look-ups sent as POST), and
+`dedupe` for a write that Punchh applies once per `external_uid` (check-ins, redemptions):
+those are the calls that may be sent again (gateway/resilience/policy.py).
 Paths are Punchh's own. Anything else is a gateway 404 and never reaches Punchh.
 """
 
@@ -34,6 +37,8 @@ class Route:
     cache_ttl: int = 0
     invalidates: bool = False
     abuse_class: str = ""
+    read: bool = False
+    dedupe: bool = False
 
     @property
     def limit_classes(self) -> frozenset[str]:
@@ -64,6 +69,8 @@ def _r(
     cache: int = 0,
     writes: bool = False,
     abuse: str = "",
+    read: bool = False,
+    dedupe: bool = False,
 ) -> Route:
     return Route(
         method,
@@ -74,6 +81,8 @@ def _r(
         cache_ttl=cache,
         invalidates=writes,
         abuse_class=abuse,
+        read=read or method == "GET",
+        dedupe=dedupe,
     )
 
 
@@ -88,14 +97,14 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     _r("PATCH", "/api/auth/users/change_password", "auth", "guest"),
     _r("GET", "/api/auth/checkins/balance", "auth", "guest", cache=30),
     _r("GET", "/api/auth/users/balance", "auth", "guest", cache=30),
-    _r("POST", "/api/auth/checkins/online_order", "auth", "guest", writes=True),
+    _r("POST", "/api/auth/checkins/online_order", "auth", "guest", writes=True, dedupe=True),
     _r("DELETE", "/api/auth/checkins", "auth", "guest", writes=True),
-    _r("POST", "/api/auth/redemptions/online_order", "auth", "guest", writes=True),
+    _r("POST", "/api/auth/redemptions/online_order", "auth", "guest", writes=True, dedupe=True),
     _r("DELETE", "/api/auth/redemptions", "auth", "guest", writes=True),
     _r("POST", "/api/auth/discounts/select", "auth", "guest", writes=True),
     _r("DELETE", "/api/auth/discounts/unselect", "auth", "guest", writes=True),
     _r("GET", "/api/auth/discounts/active", "auth", "guest", cache=15),
-    _r("POST", "/api/auth/batch_redemptions", "auth", "guest", writes=True),
+    _r("POST", "/api/auth/batch_redemptions", "auth", "guest", writes=True, dedupe=True),
     _r("DELETE", "/api/auth/batch_redemptions/{redemption_ref}", "auth", "guest", writes=True),
     _r("POST", "/oauth/token", "oauth", "none", "login", abuse="sign_in"),
     # Advanced Authentication (unsigned)
@@ -112,12 +121,12 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     # POS (seed 003): devices only, off unless configured
     _r("GET", "/api/pos/users/search", "pos", "pos", cache=15),
     _r("POST", "/api/pos/users", "pos", "pos"),
-    _r("POST", "/api/pos/checkins", "pos", "pos", writes=True),
-    _r("POST", "/api/pos/redemptions/possible", "pos", "pos"),
-    _r("POST", "/api/pos/redemptions", "pos", "pos", writes=True),
-    _r("POST", "/api/pos/discounts/lookup", "pos", "pos"),
+    _r("POST", "/api/pos/checkins", "pos", "pos", writes=True, dedupe=True),
+    _r("POST", "/api/pos/redemptions/possible", "pos", "pos", read=True),
+    _r("POST", "/api/pos/redemptions", "pos", "pos", writes=True, dedupe=True),
+    _r("POST", "/api/pos/discounts/lookup", "pos", "pos", read=True),
     _r("POST", "/api/pos/discounts/select", "pos", "pos", writes=True),
-    _r("POST", "/api/pos/batch_redemptions", "pos", "pos", writes=True),
+    _r("POST", "/api/pos/batch_redemptions", "pos", "pos", writes=True, dedupe=True),
 )
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")

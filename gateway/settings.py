@@ -58,6 +58,22 @@ SETTINGS: tuple[Setting, ...] = (
         "GATEWAY_EVENT_LOOP",
     ),
     Setting(
+        "server.shutdown_grace",
+        p.seconds(0, 300),
+        3.0,
+        "After SIGTERM: seconds /readyz answers 503 while new connections are still served "
+        "(for load balancers to notice), before the listener closes.",
+        "GATEWAY_SHUTDOWN_GRACE",
+    ),
+    Setting(
+        "server.drain_timeout",
+        p.seconds(0, 3600),
+        25.0,
+        "After the listener closes: seconds in-flight requests may take to finish before "
+        "they are cancelled and the process exits 0.",
+        "GATEWAY_DRAIN_TIMEOUT",
+    ),
+    Setting(
         "server.log_level",
         p.choice("DEBUG", "INFO", "WARNING", "ERROR"),
         "INFO",
@@ -102,6 +118,76 @@ SETTINGS: tuple[Setting, ...] = (
         "pyreqwest",
         "HTTP client for calls to Punchh (bench/clients.py compares them).",
         "PUNCHH_HTTP_CLIENT",
+    ),
+    Setting(
+        "punchh.timeouts.read.connect",
+        p.seconds(0, 60),
+        0.0,
+        "Connect timeout for read calls (GET requests and POS look-ups); "
+        "0: punchh.connect_timeout.",
+        "PUNCHH_TIMEOUT_READ_CONNECT",
+    ),
+    Setting(
+        "punchh.timeouts.read.first_byte",
+        p.seconds(0, 300),
+        5.0,
+        "Seconds from sending a read call to Punchh's status line, per attempt; 0: the "
+        "class's total.",
+        "PUNCHH_TIMEOUT_READ_FIRST_BYTE",
+    ),
+    Setting(
+        "punchh.timeouts.read.total",
+        p.seconds(0, 300),
+        8.0,
+        "Deadline of a whole read call, retries and backoff included; 0: punchh.total_timeout.",
+        "PUNCHH_TIMEOUT_READ_TOTAL",
+    ),
+    Setting(
+        "punchh.timeouts.write.connect",
+        p.seconds(0, 60),
+        0.0,
+        "Connect timeout for write calls (check-ins, redemptions, profile and basket changes); "
+        "0: punchh.connect_timeout.",
+        "PUNCHH_TIMEOUT_WRITE_CONNECT",
+    ),
+    Setting(
+        "punchh.timeouts.write.first_byte",
+        p.seconds(0, 300),
+        6.0,
+        "Seconds from sending a write call to Punchh's status line, per attempt; 0: the "
+        "class's total.",
+        "PUNCHH_TIMEOUT_WRITE_FIRST_BYTE",
+    ),
+    Setting(
+        "punchh.timeouts.write.total",
+        p.seconds(0, 300),
+        0.0,
+        "Deadline of a whole write call, retries and backoff included; 0: punchh.total_timeout.",
+        "PUNCHH_TIMEOUT_WRITE_TOTAL",
+    ),
+    Setting(
+        "punchh.timeouts.auth.connect",
+        p.seconds(0, 60),
+        0.0,
+        "Connect timeout for auth calls (sign-ins, sign-ups, OTP sends, token refresh, "
+        "sign-outs); "
+        "0: punchh.connect_timeout.",
+        "PUNCHH_TIMEOUT_AUTH_CONNECT",
+    ),
+    Setting(
+        "punchh.timeouts.auth.first_byte",
+        p.seconds(0, 300),
+        0.0,
+        "Seconds from sending a auth call to Punchh's status line, per attempt; 0: the "
+        "class's total.",
+        "PUNCHH_TIMEOUT_AUTH_FIRST_BYTE",
+    ),
+    Setting(
+        "punchh.timeouts.auth.total",
+        p.seconds(0, 300),
+        0.0,
+        "Deadline of a whole auth call, retries and backoff included; 0: punchh.total_timeout.",
+        "PUNCHH_TIMEOUT_AUTH_TOTAL",
     ),
     Setting(
         "punchh.pool_size",
@@ -301,6 +387,99 @@ SETTINGS: tuple[Setting, ...] = (
         p.seconds(0.0, 60),
         1.0,
         "Seconds a request waits for a free upstream slot before 503 upstream_overloaded.",
+    ),
+    Setting(
+        "retry.max_attempts",
+        p.integer(1, 10),
+        3,
+        "Attempts per call to Punchh, the first included (1: no retries). Only reads, writes "
+        "carrying an external_uid, and calls that never left are sent again.",
+        "GATEWAY_RETRY_MAX_ATTEMPTS",
+    ),
+    Setting(
+        "retry.backoff_base",
+        p.seconds(0.001, 10),
+        0.05,
+        "Backoff before retry n is random in [0, backoff_base * 2^(n-1)] (full jitter).",
+        "GATEWAY_RETRY_BACKOFF_BASE",
+    ),
+    Setting(
+        "retry.backoff_max",
+        p.seconds(0.001, 60),
+        1.0,
+        "Longest backoff before a retry, in seconds.",
+        "GATEWAY_RETRY_BACKOFF_MAX",
+    ),
+    Setting(
+        "retry.budget_ratio",
+        p.fraction,
+        0.2,
+        "Retries allowed as a share of first attempts over the last 10 s, per process.",
+        "GATEWAY_RETRY_BUDGET_RATIO",
+    ),
+    Setting(
+        "retry.budget_min_per_second",
+        p.integer(0, 10000),
+        5,
+        "Retries per second always allowed, whatever the ratio (over the same 10 s window).",
+        "GATEWAY_RETRY_BUDGET_MIN_PER_SECOND",
+    ),
+    Setting(
+        "circuit.enabled",
+        p.boolean,
+        True,
+        "A circuit breaker per upstream family: while open, calls answer 503 at once.",
+        "GATEWAY_CIRCUIT_ENABLED",
+    ),
+    Setting(
+        "circuit.consecutive_failures",
+        p.integer(1, 100000),
+        5,
+        "Failed calls in a row (timeouts, connection errors, 5xx) that open the breaker.",
+        "GATEWAY_CIRCUIT_CONSECUTIVE_FAILURES",
+    ),
+    Setting(
+        "circuit.failure_ratio",
+        p.fraction,
+        0.5,
+        "Share of failed calls in the window that opens the breaker (with min_calls).",
+        "GATEWAY_CIRCUIT_FAILURE_RATIO",
+    ),
+    Setting(
+        "circuit.min_calls",
+        p.integer(1, 1000000),
+        20,
+        "Calls in the window before failure_ratio is judged.",
+        "GATEWAY_CIRCUIT_MIN_CALLS",
+    ),
+    Setting(
+        "circuit.window",
+        p.integer(1, 3600),
+        10,
+        "Seconds of calls the failure ratio is computed over.",
+        "GATEWAY_CIRCUIT_WINDOW",
+    ),
+    Setting(
+        "circuit.open_seconds",
+        p.seconds(0.1, 3600),
+        5.0,
+        "Seconds the breaker stays open before one probe call is let through (half-open).",
+        "GATEWAY_CIRCUIT_OPEN_SECONDS",
+    ),
+    Setting(
+        "idempotency.ttl",
+        p.integer(0, 7 * 86400),
+        3600,
+        "Seconds a write's answer is kept for replays of its Idempotency-Key (0: only "
+        "while the first request is in flight).",
+        "GATEWAY_IDEMPOTENCY_TTL",
+    ),
+    Setting(
+        "idempotency.max_entries",
+        p.integer(1, 10_000_000),
+        10000,
+        "Idempotency keys remembered at most, per process (oldest dropped first).",
+        "GATEWAY_IDEMPOTENCY_MAX_ENTRIES",
     ),
     Setting(
         "admin.host",

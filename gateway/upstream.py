@@ -1,24 +1,50 @@
-"""The narrow client to Punchh: `send(UpstreamRequest) -> UpstreamResponse`, nothing else.
+"""The narrow client to Punchh: `send(UpstreamRequest, CallSpec) -> UpstreamResponse`.
 
 Around the chosen transport (gateway/transports/: aiohttp or pyreqwest, `punchh.http_client`)
-it adds the cap on concurrent calls and the request's upstream timing. Only
-`UpstreamTimeout` (504) and `UpstreamError` (502, with a kind) ever come out.
+it adds, per call:
+
+    circuit breaker   the family's breaker may refuse at once (503, nothing sent)
+    concurrency cap   a slot per attempt (rate_limit.max_concurrent_upstream)
+    timeouts          connect and first byte per attempt; total for the whole call
+    retries           a failed attempt is sent again when that cannot apply it twice:
+                      the call is replayable (a read, or a write with an external_uid), or
+                      the attempt never left (connect failed). Never on a 4xx; never on an
+                      answer with Retry-After (the rate limiter holds the route instead).
+                      Full-jitter backoff, within the deadline and the retry budget.
+
+Only `UpstreamTimeout` (504), `UpstreamError` (502, with a kind) and `CircuitOpen` or
+`UpstreamOverloaded` (503) come out; each says whether the call may have applied
+(`outcome`), over all its attempts. A 5xx that could not be retried is returned as is.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import random
 import time
+from collections.abc import Awaitable, Callable
 
+from gateway.errors import CircuitOpen, GatewayError, UpstreamError, UpstreamTimeout
+from gateway.metrics import FAMILIES, Metrics
 from gateway.ratelimit.guards import ConcurrencyLimiter
+from gateway.resilience.breaker import STATE_VALUES, CircuitBreaker, CircuitSettings, State
+from gateway.resilience.policy import CallSpec, Timeouts
+from gateway.resilience.retry import RETRYABLE_STATUSES, RetryBudget, RetrySettings, backoff
 from gateway.timing import current
 from gateway.transports.base import (
+    AttemptTimeouts,
     Transport,
     TransportSettings,
     UpstreamRequest,
     UpstreamResponse,
 )
 
-__all__ = ["UpstreamClient", "UpstreamRequest", "UpstreamResponse", "make_transport"]
+__all__ = ["CallSpec", "UpstreamClient", "UpstreamRequest", "UpstreamResponse", "make_transport"]
+
+log = logging.getLogger("gateway.upstream")
+NO_RETRIES = RetrySettings(1, 0.05, 1.0, 0.0, 0)
+_MIN_ATTEMPT = 0.01  # seconds: a retry needs at least this much of the deadline left
 
 
 def make_transport(kind: str, settings: TransportSettings) -> Transport:
@@ -40,12 +66,30 @@ class UpstreamClient:
         pool_size: int,
         limiter: ConcurrencyLimiter | None = None,
         http_client: str = "aiohttp",
+        retry: RetrySettings = NO_RETRIES,
+        circuit: CircuitSettings | None = None,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.base_url = ""
         self.http_client = http_client
         self._limiter = limiter
         self._transport = make_transport(
             http_client, TransportSettings(connect_timeout, total_timeout, pool_size)
+        )
+        self._default = Timeouts(connect_timeout, total_timeout, total_timeout)
+        self._retry = retry
+        self._budget = RetryBudget(
+            retry.budget_ratio, retry.budget_min_per_second, retry.budget_window, clock
+        )
+        self._metrics = metrics
+        self._clock, self._rng, self._sleep = clock, rng, sleep
+        self.breakers: dict[str, CircuitBreaker] = (
+            {f: CircuitBreaker(f, circuit, clock, self._changed) for f in FAMILIES}
+            if circuit is not None and circuit.enabled
+            else {}
         )
 
     async def start(self, base_url: str) -> None:
@@ -55,17 +99,135 @@ class UpstreamClient:
     async def close(self) -> None:
         await self._transport.close()
 
-    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
-        if self._limiter is None:
-            return await self._timed(request)
-        async with self._limiter.slot():
-            return await self._timed(request)
+    def _changed(self, family: str, state: State) -> None:
+        log.warning("circuit breaker %s", state, extra={"family": family, "state": state})
+        if self._metrics is not None:
+            self._metrics.circuit_state.labels(family).set(STATE_VALUES[state])
+            self._metrics.circuit_transitions.labels(family, state).inc()
 
-    async def _timed(self, request: UpstreamRequest) -> UpstreamResponse:
+    async def send(
+        self, request: UpstreamRequest, spec: CallSpec | None = None
+    ) -> UpstreamResponse:
+        spec = spec or CallSpec("", "", self._default, replayable=False)
+        deadline = self._clock() + spec.timeouts.total
+        breaker = self.breakers.get(spec.family)
+        self._budget.deposit()
+        sent_before = False  # did an earlier attempt leave (and so perhaps apply)?
+        result: UpstreamResponse | UpstreamError | UpstreamTimeout | None = None
+        try:
+            attempt = 0
+            while True:
+                attempt += 1
+                try:
+                    probe = breaker.before_call() if breaker is not None else False
+                except CircuitOpen:
+                    if result is None:
+                        raise
+                    self._refused("circuit_open")  # the breaker opened between attempts
+                    return _give(result)
+                result = await self._attempt(request, spec.timeouts, deadline, breaker, probe)
+                if isinstance(result, UpstreamResponse):
+                    if result.status not in RETRYABLE_STATUSES:
+                        return result
+                    sent, reason = True, f"status_{result.status}"
+                else:
+                    sent, reason = result.sent, result.kind
+                pause = backoff(
+                    attempt, self._retry.backoff_base, self._retry.backoff_max, self._rng
+                )
+                if not self._may_retry(spec, attempt, result, sent, deadline - pause):
+                    return _give(result)
+                sent_before = sent_before or sent
+                self._count_retry(spec, reason, attempt, request)
+                await self._sleep(pause)
+        except GatewayError as exc:
+            if sent_before and exc.outcome == "not_applied":
+                exc.outcome = "unknown"
+            raise
+
+    async def _attempt(
+        self,
+        request: UpstreamRequest,
+        timeouts: Timeouts,
+        deadline: float,
+        breaker: CircuitBreaker | None,
+        probe: bool,
+    ) -> UpstreamResponse | UpstreamError | UpstreamTimeout:
+        left = max(0.001, deadline - self._clock())
+        each = AttemptTimeouts(
+            connect=min(timeouts.connect, left),
+            first_byte=min(timeouts.first_byte, left),
+            total=left,
+        )
+        try:
+            result = await self._limited(request, each)
+        except (UpstreamError, UpstreamTimeout) as exc:
+            if breaker is not None:
+                breaker.record(False, probe=probe)
+            return exc
+        except BaseException:  # cancelled, or refused by the concurrency cap: no verdict
+            if breaker is not None:
+                breaker.abandon(probe)
+            raise
+        if breaker is not None:
+            breaker.record(result.status not in RETRYABLE_STATUSES, probe=probe)
+        return result
+
+    async def _limited(self, request: UpstreamRequest, each: AttemptTimeouts) -> UpstreamResponse:
+        if self._limiter is None:
+            return await self._timed(request, each)
+        async with self._limiter.slot():
+            return await self._timed(request, each)
+
+    async def _timed(self, request: UpstreamRequest, each: AttemptTimeouts) -> UpstreamResponse:
         started = time.perf_counter()
         try:
-            return await self._transport.send(request)
+            return await self._transport.send(request, each)
         finally:
             timing = current.get()
             if timing is not None:
                 timing.upstream(time.perf_counter() - started)
+
+    def _may_retry(
+        self,
+        spec: CallSpec,
+        attempt: int,
+        result: UpstreamResponse | GatewayError,
+        sent: bool,
+        left_after_pause: float,
+    ) -> bool:
+        if attempt >= self._retry.max_attempts or left_after_pause < _MIN_ATTEMPT:
+            return False
+        if sent and not spec.replayable:
+            return False
+        if isinstance(result, UpstreamResponse) and "Retry-After" in result.headers:
+            return False
+        if not self._budget.withdraw():
+            self._refused("budget")
+            return False
+        return True
+
+    def _refused(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.retries_refused.labels(reason).inc()
+
+    def _count_retry(
+        self, spec: CallSpec, reason: str, attempt: int, request: UpstreamRequest
+    ) -> None:
+        if self._metrics is not None:
+            self._metrics.retries.labels(spec.route or "internal", reason).inc()
+        log.info(
+            "retrying a call to Punchh",
+            extra={
+                "route": spec.route,
+                "attempt": attempt + 1,
+                "reason": reason,
+                "request_id": request.headers.get("X-Request-ID", ""),
+            },
+        )
+
+
+def _give(result: UpstreamResponse | UpstreamError | UpstreamTimeout) -> UpstreamResponse:
+    if isinstance(result, UpstreamResponse):
+        return result
+    raise result

@@ -11,6 +11,7 @@ uvloop runs the event loop when `server.event_loop` is "uvloop" (the default).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -39,14 +40,55 @@ def serve_one(cfg: GatewayConfig, *, reuse_port: bool = False) -> None:
 
     _use_event_loop(cfg.server.event_loop)
     log.info("worker started", extra={"pid": os.getpid(), "event_loop": cfg.server.event_loop})
-    web.run_app(
-        make_app(cfg),
-        host=cfg.server.host,
-        port=cfg.server.port,
-        reuse_port=reuse_port,
+    asyncio.run(serve(make_app(cfg), cfg, reuse_port=reuse_port))
+
+
+async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = False) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down gracefully:
+
+    1. /readyz answers 503 `draining` at once, and every answer closes its connection;
+    2. for `server.shutdown_grace` seconds new connections are still accepted and served
+       (a load balancer needs a moment to see /readyz and stop sending);
+    3. the listener closes (new connections are refused), idle keep-alive connections are
+       closed, and requests in flight get up to `server.drain_timeout` seconds to finish;
+    4. whatever is still running is cancelled, the upstream client and the stores are
+       closed, and the process exits 0.
+    A second signal skips what is left of the grace period.
+    """
+    from gateway.keys import READINESS
+
+    runner = web.AppRunner(
+        app,
         access_log=None,  # our own access log writes route templates, never raw paths
-        print=None,
+        handle_signals=False,
+        shutdown_timeout=cfg.server.drain_timeout,
     )
+    await runner.setup()
+    site = web.TCPSite(runner, cfg.server.host, cfg.server.port, reuse_port=reuse_port)
+    await site.start()
+    signals = asyncio.Queue[int]()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, signals.put_nowait, signum)
+    try:
+        received = await signals.get()
+        app[READINESS].draining = True
+        log.info(
+            "draining",
+            extra={
+                "signal": signal.Signals(received).name,
+                "grace_seconds": cfg.server.shutdown_grace,
+                "drain_timeout": cfg.server.drain_timeout,
+            },
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(signals.get(), cfg.server.shutdown_grace)
+        log.info("listener closed; finishing requests in flight")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await runner.cleanup()
+    log.info("stopped", extra={"pid": os.getpid()})
 
 
 def _worker(env: dict[str, str]) -> None:

@@ -1,6 +1,9 @@
 """Request id: a sane client `X-Request-ID` is kept, anything else replaced by a new one.
 
 Sets REQUEST_ID; every answer carries it back, and the upstream call carries it on.
+The outermost stage, it also closes the connection after each answer while the gateway
+drains (SIGTERM): keep-alive clients then reconnect, through their load balancer, to a
+replica that is staying.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import uuid
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.keys import REQUEST_ID
+from gateway.keys import REQUEST_ID, Readiness
 
 _SANE = re.compile(r"[A-Za-z0-9._:\-]{8,128}")
 
@@ -22,13 +25,15 @@ def request_id_for(header: str | None) -> str:
     return uuid.uuid4().hex
 
 
-def make_request_id_middleware() -> Middleware:
+def make_request_id_middleware(readiness: Readiness | None = None) -> Middleware:
     @web.middleware
     async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
         rid = request_id_for(request.headers.get("X-Request-ID"))
         request[REQUEST_ID] = rid
         response = await handler(request)
         response.headers["X-Request-ID"] = rid
+        if readiness is not None and readiness.draining:
+            response.force_close()
         return response
 
     return request_id

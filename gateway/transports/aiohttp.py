@@ -1,13 +1,21 @@
 """aiohttp's `ClientSession`, tuned: one keep-alive pool, no cookie jar, no redirects,
-no headers of its own."""
+no headers of its own. Per attempt: `sock_connect` for the connect timeout, a timer on
+the status line for the first byte, a timer on the whole attempt for the total."""
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 from yarl import URL
 
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.transports.base import TransportSettings, UpstreamRequest, UpstreamResponse
+from gateway.transports.base import (
+    AttemptTimeouts,
+    TransportSettings,
+    UpstreamRequest,
+    UpstreamResponse,
+)
 
 
 class AiohttpTransport:
@@ -36,24 +44,39 @@ class AiohttpTransport:
             await self._session.close()
             self._session = None
 
-    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+    async def send(self, request: UpstreamRequest, timeouts: AttemptTimeouts) -> UpstreamResponse:
         if self._session is None:
             raise RuntimeError("the transport was not started")
         url = URL(self._base + request.target, encoded=True)
+        phase = "first_byte"
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeouts.total
         try:
-            async with self._session.request(
-                request.method,
-                url,
-                headers=dict(request.headers),
-                data=request.body,
-                allow_redirects=False,
-            ) as resp:
-                body = await resp.read()
-                return UpstreamResponse(resp.status, resp.headers, body)
+            # One timer: first at the first byte's deadline, moved to the total's once
+            # the status line is in (the request's context opens there, before the body).
+            async with asyncio.timeout(min(timeouts.first_byte, timeouts.total)) as timer:
+                async with self._session.request(
+                    request.method,
+                    url,
+                    headers=dict(request.headers),
+                    data=request.body,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(
+                        total=None, connect=timeouts.connect, sock_connect=timeouts.connect
+                    ),
+                ) as resp:
+                    phase = "total"
+                    timer.reschedule(end)
+                    body = await resp.read()
+            return UpstreamResponse(resp.status, resp.headers, body)
+        except aiohttp.ConnectionTimeoutError:
+            raise UpstreamTimeout(
+                "Punchh could not be reached in time", kind="connect_timeout", sent=False
+            ) from None
         except TimeoutError:
-            raise UpstreamTimeout("Punchh did not answer in time") from None
+            raise UpstreamTimeout("Punchh did not answer in time", kind=phase) from None
         except aiohttp.ClientConnectorError:
-            raise UpstreamError("Punchh could not be reached", kind="connect") from None
+            raise UpstreamError("Punchh could not be reached", kind="connect", sent=False) from None
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
             raise UpstreamError("Punchh closed the connection", kind="reset") from None
         except aiohttp.ClientError:

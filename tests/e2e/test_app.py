@@ -20,5 +20,6 @@ def test_middleware_order() -> None:
         "pos_auth",
         "session",
         "rate_limit",
+        "idempotency",
         "cache_stage",
     ]

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from gateway.errors import UpstreamError, UpstreamTimeout
-from gateway.transports.base import TransportSettings, UpstreamRequest
+from gateway.transports.base import AttemptTimeouts, TransportSettings, UpstreamRequest
 from gateway.upstream import make_transport
 from tests.support.recorder import Recorder, Reply, digest
 
 KINDS = ["pyreqwest", "aiohttp"]
 SETTINGS = TransportSettings(connect_timeout=0.5, total_timeout=0.5, pool_size=8)
+EACH = AttemptTimeouts(connect=0.5, first_byte=0.5, total=0.5)
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ async def test_exact_bytes_and_answer(kind: str, recorder: Recorder) -> None:
     transport = make_transport(kind, SETTINGS)
     await transport.start(recorder.url)
     try:
-        resp = await transport.send(UpstreamRequest("POST", target, headers, body))
+        resp = await transport.send(UpstreamRequest("POST", target, headers, body), EACH)
     finally:
         await transport.close()
     assert (resp.status, resp.body, resp.headers["etag"]) == (201, b'{"ok": true}', "x1")
@@ -60,23 +61,68 @@ async def test_exact_bytes_and_answer(kind: str, recorder: Recorder) -> None:
     assert (seen.raw_path, seen.body, seen.headers["User-Agent"]) == (target, body, "UA/1")
 
 
+@pytest.fixture
+async def stalled_body() -> AsyncIterator[int]:
+    """A server that sends its status line and headers at once, then never the body."""
+
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
+        await writer.drain()
+        await done.wait()
+        writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    yield int(server.sockets[0].getsockname()[1])
+    done.set()
+    await asyncio.sleep(0.01)
+    server.close()
+
+
+@pytest.fixture
+def full_backlog() -> Iterator[int]:
+    """A listener that never accepts, its backlog filled: further connects hang (the kernel
+    drops their SYNs), which is a connect timeout."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(4):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        fillers.append(s)
+    yield port
+    for s in fillers:
+        s.close()
+    listener.close()
+
+
 @pytest.mark.parametrize("kind", KINDS)
-async def test_errors(kind: str, recorder: Recorder, dropper: int) -> None:
+async def test_errors(
+    kind: str, recorder: Recorder, dropper: int, stalled_body: int, full_backlog: int
+) -> None:
+    """Every failure has a kind and says whether the request may have left (`sent`)."""
     recorder.reply("GET", "/slow", Reply(200, {}, delay=2.0))
-    cases: list[tuple[str, type[Exception], str | None]] = [
-        (f"http://127.0.0.1:{_closed_port()}", UpstreamError, "connect"),
-        (f"http://127.0.0.1:{dropper}", UpstreamError, "reset"),
-        (recorder.url, UpstreamTimeout, None),
+    cases: list[tuple[str, str, type[Exception], str, bool]] = [
+        (f"http://127.0.0.1:{_closed_port()}", "/x", UpstreamError, "connect", False),
+        (f"http://127.0.0.1:{full_backlog}", "/x", UpstreamTimeout, "connect_timeout", False),
+        (f"http://127.0.0.1:{dropper}", "/x", UpstreamError, "reset", True),
+        (recorder.url, "/slow", UpstreamTimeout, "first_byte", True),
+        (f"http://127.0.0.1:{stalled_body}", "/x", UpstreamTimeout, "total", True),
     ]
-    for base, error, error_kind in cases:
+    each = AttemptTimeouts(connect=0.3, first_byte=0.6, total=0.9)
+    for base, target, error, error_kind, sent in cases:
         transport = make_transport(kind, SETTINGS)
         await transport.start(base)
-        target = "/slow" if error is UpstreamTimeout else "/x"
         try:
             with pytest.raises(error) as info:
-                await transport.send(UpstreamRequest("GET", target, {}, None))
+                await transport.send(UpstreamRequest("GET", target, {}, None), each)
         finally:
             await transport.close()
-        if error_kind is not None:
-            assert isinstance(info.value, UpstreamError)
-            assert info.value.kind == error_kind, (kind, base)
+        assert isinstance(info.value, UpstreamError | UpstreamTimeout)
+        assert (info.value.kind, info.value.sent) == (error_kind, sent), (kind, base)
+        assert info.value.outcome == ("unknown" if sent else "not_applied")

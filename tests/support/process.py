@@ -56,7 +56,13 @@ async def gateway_process(
 ) -> AsyncIterator[GatewayProcess]:
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
-    full_env = {**clean, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port), **env}
+    full_env = {
+        **clean,
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_SHUTDOWN_GRACE": "0",  # no load balancer to warn; the shutdown test sets it
+        **env,
+    }
     gp = _spawn(full_env, port)
     try:
         await _wait_ready(gp, ready_timeout)

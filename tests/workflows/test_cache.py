@@ -250,9 +250,10 @@ async def test_a_write_whose_answer_is_lost_still_makes_the_balance_stale(
     token, _ = await guest(fe, "lost@example.com", 5)
     await assert_fresh_read(fe, admin, token, CHECKINS_BALANCE, 5)
     await assert_cached_read(fe, admin, token, CHECKINS_BALANCE, 5)
-    # Punchh applies the check-in, then the connection drops: the gateway never sees it.
+    # Punchh applies the check-in, then the connection drops: the gateway never sees it
+    # (nor on its retries, which the external_uid makes safe: 3 attempts by default).
     rule = {"method": "POST", "path": "/api/auth/checkins/online_order", "reset": "after"}
-    assert (await admin.post("/__sandbox/faults", {**rule, "times": 1}))[0] == 201
+    assert (await admin.post("/__sandbox/faults", {**rule, "times": 3}))[0] == 201
     lost = await fe.checkin(token, "order-lost", 30.0)
     assert lost.status >= 500, lost
     await assert_fresh_read(fe, admin, token, CHECKINS_BALANCE, 35)
