@@ -44,7 +44,7 @@ __all__ = ["CallSpec", "UpstreamClient", "UpstreamRequest", "UpstreamResponse", 
 
 log = logging.getLogger("gateway.upstream")
 NO_RETRIES = RetrySettings(1, 0.05, 1.0, 0.0, 0)
-_MIN_ATTEMPT = 0.01  # seconds: a retry needs at least this much of the deadline left
+_MIN_ATTEMPT = 0.05  # seconds: a retry needs at least this much of the deadline left
 
 
 def make_transport(kind: str, settings: TransportSettings) -> Transport:
