@@ -50,3 +50,9 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+
+# Operator docs (docs/operators/): generated from the code by gateway/docgen.py;
+# tests/packaging/test_docs.py fails when the committed files are stale.
+.PHONY: docs
+docs: $(STAMP)
+	$(BIN)/python -m gateway.docgen

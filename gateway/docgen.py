@@ -119,6 +119,13 @@ ERRORS: dict[str, str] = {
     "method_not_allowed": "The path exists with other methods (listed in `Allow`).",
     "payload_too_large": "The body is larger than `server.max_body_bytes`.",
     "unsupported_media_type": "A body that is not JSON.",
+    "unprocessable": "The request cannot be processed as sent (no more precise code).",
+    "invalid_idempotency_key": (
+        "An `Idempotency-Key` header that is not 1 to 255 visible ASCII characters."
+    ),
+    "idempotency_key_reused": (
+        "An `Idempotency-Key` already used for a different request: a new request needs a new key."
+    ),
     "rate_limited": "A rate-limit policy is exhausted (`Retry-After` says for how long).",
     "http_error": "Any other HTTP error aiohttp raised itself (its own status).",
     "internal_error": "A bug in the gateway, logged with its traceback.",
@@ -126,7 +133,11 @@ ERRORS: dict[str, str] = {
         "Punchh unreachable, a connection reset, an unreadable answer, a refresh that could "
         "not be made; or (503) the upstream family's circuit breaker is open."
     ),
-    "not_ready": "`/readyz` before start-up completes (and while shutting down).",
+    "not_ready": "`/readyz` before start-up completes.",
+    "draining": (
+        "`/readyz` from SIGTERM on, while the gateway shuts down: load balancers stop "
+        "sending it requests."
+    ),
     "session_store_unavailable": "Redis did not answer within `store.timeout`.",
     "rate_limiter_unavailable": "A fail-closed (abuse) policy's store cannot answer.",
     "upstream_busy": (
