@@ -232,8 +232,8 @@ def render_configuration() -> str:
         "or `0`/`false`/`no`/`off` (empty: false), and seconds may have decimals. Secrets "
         "(**secret** below) are better given by environment (or a secret store mounted as "
         "environment) than in the file; they are never logged. A key without an environment "
-        "variable can only be set in the file. `config/gateway.example.toml` is a file with "
-        "every key at its default.",
+        "variable can only be set in the file. `config/gateway.example.toml` lists every key "
+        "with a comment.",
         "",
     ]
     rows: list[list[str]] = [
@@ -346,10 +346,9 @@ def render_metrics() -> str:
         "Labels are route templates (`GET /api/auth/checkins/balance`; `unmatched` for paths "
         "outside the route table), methods, statuses, sources (`gateway`: the gateway made "
         "the answer; `upstream`: Punchh's answer passed through), kinds, results and policy "
-        "names: never raw paths, user ids or tokens. Counters also expose `<name>_created` "
-        "(the time the series started), histograms `<name>_created` too. The Grafana "
-        "dashboard and the alert rules over these metrics are in `grafana/` "
-        "([runbooks](runbooks.md)).",
+        "names: never raw paths, user ids or tokens. Counters and histograms also expose "
+        "`<name>_created` (when the series started). The Grafana dashboard and the alert "
+        "rules over these metrics are in `grafana/` ([runbooks](runbooks.md)).",
         "",
     ]
     rows = [

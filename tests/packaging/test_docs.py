@@ -7,11 +7,13 @@ from __future__ import annotations
 import difflib
 import re
 import shutil
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from gateway import docgen
+from gateway.config import _flatten
 from gateway.settings import SETTINGS, TABLE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +65,15 @@ def test_the_configuration_table_has_every_key_and_variable() -> None:
             (row,) = [r for r in rows if r.startswith(f"| `{s.key}` |")]
             default = row.split(" | ")[2]
             assert str(s.default) not in default, row
+
+
+def test_the_example_file_lists_every_key() -> None:
+    """configuration.md points at config/gateway.example.toml as the file with every key
+    (the image ships it as its default configuration)."""
+    with (ROOT / "config" / "gateway.example.toml").open("rb") as fh:
+        keys = set(_flatten(tomllib.load(fh)))
+    missing = [s.key for s in SETTINGS if s.key not in keys]
+    assert not missing, f"config/gateway.example.toml lacks {missing}"
 
 
 def test_every_variable_the_code_reads_is_a_setting_or_described() -> None:
