@@ -32,7 +32,12 @@ def test_the_committed_docs_are_the_generated_ones(tmp_path: Path) -> None:
         old = committed.read_text() if committed.exists() else ""
         if old != text:
             diff = difflib.unified_diff(
-                old.splitlines(), text.splitlines(), f"committed/{name}", f"generated/{name}", n=0
+                old.splitlines(),
+                text.splitlines(),
+                f"committed/{name}",
+                f"generated/{name}",
+                n=0,
+                lineterm="",
             )
             stale.append("\n".join(list(diff)[:20]))
     assert not stale, f"docs/operators/ is out of date: {FIX}\n\n" + "\n\n".join(stale)
