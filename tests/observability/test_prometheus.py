@@ -14,7 +14,8 @@ embedded sandbox on a port chosen here so that its `/__sandbox/` knobs can be re
   burst of sign-ups that the `sign_up_ip` policy refuses (429).
 - `degraded`: its cache and rate-limit stores point at a Redis address where nothing
   listens, so store errors are counted (`cache`, `rate_limit`) while requests still go
-  through (fail open).
+  through (fail open). Its retry budget is zero (a failed read is not retried: refused
+  by the budget) and two failures in a row open a circuit breaker (the mobile family's).
 
 A real Prometheus scrapes both every second with the shipped scrape configuration (only
 the intervals and the targets changed) and the shipped alert rules. Then every PromQL
@@ -337,7 +338,7 @@ class Site:
         status, body = await self.call("POST", "/api/auth/customers.json", {"user": user})
         return status, str(body.get("access_token", "")) if isinstance(body, dict) else ""
 
-    async def check_in(self, token: str, n: int) -> int:
+    async def check_in(self, token: str, n: int, **headers: str) -> int:
         order = {
             "external_uid": f"order-{n}",
             "receipt_amount": 42.5,
@@ -359,7 +360,10 @@ class Site:
                 }
             ],
         }
-        return (await self.call("POST", "/api/auth/checkins/online_order", order, token))[0]
+        if "Idempotency-Key" in headers:
+            del order["external_uid"]  # the key becomes it
+        path = "/api/auth/checkins/online_order"
+        return (await self.call("POST", path, order, token, **headers))[0]
 
 
 async def otp_sign_in(site: Site, email: str) -> str:
@@ -376,7 +380,7 @@ async def otp_sign_in(site: Site, email: str) -> str:
     return str(body["data"]["access_token"])
 
 
-async def events(site: Site, round_: int) -> None:
+async def events(site: Site, round_: int, token0: str) -> None:
     """One of each event the error, refresh and rate-limit panels and alerts read. Made
     twice: a labelled series appears with its first event already counted, so rate() sees
     an event only once Prometheus has scraped the series before it."""
@@ -387,6 +391,16 @@ async def events(site: Site, round_: int) -> None:
     # Punchh's own 401: a wrong password.
     wrong = {"user": {"email": "guest0@example.com", "password": "wrong-password-1"}}
     assert (await site.call("POST", "/api/auth/customers/sign_in", wrong))[0] == 401
+    # A read that fails once (Punchh 502) and is retried: the retries panel. (Before the
+    # failures below: five in a row would open the auth family's circuit breaker.)
+    await site.fault({"method": "GET", "path": BALANCE, "status": 502, "times": 1})
+    no_cache = {"Cache-Control": "no-cache"}
+    assert (await site.call("GET", BALANCE, None, token0, **no_cache))[0] == 200
+    # A check-in with an Idempotency-Key, sent twice: one new, one replayed.
+    for _ in range(2):
+        assert (
+            await site.check_in(token0, 3000 + round_, **{"Idempotency-Key": f"k{round_}"}) == 200
+        )
     # Punchh's 500s, passed through (source="upstream").
     await site.fault({"method": "POST", "path": forgot, "status": 500, "times": 2})
     for _ in range(2):
@@ -435,9 +449,9 @@ async def main_traffic(site: Site, seconds: float) -> None:
         assert token
         tokens.append(token)
         assert await site.check_in(token, 1000 + i) == 200
-    await events(site, 1)
+    await events(site, 1, tokens[0])
     await reads(site, tokens, seconds)
-    await events(site, 2)
+    await events(site, 2, tokens[0])
     assert await site.check_in(tokens[0], 2000) == 200  # an invalidation after the reads
 
 
@@ -447,6 +461,16 @@ async def degraded_traffic(site: Site, seconds: float) -> None:
     status, token = await site.sign_up("degraded@example.com")
     assert status == 201, status
     assert token
+    # Its retry budget is zero: a failed read is not retried (retries refused: budget).
+    await site.fault({"method": "GET", "path": "/api/auth/users", "status": 502, "times": 1})
+    no_cache = {"Cache-Control": "no-cache"}
+    assert (await site.call("GET", "/api/auth/users", None, token, **no_cache))[0] == 502
+    # Two failed mobile sign-ups in a row open the mobile family's circuit breaker
+    # (circuit.consecutive_failures = 2 here); the next one is refused at once.
+    mobile = {"user": {"email": "m@example.com", "password": PASSWORD}}
+    await site.fault({"method": "POST", "path": "/api2/mobile/users", "status": 500, "times": 2})
+    for status in (500, 500, 503):
+        assert (await site.call("POST", "/api2/mobile/users", mobile))[0] == status
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
     while loop.time() < deadline:
@@ -476,6 +500,10 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
             GATEWAY_CONFIG=str(degraded_config),
             GATEWAY_CACHE_URL=nowhere,
             GATEWAY_RATE_LIMIT_URL=nowhere,
+            GATEWAY_RETRY_BUDGET_RATIO="0",
+            GATEWAY_RETRY_BUDGET_MIN_PER_SECOND="0",
+            GATEWAY_CIRCUIT_CONSECUTIVE_FAILURES="2",
+            GATEWAY_CIRCUIT_OPEN_SECONDS="3600",
         )
         # Both start at once; each one started is on the stack, stopped even if the other failed.
         started_up = await asyncio.gather(
