@@ -21,7 +21,7 @@ from gateway.answer import after_call
 from gateway.call import build_call, call_spec
 from gateway.config import GatewayConfig
 from gateway.cookies import clear_session_cookie, set_session_cookie
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest, GatewayError, Outcome
 from gateway.headers import client_headers
 from gateway.keys import REQUEST_ID, ROUTE, SESSION, SOURCE
 from gateway.punchh_calls import refreshable
@@ -65,7 +65,11 @@ def make_proxy_handler(
             resolved = Resolved(await refresher.refresh_now(resolved.session, rid), resolved.token)
             resp = await send(request, resolved)
         request[SOURCE] = "upstream"
-        answer = await after_call(route, resp, resolved, manager, cookie_mode=cookie.enabled)
+        try:
+            answer = await after_call(route, resp, resolved, manager, cookie_mode=cookie.enabled)
+        except GatewayError as exc:  # Punchh has answered: its status says what it did
+            exc.outcome = _outcome_of(resp.status)
+            raise
         response = web.Response(
             status=resp.status, body=answer.body, headers=client_headers(resp.headers, rid)
         )
@@ -76,6 +80,12 @@ def make_proxy_handler(
         return response
 
     return proxy
+
+
+def _outcome_of(status: int) -> Outcome:
+    if 200 <= status < 300:
+        return "applied"
+    return "unknown" if status >= 500 else "not_applied"
 
 
 async def _refresh_answer(

@@ -14,14 +14,16 @@ from tests.support.recorder import Recorder, Reply
 pytestmark = pytest.mark.asyncio
 
 
-async def _error(resp: Any, status: int, code: str) -> dict[str, Any]:
+async def _error(resp: Any, status: int, code: str, outcome: str = "not_applied") -> dict[str, Any]:
     assert resp.status == status, await resp.text()
     body = await resp.json()
     assert set(body) == {"error"}
     err = body["error"]
+    assert set(err) == {"code", "message", "request_id", "outcome"}
     assert err["code"] == code
     assert err["message"]
     assert err["request_id"] == resp.headers["X-Request-ID"]
+    assert err["outcome"] == outcome
     return dict(err)
 
 
@@ -124,7 +126,8 @@ async def test_unreachable_upstream_is_502(make_gateway: GatewayFactory) -> None
 async def test_slow_upstream_is_504(recorder: Recorder, make_gateway: GatewayFactory) -> None:
     recorder.reply("POST", "/api/auth/users/forgot_password", Reply(200, {}, delay=2.0))
     gw = await make_gateway(recorder.url, PUNCHH_TOTAL_TIMEOUT="0.3", PUNCHH_CONNECT_TIMEOUT="0.2")
-    await _error(await gw.post("/api/auth/users/forgot_password", json={}), 504, "upstream_timeout")
+    resp = await gw.post("/api/auth/users/forgot_password", json={})
+    await _error(resp, 504, "upstream_timeout", "unknown")  # it was sent: it may have applied
 
 
 async def test_unreadable_login_answer_is_502(gw: Client, recorder: Recorder) -> None:
@@ -133,7 +136,7 @@ async def test_unreadable_login_answer_is_502(gw: Client, recorder: Recorder) ->
         "POST", "/api/auth/customers/sign_in", Reply(200, raw=b'{"access_token": "PUNCHH-ACC')
     )
     resp = await gw.post("/api/auth/customers/sign_in", json={})
-    await _error(resp, 502, "upstream_unavailable")
+    await _error(resp, 502, "upstream_unavailable", "applied")  # Punchh said 200
     assert b"PUNCHH-ACC" not in await resp.read()
 
 
