@@ -21,6 +21,7 @@ from gateway.keys import (
     CACHE,
     CLOCK,
     CONFIG,
+    IDEMPOTENCY,
     LIMITER,
     METRICS,
     RATE_STORE,
@@ -41,6 +42,7 @@ from gateway.ratelimit.guards import ConcurrencyLimiter, Holds
 from gateway.ratelimit.store import RateStore
 from gateway.recent import RecentErrors
 from gateway.refresh import Refresher
+from gateway.resilience.factory import make_idempotency_book
 from gateway.resilience.idempotency import IdempotencyBook
 from gateway.routes import RouteTable, build_route_table
 from gateway.sandbox_link import embedded_sandbox
@@ -122,11 +124,7 @@ def build_parts(
         cache=make_response_cache(cfg, clock=clock),
         metrics=metrics,
         recent=RecentErrors(),
-        idempotency=IdempotencyBook(
-            ttl=cfg.resilience.idempotency_ttl,
-            max_entries=cfg.resilience.idempotency_max_entries,
-            clock=clock,
-        ),
+        idempotency=make_idempotency_book(cfg, clock=clock, metrics=metrics),
     )
 
 
@@ -202,6 +200,7 @@ def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], 
     app[RATE_STORE] = p.rate_store
     app[METRICS] = p.metrics
     app[RECENT_ERRORS] = p.recent
+    app[IDEMPOTENCY] = p.idempotency
     app[SESSION_COUNT] = [float("-inf")]
 
 
@@ -222,3 +221,4 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             await app[SESSIONS].store.close()
             await app[CACHE].close()
             await app[RATE_STORE].close()
+            await app[IDEMPOTENCY].close()

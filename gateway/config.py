@@ -145,6 +145,7 @@ class ResilienceConfig:
     circuit: CircuitSettings
     idempotency_ttl: int
     idempotency_max_entries: int
+    idempotency_url: Secret = field(default_factory=lambda: Secret(""))  # empty: store.url
 
 
 @dataclass(frozen=True)
@@ -357,4 +358,5 @@ def _resilience(v: dict[str, Any]) -> ResilienceConfig:
         ),
         idempotency_ttl=v["idempotency.ttl"],
         idempotency_max_entries=v["idempotency.max_entries"],
+        idempotency_url=Secret(v["idempotency.url"]),
     )

@@ -49,7 +49,7 @@ def cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: li
     if v["server.workers"] > 1:
         memory = [
             key
-            for key in ("store.url", "cache.url", "rate_limit.url")
+            for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
             if v[key] == "memory://"
             or (key != "store.url" and not v[key] and v["store.url"] == "memory://")
         ]

@@ -8,6 +8,7 @@
     ├── MethodNotAllowed            405     method_not_allowed
     ├── PayloadTooLarge             413     payload_too_large
     ├── UnsupportedMediaType        415     unsupported_media_type
+    ├── Conflict                    409     idempotency_key_in_flight
     ├── Unprocessable               422     idempotency_key_reused
     ├── InternalError               500     internal_error
     ├── UpstreamError               502     upstream_unavailable (connect, reset, bad answer)
@@ -80,6 +81,11 @@ class PayloadTooLarge(GatewayError):
 class UnsupportedMediaType(GatewayError):
     status = 415
     default_code = "unsupported_media_type"
+
+
+class Conflict(GatewayError):
+    status = 409
+    default_code = "conflict"
 
 
 class Unprocessable(GatewayError):

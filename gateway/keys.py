@@ -15,6 +15,7 @@ from gateway.metrics import Metrics
 from gateway.ratelimit.guards import ConcurrencyLimiter
 from gateway.ratelimit.store import RateStore
 from gateway.recent import RecentErrors
+from gateway.resilience.idempotency import IdempotencyBook
 from gateway.routes import RouteMatch, RouteTable
 from gateway.sessions import Resolved, SessionManager
 from gateway.upstream import UpstreamClient
@@ -43,6 +44,7 @@ LIMITER: web.AppKey[ConcurrencyLimiter | None] = web.AppKey("limiter")
 SESSION_COUNT = web.AppKey("session_count", list[float])  # [when last counted]
 RECENT_ERRORS = web.AppKey("recent_errors", RecentErrors)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
+IDEMPOTENCY: web.AppKey[IdempotencyBook] = web.AppKey("idempotency")
 
 # Request state, in the order the stages set it
 REQUEST_ID = web.RequestKey("request_id", str)

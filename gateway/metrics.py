@@ -124,7 +124,7 @@ class Metrics:
         )
         self.store_errors = Counter(
             f"{PREFIX}_store_errors",
-            "Store (Redis) calls that failed, by store (sessions, cache, rate_limit).",
+            "Store (Redis) calls that failed, by store (sessions, cache, rate_limit, idempotency).",
             ["store"],
             registry=r,
         )
@@ -168,7 +168,7 @@ class Metrics:
         after a start (a counter that appears at 1 has no earlier sample to rise from)."""
         for result in ("success", "rejected", "failed"):
             self.refreshes.labels(result)
-        for store in ("sessions", "cache", "rate_limit"):
+        for store in ("sessions", "cache", "rate_limit", "idempotency"):
             self.store_errors.labels(store)
         for policy in policies:
             self.rate_limited.labels(policy)

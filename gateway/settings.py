@@ -467,6 +467,15 @@ SETTINGS: tuple[Setting, ...] = (
         "GATEWAY_CIRCUIT_OPEN_SECONDS",
     ),
     Setting(
+        "idempotency.url",
+        p.cache_url,
+        "",
+        "Where Idempotency-Key records live: empty follows store.url; memory:// (per "
+        "process) or redis:// (shared by replicas).",
+        "GATEWAY_IDEMPOTENCY_URL",
+        secret=True,
+    ),
+    Setting(
         "idempotency.ttl",
         p.integer(0, 7 * 86400),
         3600,

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from gateway.body import ParsedBody
+from gateway.errors import Unprocessable
 from gateway.keys import BODY, POS_DEVICE, REQUEST_ID, ROUTE, SESSION, SOURCE
 from gateway.metrics import Metrics
 from gateway.resilience.idempotency import HEADER, IdempotencyBook, Kept, fingerprint, parse_key
@@ -55,8 +56,8 @@ def make_idempotency_middleware(book: IdempotencyBook, metrics: Metrics) -> Midd
         claim_key = f"{scope}\x00{key}"
         print_ = fingerprint(request.method, match.path, request.rel_url.query_string, doc)
         try:
-            claim = book.claim(claim_key, print_)
-        except Exception:
+            claim = await book.claim(claim_key, print_)
+        except Unprocessable:
             metrics.idempotency.labels("mismatch").inc()
             raise
         if isinstance(claim, Kept):
@@ -71,14 +72,16 @@ def make_idempotency_middleware(book: IdempotencyBook, metrics: Metrics) -> Midd
         try:
             response = await handler(request)
         except BaseException as exc:
-            book.fail(claim_key, exc)
+            await asyncio.shield(book.fail(claim_key, exc))
             raise
         body = response.body if isinstance(response, web.Response) else None
         if not isinstance(body, bytes):
-            book.fail(claim_key, RuntimeError("a streamed answer cannot be replayed"))
+            await book.fail(claim_key, RuntimeError("a streamed answer cannot be replayed"))
             return response
         definite = request.get(SOURCE) == "upstream" and response.status < 500
-        book.finish(claim_key, Kept.of(response.status, response.headers, body), keep=definite)
+        await book.finish(
+            claim_key, Kept.of(response.status, response.headers, body), keep=definite
+        )
         return response
 
     return idempotency

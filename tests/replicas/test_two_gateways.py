@@ -111,3 +111,34 @@ async def test_fifty_requests_across_both_refresh_exactly_once(
     assert isinstance(calls, dict)
     assert calls.get("POST /api2/password_less/refresh_token") == 1
     assert calls.get("GET /api/auth/users/balance") == 50
+
+
+async def test_an_idempotency_key_runs_once_across_replicas(
+    replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
+) -> None:
+    """A profile update (no external_uid: Punchh would apply it twice) sent six times at
+    once with one Idempotency-Key, three times to each replica: Punchh gets it once."""
+    a, b = replicas
+    async with aiohttp.ClientSession() as http:
+        token = await _otp_sign_in(http, a, sandbox)
+        headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "profile-1"}
+        rule = {"method": "PUT", "path": "/api/auth/users", "latency_ms": 300}
+        async with http.post(f"{sandbox.url}/__sandbox/faults", json=rule) as resp:
+            assert resp.status == 201
+        await _admin(http, sandbox, "POST", "calls/reset")
+        update = {"user": {"first_name": "Once"}}
+
+        async def put(gw: GatewayProcess, body: object) -> tuple[int, bytes, str]:
+            async with http.put(f"{gw.url}/api/auth/users", json=body, headers=headers) as resp:
+                return resp.status, await resp.read(), resp.headers.get("Idempotent-Replayed", "")
+
+        answers = await asyncio.gather(*(put(gw, update) for gw in (a, b, a, b, a, b)))
+        assert {status for status, _, _ in answers} == {200}, answers
+        assert len({raw for _, raw, _ in answers}) == 1
+        assert sorted(replayed for _, _, replayed in answers) == [""] + ["true"] * 5
+        calls = await _admin(http, sandbox, "GET", "calls")
+        assert isinstance(calls, dict)
+        assert calls["PUT /api/auth/users"] == 1
+        for gw in (a, b):
+            status, raw, _ = await put(gw, {"user": {"first_name": "Twice"}})
+            assert status == 422, raw
