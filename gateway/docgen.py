@@ -119,6 +119,11 @@ ERRORS: dict[str, str] = {
     "method_not_allowed": "The path exists with other methods (listed in `Allow`).",
     "payload_too_large": "The body is larger than `server.max_body_bytes`.",
     "unsupported_media_type": "A body that is not JSON.",
+    "conflict": "The request conflicts with another one (no more precise code).",
+    "idempotency_key_in_flight": (
+        "A request with the same `Idempotency-Key` is still being handled (here or on "
+        "another replica) and did not finish in time: retry with the same key later."
+    ),
     "unprocessable": "The request cannot be processed as sent (no more precise code).",
     "invalid_idempotency_key": (
         "An `Idempotency-Key` header that is not 1 to 255 visible ASCII characters."
