@@ -28,6 +28,7 @@ class Readiness:
 
     ready: bool = False
     draining: bool = False
+    in_flight: int = 0  # requests being handled (counted by the outermost stage)
 
 
 # App state

@@ -114,6 +114,7 @@ class UpstreamClient:
         self._budget.deposit()
         sent_before = False  # did an earlier attempt leave (and so perhaps apply)?
         result: UpstreamResponse | UpstreamError | UpstreamTimeout | None = None
+        reason = ""
         try:
             attempt = 0
             while True:
@@ -125,6 +126,13 @@ class UpstreamClient:
                         raise
                     self._refused("circuit_open")  # the breaker opened between attempts
                     return _give(result)
+                if result is not None:  # this attempt is a retry: the budget decides
+                    if not self._budget.withdraw():
+                        if breaker is not None:
+                            breaker.abandon(probe)
+                        self._refused("budget")
+                        return _give(result)
+                    self._count_retry(spec, reason, attempt, request)
                 result = await self._attempt(request, spec.timeouts, deadline, breaker, probe)
                 if isinstance(result, UpstreamResponse):
                     if result.status not in RETRYABLE_STATUSES:
@@ -132,16 +140,16 @@ class UpstreamClient:
                     sent, reason = True, f"status_{result.status}"
                 else:
                     sent, reason = result.sent, result.kind
+                sent_before = sent_before or sent
                 pause = backoff(
                     attempt, self._retry.backoff_base, self._retry.backoff_max, self._rng
                 )
-                if not self._may_retry(spec, attempt, result, sent, deadline - pause):
+                left = deadline - self._clock() - pause
+                if not self._may_retry(spec, attempt, result, sent, left):
                     return _give(result)
-                sent_before = sent_before or sent
-                self._count_retry(spec, reason, attempt, request)
                 await self._sleep(pause)
         except GatewayError as exc:
-            if sent_before and exc.outcome == "not_applied":
+            if exc.outcome == "not_applied" and sent_before:
                 exc.outcome = "unknown"
             raise
 
@@ -200,12 +208,7 @@ class UpstreamClient:
             return False
         if sent and not spec.replayable:
             return False
-        if isinstance(result, UpstreamResponse) and "Retry-After" in result.headers:
-            return False
-        if not self._budget.withdraw():
-            self._refused("budget")
-            return False
-        return True
+        return not (isinstance(result, UpstreamResponse) and "Retry-After" in result.headers)
 
     def _refused(self, reason: str) -> None:
         if self._metrics is not None:
@@ -214,13 +217,14 @@ class UpstreamClient:
     def _count_retry(
         self, spec: CallSpec, reason: str, attempt: int, request: UpstreamRequest
     ) -> None:
+        """A retry about to be sent: `attempt` is its number (2 for the first retry)."""
         if self._metrics is not None:
             self._metrics.retries.labels(spec.route or "internal", reason).inc()
         log.info(
             "retrying a call to Punchh",
             extra={
                 "route": spec.route,
-                "attempt": attempt + 1,
+                "attempt": attempt,
                 "reason": reason,
                 "request_id": request.headers.get("X-Request-ID", ""),
             },

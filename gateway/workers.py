@@ -19,13 +19,18 @@ import shutil
 import signal
 import tempfile
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from gateway.config import GatewayConfig, load_config
 from gateway.logs import configure_logging
 
+if TYPE_CHECKING:
+    from gateway.keys import Readiness
+
 log = logging.getLogger("gateway")
+_CANCEL_WAIT = 0.1  # seconds
 
 
 def _use_event_loop(kind: str) -> None:
@@ -51,17 +56,23 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
        (a load balancer needs a moment to see /readyz and stop sending);
     3. the listener closes (new connections are refused), idle keep-alive connections are
        closed, and requests in flight get up to `server.drain_timeout` seconds to finish;
-    4. whatever is still running is cancelled, the upstream client and the stores are
-       closed, and the process exits 0.
+    4. whatever is still running is cancelled (within about half a second), the upstream
+       client and the stores are closed, and the process exits 0.
     A second signal skips what is left of the grace period.
     """
+    # Imported here, not at the top: a spawned worker imports this module before it sets
+    # PROMETHEUS_MULTIPROC_DIR, and prometheus_client (imported through gateway.keys)
+    # chooses between in-process and multiprocess values once, at its own import.
     from gateway.keys import READINESS
 
+    readiness = app[READINESS]
     runner = web.AppRunner(
         app,
         access_log=None,  # our own access log writes route templates, never raw paths
         handle_signals=False,
-        shutdown_timeout=cfg.server.drain_timeout,
+        # What is still running after the drain is cancelled: aiohttp waits this long
+        # (twice: for the handler, then for its task) before it cancels.
+        shutdown_timeout=_CANCEL_WAIT,
     )
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, cfg.server.port, reuse_port=reuse_port)
@@ -72,7 +83,7 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
         loop.add_signal_handler(signum, signals.put_nowait, signum)
     try:
         received = await signals.get()
-        app[READINESS].draining = True
+        readiness.draining = True
         log.info(
             "draining",
             extra={
@@ -83,12 +94,36 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
         )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(signals.get(), cfg.server.shutdown_grace)
-        log.info("listener closed; finishing requests in flight")
+        for listener in list(runner.sites):
+            await listener.stop()  # the listener closes: new connections are refused
+        if runner.server is not None:
+            runner.server.pre_shutdown()  # idle keep-alive connections close
+        log.info(
+            "listener closed; finishing requests in flight",
+            extra={"in_flight": readiness.in_flight},
+        )
+        finished = await _drained(readiness, cfg.server.drain_timeout)
+        if not finished:
+            log.warning(
+                "drain timeout: cancelling requests in flight",
+                extra={"in_flight": readiness.in_flight},
+            )
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
     log.info("stopped", extra={"pid": os.getpid()})
+
+
+async def _drained(readiness: Readiness, limit: float) -> bool:
+    """Wait until no request is in flight, for `limit` seconds at most."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while readiness.in_flight > 0:
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
+    return True
 
 
 def _worker(env: dict[str, str]) -> None:
