@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint types pytest redis sandbox bench clean
+.PHONY: run test check lint types pytest redis sandbox bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,12 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/clients.py
 	$(BIN)/python bench/run.py
+
+# Sustained mixed traffic through a gateway in front of the sandbox, faults switched on and
+# off (about 2.5 minutes); memory, descriptors, errors at start and end, exactly-once audit of
+# every check-in; writes bench/soak.json. Options: make soak SOAK_ARGS='--duration 300'.
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
