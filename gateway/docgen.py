@@ -120,6 +120,11 @@ ERRORS: dict[str, str] = {
     "payload_too_large": "The body is larger than `server.max_body_bytes`.",
     "unsupported_media_type": "A body that is not JSON.",
     "conflict": "The request conflicts with another one (no more precise code).",
+    "upstream_retry_refused": (
+        "Punchh answered a 4xx to a retry of a write whose earlier attempt was sent and "
+        "may have applied (outcome `unknown`): repeat it later with the same "
+        "`external_uid` or `Idempotency-Key` (`Retry-After` is Punchh's)."
+    ),
     "idempotency_key_in_flight": (
         "A request with the same `Idempotency-Key` is still being handled (here or on "
         "another replica) and did not finish in time: retry with the same key later."

@@ -12,6 +12,7 @@
     ├── Unprocessable               422     idempotency_key_reused
     ├── InternalError               500     internal_error
     ├── UpstreamError               502     upstream_unavailable (connect, reset, bad answer)
+    ├── UpstreamRetryRefused        502     upstream_retry_refused (a 4xx to a retried write)
     ├── CircuitOpen                 503     upstream_unavailable (the family's breaker is open)
     └── UpstreamTimeout             504     upstream_timeout
 
@@ -110,6 +111,24 @@ class UpstreamError(GatewayError):
         self.kind = kind  # connect | reset | protocol | refresh
         self.sent = sent
         self.outcome = "unknown" if sent else "not_applied"
+
+
+class UpstreamRetryRefused(GatewayError):
+    """Punchh refused a retry (a 4xx) of a write whose earlier attempt was sent and may have
+    applied: its answer is about the retry, not about the write. Repeat the request later
+    with the same `external_uid` or `Idempotency-Key` (Punchh's `Retry-After` is kept)."""
+
+    status = 502
+    default_code = "upstream_retry_refused"
+
+    def __init__(self, punchh_status: int, retry_after: str | None) -> None:
+        super().__init__(
+            f"Punchh answered {punchh_status} to a retry; an earlier attempt may have applied",
+            headers={"Retry-After": retry_after} if retry_after else None,
+        )
+        self.kind = "retry_refused"
+        self.sent = True
+        self.outcome = "unknown"
 
 
 class CircuitOpen(GatewayError):

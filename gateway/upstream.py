@@ -14,7 +14,10 @@ it adds, per call:
 
 Only `UpstreamTimeout` (504), `UpstreamError` (502, with a kind) and `CircuitOpen` or
 `UpstreamOverloaded` (503) come out; each says whether the call may have applied
-(`outcome`), over all its attempts. A 5xx that could not be retried is returned as is.
+(`outcome`), over all its attempts. A 5xx that could not be retried is returned as is
+(a 5xx of Punchh's says nothing about applying). A 4xx to the retry of a write whose
+earlier attempt was sent is not Punchh's word on the write: it becomes
+`UpstreamRetryRefused` (502, outcome unknown).
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-from gateway.errors import CircuitOpen, GatewayError, UpstreamError, UpstreamTimeout
+from gateway.errors import (
+    CircuitOpen,
+    GatewayError,
+    UpstreamError,
+    UpstreamRetryRefused,
+    UpstreamTimeout,
+)
 from gateway.metrics import FAMILIES, Metrics
 from gateway.ratelimit.guards import ConcurrencyLimiter
 from gateway.resilience.breaker import STATE_VALUES, CircuitBreaker, CircuitSettings, State
@@ -136,6 +145,11 @@ class UpstreamClient:
                 result = await self._attempt(request, spec.timeouts, deadline, breaker, probe)
                 if isinstance(result, UpstreamResponse):
                     if result.status not in RETRYABLE_STATUSES:
+                        if sent_before and not spec.read and result.status >= 400:
+                            # Punchh's "no" is to the retry: an earlier attempt may have
+                            # applied the write. Only a 2xx settles it.
+                            retry_after = result.headers.get("Retry-After")
+                            raise UpstreamRetryRefused(result.status, retry_after)
                         return result
                     sent, reason = True, f"status_{result.status}"
                 else:

@@ -16,7 +16,14 @@ from gateway.body import ParsedBody
 from gateway.errors import Unprocessable
 from gateway.keys import BODY, POS_DEVICE, REQUEST_ID, ROUTE, SESSION, SOURCE
 from gateway.metrics import Metrics
-from gateway.resilience.idempotency import HEADER, IdempotencyBook, Kept, fingerprint, parse_key
+from gateway.resilience.idempotency import (
+    HEADER,
+    IdempotencyBook,
+    Kept,
+    definite,
+    fingerprint,
+    parse_key,
+)
 from gateway.routes import Route
 
 
@@ -78,10 +85,10 @@ def make_idempotency_middleware(book: IdempotencyBook, metrics: Metrics) -> Midd
         if not isinstance(body, bytes):
             await book.fail(claim_key, RuntimeError("a streamed answer cannot be replayed"))
             return response
-        definite = request.get(SOURCE) == "upstream" and response.status < 500
-        await book.finish(
-            claim_key, Kept.of(response.status, response.headers, body), keep=definite
+        keep = request.get(SOURCE) == "upstream" and definite(
+            response.status, response.headers.get("Retry-After")
         )
+        await book.finish(claim_key, Kept.of(response.status, response.headers, body), keep=keep)
         return response
 
     return idempotency

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from gateway.errors import CircuitOpen, UpstreamError, UpstreamTimeout
+from gateway.errors import CircuitOpen, UpstreamError, UpstreamRetryRefused, UpstreamTimeout
 from gateway.keys import CLIENT_IP, ERROR, REQUEST_ID, ROUTE, SOURCE
 from gateway.metrics import Metrics
 from gateway.store.base import StoreUnavailable
@@ -49,7 +49,7 @@ def make_observe_middleware(
         error = request.get(ERROR)
         if isinstance(error, UpstreamTimeout):
             metrics.upstream_errors.labels(route, "timeout").inc()
-        elif isinstance(error, (UpstreamError, CircuitOpen)):
+        elif isinstance(error, (UpstreamError, CircuitOpen, UpstreamRetryRefused)):
             metrics.upstream_errors.labels(route, error.kind).inc()
         elif isinstance(error, StoreUnavailable):
             metrics.store_error("sessions")

@@ -7,8 +7,9 @@ On a guest or POS write, the key names one request of that guest (or device):
     the call safe to retry (gateway/resilience/policy.py);
   - an identical request while the first is in flight waits for it and gets its answer;
   - an identical request after it gets the kept answer (for `idempotency.ttl` seconds;
-    only Punchh's definite answers are kept, never a 5xx or a gateway error, so that a
-    request whose outcome is unknown can be repeated);
+    only Punchh's definite answers are kept: a 2xx, or a 400, 404, 409, 410 or 422 that
+    the same request would get again; never a 5xx, a 401/403/412/429, an answer with
+    Retry-After or a gateway error, so that what may succeed later can be repeated);
   - a different request (method, path, query or body) with the same key: 422.
 Identical means the same fingerprint: SHA-256 over method, path, query and the body's
 canonical JSON (keys sorted).
@@ -42,6 +43,16 @@ log = logging.getLogger("gateway")
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII, as Stripe and the draft's examples
 _NOT_KEPT = frozenset({"content-length", "date", "server", "x-request-id", "set-cookie"})
+
+
+_DEFINITE_REFUSALS = frozenset({400, 404, 409, 410, 422})
+
+
+def definite(status: int, retry_after: str | None) -> bool:
+    """Is Punchh's answer the same for any repeat of the request, so worth keeping?"""
+    if retry_after is not None:
+        return False
+    return 200 <= status < 300 or status in _DEFINITE_REFUSALS
 
 
 def parse_key(raw: str) -> str:

@@ -34,6 +34,7 @@ class CallSpec:
     family: str  # the circuit breaker it belongs to
     timeouts: Timeouts
     replayable: bool
+    read: bool = False  # changes nothing at Punchh, whatever the attempts did
 
 
 def route_class(route: Route) -> RouteClass:
@@ -59,4 +60,5 @@ def spec_for(
         family=route.family,
         timeouts=timeouts[route_class(route)],
         replayable=replayable(route, doc),
+        read=route.read,
     )

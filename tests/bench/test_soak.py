@@ -5,12 +5,10 @@ half-second phases (the timings scale with --duration), the check-ins are audite
 the sandbox's ledger and the gateway is stopped with SIGTERM. The JSON goes to a temporary
 file, so that bench/soak.json is left alone.
 
-Every fault but `mixed` (FAULTS_HERE): in `mixed`, a check-in applied at Punchh whose
-connection dropped is retried by the gateway, the retry is answered 429, and the gateway
-passes that 429 on as Punchh's answer (a 4xx: not applied) and keeps it for the
-Idempotency-Key; the audit then finds the check-in in the ledger, "not_applied but in
-ledger". `make soak` runs it (and fails on it) until the gateway answers such a call with
-outcome "unknown"; add it here then.
+Every fault, `mixed` included: there a check-in applied at Punchh whose connection
+dropped is retried by the gateway and the retry is answered 429; the gateway must answer
+that with outcome "unknown" (not Punchh's 429, which would read as not applied), and the
+audit checks the ledger against every answer.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SOAK = ROOT / "bench" / "soak.py"
-FAULTS_HERE = "reset_after,latency,reset_before,status_500,status_503,status_429"
+FAULTS_HERE = "reset_after,latency,reset_before,status_500,status_503,status_429,mixed"
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,18 @@ from gateway.errors import (
     InternalError,
     Unprocessable,
     UpstreamError,
+    UpstreamRetryRefused,
     UpstreamTimeout,
 )
 from gateway.metrics import Metrics
 from gateway.resilience.breaker import CircuitBreaker, CircuitSettings, State
-from gateway.resilience.idempotency import Kept, MemoryIdempotencyBook, fingerprint, parse_key
+from gateway.resilience.idempotency import (
+    Kept,
+    MemoryIdempotencyBook,
+    definite,
+    fingerprint,
+    parse_key,
+)
 from gateway.resilience.policy import CallSpec, Timeouts, replayable, route_class, spec_for
 from gateway.resilience.retry import RetryBudget, RetrySettings, backoff
 from gateway.routes import PUNCHH_ROUTES, Route
@@ -917,3 +924,51 @@ def test_kept_drops_per_answer_headers() -> None:
     assert kept.status == 201
     assert kept.body == b'{"points": 5}'
     assert kept.headers == (("Content-Type", "application/json"), ("X-Cache", "MISS"))
+
+
+DEDUPED_WRITE = CallSpec(WRITE.route, "auth", Timeouts(1.0, 5.0, 10.0), replayable=True)
+TRUE_READ = CallSpec(READ.route, "auth", Timeouts(1.0, 5.0, 10.0), replayable=True, read=True)
+
+
+@pytest.mark.parametrize("status", [400, 409, 422, 429])
+async def test_a_4xx_to_the_retry_of_a_sent_write_is_not_punchhs_word_on_it(status: int) -> None:
+    """The first attempt may have applied (reset after sending); Punchh's 4xx answers the
+    retry only. Passing it on would tell the client "not applied" about a write that was."""
+    h = Harness([reset(), answer(status, {"Retry-After": "2"})])
+    with pytest.raises(UpstreamRetryRefused) as info:
+        await h.client.send(REQUEST, DEDUPED_WRITE)
+    error = info.value
+    assert (error.status, error.code, error.outcome) == (502, "upstream_retry_refused", "unknown")
+    assert error.headers == {"Retry-After": "2"}
+    assert h.attempts == 2
+
+
+async def test_a_4xx_is_passed_on_when_no_earlier_attempt_could_have_applied() -> None:
+    h = Harness([refused(), answer(422)])  # the first attempt never left
+    assert (await h.client.send(REQUEST, WRITE)).status == 422
+    h = Harness([reset(), answer(404)])  # a read applies nothing
+    assert (await h.client.send(REQUEST, TRUE_READ)).status == 404
+    h = Harness([reset(), answer(200)])  # a 2xx settles a deduplicated write
+    assert (await h.client.send(REQUEST, DEDUPED_WRITE)).status == 200
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "kept"),
+    [
+        (200, None, True),
+        (201, None, True),
+        (422, None, True),  # the same body is refused the same way again
+        (404, None, True),
+        (429, None, False),  # later it may go through
+        (429, "1", False),
+        (401, None, False),  # a new token may make it work
+        (412, None, False),  # the gateway's signature: fixed by configuration
+        (200, "5", False),
+        (500, None, False),
+        (503, None, False),
+    ],
+)
+def test_only_answers_a_repeat_would_get_again_are_kept(
+    status: int, retry_after: str | None, kept: bool
+) -> None:
+    assert definite(status, retry_after) is kept

@@ -19,6 +19,7 @@ import pytest
 from sandbox.context import STATE_KEY
 from sandbox.server import SandboxServer
 from tests.conftest import Client, GatewayFactory
+from tests.support.clock import ManualClock
 from tests.workflows.support import (
     BUSINESS_KEY,
     RECEIPT_AT,
@@ -44,7 +45,7 @@ FAST = {
 }
 
 # (name, fault rule on the check-in route)
-FAULTS: list[tuple[str, dict[str, Any]]] = [
+FAULTS: list[tuple[str, dict[str, Any] | list[dict[str, Any]]]] = [
     ("latency beyond the first-byte timeout", {"latency_ms": 700, "times": 1}),
     ("latency on every attempt", {"latency_ms": 700, "times": 3}),
     ("reset before the request is applied", {"reset": "before", "times": 1}),
@@ -53,6 +54,8 @@ FAULTS: list[tuple[str, dict[str, Any]]] = [
     ("a burst of 500s", {"status": 500, "times": 2}),
     ("a burst of 503s longer than the retries", {"status": 503, "times": 3}),
     ("429 with Retry-After", {"status": 429, "retry_after": 1, "times": 1}),
+    # Applied, the answer lost; the retry refused: Punchh's 429 is about the retry only.
+    ("reset after, then 429 on the retry", [{"reset": "after"}, {"status": 429, "retry_after": 1}]),
 ]
 
 
@@ -103,7 +106,7 @@ async def _metric(gw: Client, name: str, **labels: str) -> float:
 
 
 async def test_every_checkin_once_or_not_applied_under_faults(
-    fe: Frontend, admin: SandboxAdmin, gw: Client
+    fe: Frontend, admin: SandboxAdmin, gw: Client, clock: ManualClock
 ) -> None:
     token, body = await fe.sign_up("faults@example.com")
     user_id = body["id"]
@@ -115,10 +118,11 @@ async def test_every_checkin_once_or_not_applied_under_faults(
             uid, amount = f"order-{i}-{way}", 10.0 + i
             body_uid = uid if way == "external_uid" else None
             headers = {"Idempotency-Key": uid} if way == "idempotency_key" else {}
-            status, _ = await admin.post(
-                "/__sandbox/faults", {"method": "POST", "path": CHECKIN, **rule}
-            )
-            assert status == 201
+            for one in rule if isinstance(rule, list) else [rule]:
+                status, _ = await admin.post(
+                    "/__sandbox/faults", {"method": "POST", "path": CHECKIN, "times": 1, **one}
+                )
+                assert status == 201
             answer = await fe.call(
                 "POST", CHECKIN, json=_order(amount, body_uid), token=token, headers=headers
             )
@@ -126,13 +130,15 @@ async def test_every_checkin_once_or_not_applied_under_faults(
             sent[uid], first[uid] = amount, _verdict(answer)
             verdict, tries = first[uid], 0
             while verdict == "unknown" and tries < 5:  # a good client repeats it, same key
-                await asyncio.sleep(0.8)  # past any Retry-After hold the gateway keeps
+                await asyncio.sleep(0.8)  # a late first attempt lands first
+                clock.advance(2)  # past the gateway's hold after a 429 (Retry-After: 1)
                 tries += 1
                 answer = await fe.call(
                     "POST", CHECKIN, json=_order(amount, body_uid), token=token, headers=headers
                 )
                 verdict = _verdict(answer)
             final[uid] = verdict
+            clock.advance(2)  # the next request is not held by this one's 429
             assert verdict in ("applied", "not_applied"), (name, way, answer)
             if verdict == "applied":
                 assert answer.body["checkin"]["external_uid"] == uid, (name, way)
@@ -147,6 +153,8 @@ async def test_every_checkin_once_or_not_applied_under_faults(
     # 429 was refused rather than applied.
     assert first["order-0-external_uid"] == "applied"  # one slow attempt: retried inside
     assert "unknown" in first.values()
+    assert first["order-8-idempotency_key"] == "unknown"  # not the 429's "not applied"
+    assert final["order-8-idempotency_key"] == "applied"
     refused = {"order-7-external_uid", "order-7-idempotency_key"}  # the 429s
     assert {u for u, v in final.items() if v == "not_applied"} == refused
     assert await _metric(gw, "loyalty_gateway_upstream_retries_total", route=f"POST {CHECKIN}") > 0
