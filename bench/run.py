@@ -62,12 +62,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from types import FrameType
 from typing import Any
+
+from common import terminable
 
 from gateway.config import ConfigError, load_config
 from gateway.ratelimit.policies import BUILT_IN
@@ -668,21 +668,6 @@ def _median(runs: list[Run]) -> CaseResult:
 # ----------------------------------------------------------------------------- main
 
 
-@contextmanager
-def _terminable() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C does, so that everything started is stopped."""
-
-    def leave(signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    old = {s: signal.signal(s, leave) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
@@ -946,7 +931,7 @@ def main() -> int:
     }
     tmp = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
     try:
-        with _terminable():
+        with terminable():
             measured = _measure(tmp, setup)
             print(f"memory: {MEMORY_SESSIONS} sessions in the memory store ...", flush=True)
             memory = _memory()

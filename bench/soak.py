@@ -83,15 +83,15 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Coroutine, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Coroutine, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import aiohttp
+from common import terminable
 
 from gateway.ratelimit.policies import BUILT_IN
 
@@ -1312,21 +1312,6 @@ def _print(out: dict[str, Any]) -> list[str]:
     return warnings
 
 
-@contextmanager
-def _terminable() -> Iterator[None]:
-    """SIGTERM and SIGHUP unwind like Ctrl-C does, so that everything started is stopped."""
-
-    def leave(signum: int, _frame: FrameType | None) -> None:
-        raise SystemExit(128 + signum)
-
-    old = {s: signal.signal(s, leave) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
 def _fault_names(text: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     unknown = set(names) - {f.name for f in FAULTS}
@@ -1375,7 +1360,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     tmp = Path(tempfile.mkdtemp(prefix="loyalty-soak-"))
     try:
-        with _terminable():
+        with terminable():
             out = asyncio.run(soak(args, tmp))
     except BaseException:
         for log in sorted(tmp.glob("*.log")):

@@ -14,34 +14,21 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
 
-from sandbox.config import SandboxConfig
 from sandbox.context import CALLS_KEY, STATE_KEY
-from sandbox.server import SandboxServer, start_sandbox
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, gateway_env
+from sandbox.server import SandboxServer
+from tests.conftest import gateway_env
 from tests.support.process import GatewayProcess, gateway_process
 from tests.workflows.support import PASSWORD, RECEIPT_AT
 
 SLOW_READ = "/api/auth/checkins/balance"  # made slow by a fault
 SLOW_WRITE = "/api/auth/checkins/online_order"  # made slow by a fault
 FAST_READ = "/api/auth/users/balance"
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    server = await start_sandbox(
-        SandboxConfig(
-            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, business_key="", location_keys={}
-        )
-    )
-    yield server
-    await server.close()
 
 
 def _env(sandbox: SandboxServer, grace: float, drain: float) -> dict[str, str]:

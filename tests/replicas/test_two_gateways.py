@@ -10,24 +10,12 @@ from contextlib import AsyncExitStack
 import aiohttp
 import pytest
 
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer, start_sandbox
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, gateway_env
+from sandbox.server import SandboxServer
+from tests.conftest import gateway_env
 from tests.store.conftest import REDIS_URL, STORE_KEY
 from tests.support.process import GatewayProcess, gateway_process
 
 EMAIL = "replica@example.com"
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    server = await start_sandbox(
-        SandboxConfig(
-            client_id=CLIENT_ID, client_secret=CLIENT_SECRET, business_key="", location_keys={}
-        )
-    )
-    yield server
-    await server.close()
 
 
 @pytest.fixture
