@@ -102,14 +102,16 @@ SETTINGS: tuple[Setting, ...] = (
         "punchh.connect_timeout",
         p.seconds(0.05, 60),
         3.0,
-        "Seconds to open a connection to Punchh (504 beyond).",
+        "Seconds to open a connection to Punchh (504 beyond), for the route classes whose "
+        "punchh.timeouts.<class>.connect is 0.",
         "PUNCHH_CONNECT_TIMEOUT",
     ),
     Setting(
         "punchh.total_timeout",
         p.seconds(0.1, 300),
         15.0,
-        "Seconds for a whole Punchh call (504 beyond).",
+        "Seconds for a whole Punchh call with its retries (504 beyond), for the route "
+        "classes whose punchh.timeouts.<class>.total is 0.",
         "PUNCHH_TOTAL_TIMEOUT",
     ),
     Setting(
