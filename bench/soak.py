@@ -1104,6 +1104,8 @@ async def _run(
     start = _sample(gateway, t0)
     start_metrics = await _metrics(http, gateway)
     warmup_requests, s.tally = s.tally.total, Tally()  # the report counts from START
+    if args.steady:  # no new guests nor tokens: the gateway's state stops growing here
+        s.weights = [0 if op in ("sign_in", "sign_up") else w for op, w in MIX]
     sandbox_start = tree_rss_mb(sandbox.proc.pid)
     timeline = [start]
     print(
@@ -1204,7 +1206,9 @@ def _print(out: dict[str, Any]) -> list[str]:
     setup = out["setup"]
     print()
     print(
-        f"soak: {setup['duration_seconds']:.0f} s of mixed traffic, {setup['concurrency']} "
+        f"soak: {setup['duration_seconds']:.0f} s of mixed traffic"
+        f"{' (steady: no new guests after START)' if setup.get('steady') else ''}, "
+        f"{setup['concurrency']} "
         f"clients, through the gateway in front of the sandbox (seed {setup['seed']}); "
         f"{setup['run_seconds']} s in all"
     )
@@ -1341,6 +1345,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="for the clients' choices")
     parser.add_argument(
+        "--steady",
+        action="store_true",
+        help="no sign-ups or sign-ins after START: the guests (sessions, tokens, cached "
+        "answers, rate-limit keys) stay the same, so what RSS still gains is not state",
+    )
+    parser.add_argument(
         "--faults",
         type=_fault_names,
         default=[f.name for f in FAULTS],
@@ -1379,6 +1389,7 @@ def main(argv: list[str] | None = None) -> int:
         "think_ms": args.think_ms,
         "max_attempts": args.max_attempts,
         "seed": args.seed,
+        "steady": args.steady,
         "faults": args.faults,
         "mix": dict(MIX),
         "double_submit_share": DOUBLE_SUBMIT_SHARE,
