@@ -67,10 +67,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from common import terminable
+from common import UNREACHABLE_LIMIT, UNREACHABLE_WINDOW, terminable, unreachable_policies
 
 from gateway.config import ConfigError, load_config
-from gateway.ratelimit.policies import BUILT_IN
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -114,7 +113,6 @@ BALANCE = "/api/auth/checkins/balance"
 SIGN_IN = "/api/auth/customers/sign_in"
 OVERHEAD = "loyalty_gateway_overhead_seconds"
 CHECKIN_ROUTE = f"POST {CHECKIN}"  # the route label in the gateway's metrics
-UNREACHABLE_LIMIT, UNREACHABLE_WINDOW = 1_000_000, 1  # the largest limit config accepts, per 1 s
 
 SIGN_IN_BODY = {"user": {"email": "bench.guest@example.com", "password": "correct-horse-9"}}
 CHECKIN_BODY = {
@@ -394,13 +392,7 @@ def _gateway_config(tmp: Path) -> Path:
         "max_concurrent_upstream = 1024",
         "queue = 1024",
     ]
-    for policy in BUILT_IN:
-        lines += [
-            "",
-            f"[rate_limit.policies.{policy.name}]",
-            f"limit = {UNREACHABLE_LIMIT}",
-            f"window = {UNREACHABLE_WINDOW}",
-        ]
+    lines += unreachable_policies()
     path = tmp / "gateway.toml"
     path.write_text("\n".join(lines) + "\n")
     return path

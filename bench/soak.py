@@ -91,9 +91,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from common import terminable
-
-from gateway.ratelimit.policies import BUILT_IN
+from common import UNREACHABLE_LIMIT, UNREACHABLE_WINDOW, terminable, unreachable_policies
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -112,7 +110,6 @@ FAULTS_PATH = "/__sandbox/faults"
 
 READ_FIRST_BYTE, WRITE_FIRST_BYTE, AUTH_FIRST_BYTE = 0.5, 1.0, 1.0
 LATENCY_MS = 1500  # beyond every first-byte timeout above
-UNREACHABLE_LIMIT, UNREACHABLE_WINDOW = 1_000_000, 1  # the largest limit config accepts
 PASS_THROUGH = ("PUNCHH_HTTP_CLIENT", "GATEWAY_EVENT_LOOP")
 OUTCOMES = ("applied", "not_applied", "unknown")
 SKIPPED_ROUTES = ("GET /metrics", "GET /readyz", "GET /healthz")
@@ -303,13 +300,7 @@ def _clean_env() -> dict[str, str]:
 
 def _gateway_config(tmp: Path) -> Path:
     lines = ["# make soak: every rate-limit policy out of reach (the limiter runs, never refuses)."]
-    for policy in BUILT_IN:
-        lines += [
-            "",
-            f"[rate_limit.policies.{policy.name}]",
-            f"limit = {UNREACHABLE_LIMIT}",
-            f"window = {UNREACHABLE_WINDOW}",
-        ]
+    lines += unreachable_policies()
     path = tmp / "gateway.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
