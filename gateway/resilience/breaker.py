@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gateway.errors import CircuitOpen
+from gateway.resilience.window import SlidingCounts
 
 State = Literal["closed", "open", "half_open"]
+_CALLS, _FAILURES = 0, 1
 STATE_VALUES: dict[State, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 
@@ -52,9 +54,7 @@ class CircuitBreaker:
         self._opened_at = 0.0
         self._probe_out = False
         self._consecutive = 0
-        self._calls = [0] * settings.window
-        self._failures = [0] * settings.window
-        self._stamps = [-1] * settings.window
+        self._window = SlidingCounts(settings.window, 2, clock)  # calls, failures
 
     def _move(self, state: State) -> None:
         if state != self.state:
@@ -95,20 +95,14 @@ class CircuitBreaker:
             self._probe_out = False
 
     def _count(self, ok: bool) -> None:
-        second = int(self._clock())
-        i = second % self._s.window
-        if self._stamps[i] != second:
-            self._stamps[i], self._calls[i], self._failures[i] = second, 0, 0
-        self._calls[i] += 1
-        self._failures[i] += 0 if ok else 1
+        self._window.add(_CALLS)
+        if not ok:
+            self._window.add(_FAILURES)
 
     def _tripped(self) -> bool:
         if self._consecutive >= self._s.consecutive:
             return True
-        oldest = int(self._clock()) - self._s.window
-        live = [i for i, s in enumerate(self._stamps) if s > oldest]
-        calls = sum(self._calls[i] for i in live)
-        failures = sum(self._failures[i] for i in live)
+        calls, failures = self._window.total(_CALLS), self._window.total(_FAILURES)
         return calls >= self._s.min_calls and failures >= self._s.failure_ratio * calls
 
     def _open(self) -> None:
@@ -117,5 +111,5 @@ class CircuitBreaker:
 
     def _close(self) -> None:
         self._consecutive = 0
-        self._stamps = [-1] * self._s.window
+        self._window.clear()
         self._move("closed")

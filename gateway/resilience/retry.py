@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway.resilience.window import SlidingCounts
+
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
 
@@ -31,38 +33,25 @@ def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> 
     return float(rng() * min(cap, base * 2 ** (attempt - 1)))
 
 
+_REQUESTS, _RETRIES = 0, 1
+
+
 class RetryBudget:
     def __init__(
         self, ratio: float, min_per_second: int, window: int, clock: Callable[[], float]
     ) -> None:
         self._ratio = ratio
         self._reserve = min_per_second * window
-        self._window = window
-        self._clock = clock
-        self._requests = [0] * window
-        self._retries = [0] * window
-        self._stamps = [-1] * window
-
-    def _bucket(self) -> int:
-        second = int(self._clock())
-        i = second % self._window
-        if self._stamps[i] != second:
-            self._stamps[i], self._requests[i], self._retries[i] = second, 0, 0
-        return i
-
-    def _live(self, counts: list[int]) -> int:
-        oldest = int(self._clock()) - self._window
-        return sum(c for c, s in zip(counts, self._stamps, strict=True) if s > oldest)
+        self._counts = SlidingCounts(window, 2, clock)
 
     def deposit(self) -> None:
         """A first attempt was made."""
-        self._requests[self._bucket()] += 1
+        self._counts.add(_REQUESTS)
 
     def withdraw(self) -> bool:
         """May one more retry be made now? Takes it from the budget when it may."""
-        i = self._bucket()
-        allowed = self._reserve + self._ratio * self._live(self._requests)
-        if self._live(self._retries) + 1 > allowed:
+        allowed = self._reserve + self._ratio * self._counts.total(_REQUESTS)
+        if self._counts.total(_RETRIES) + 1 > allowed:
             return False
-        self._retries[i] += 1
+        self._counts.add(_RETRIES)
         return True
