@@ -153,3 +153,31 @@ async def test_password_sessions_are_not_refreshed(
     assert resp.status == 401
     assert _count(recorder, REFRESH) == 0
     assert _count(recorder, BALANCE) == 1
+
+
+async def test_a_401_to_an_access_token_already_replaced_does_not_refresh_again(
+    gw: Client, recorder: Recorder
+) -> None:
+    """Two requests leave with ACCESS-1. The first's 401 comes back at once and refreshes
+    (ACCESS-2); the second's 401 comes back after that refresh has finished: its token was
+    already replaced, so it is retried with ACCESS-2 and Punchh sees one refresh only."""
+    auth = await _otp_session(gw, recorder)
+    recorder.reply("POST", REFRESH, _grant(2))
+    slow, fast = "/api/auth/users/balance", "/api/auth/checkins/balance"
+    recorder.reply("GET", slow, Reply(401, {"error": "revoked"}, delay=0.4, times=1))
+    recorder.reply("GET", fast, Reply(401, {"error": "revoked"}, times=1))
+    late = asyncio.ensure_future(gw.get(slow, headers=auth))
+    for _ in range(400):  # until Punchh has the slow request (its answer takes 0.4 s)
+        if any(s.path == slow for s in recorder.seen):
+            break
+        await asyncio.sleep(0.005)
+    first = await gw.get(fast, headers=auth)
+    assert first.status == 200
+    assert _count(recorder, REFRESH) == 1
+    second = await late
+    assert second.status == 200
+    assert _count(recorder, REFRESH) == 1
+    calls = [(s.path, s.headers.get("Authorization")) for s in recorder.seen[1:]]
+    assert calls.count((slow, "Bearer ACCESS-1")) == 1
+    assert calls.count((slow, "Bearer ACCESS-2")) == 1
+    assert calls.count((fast, "Bearer ACCESS-2")) == 1

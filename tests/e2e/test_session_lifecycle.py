@@ -432,3 +432,27 @@ async def test_readyz_reports_the_memory_store(
     assert resp.status == 200
     assert await resp.json() == {"status": "ready", "store": "ok"}
     assert recorder.seen == []
+
+
+# --- a verified token is remembered by its exact bytes, never by its claims ----------
+
+
+def _other_signature(token: str) -> str:
+    """The same header and claims, another signature: one flipped character, and one made
+    with a key the gateway never had."""
+    head, payload, sig = token.split(".")
+    flipped = sig[:-2] + ("A" if sig[-2] != "A" else "B") + sig[-1]
+    return f"{head}.{payload}.{flipped}"
+
+
+async def test_a_verified_token_with_another_signature_is_401(
+    gw: Client, recorder: Recorder
+) -> None:
+    token = await _password_sign_in(gw, recorder)
+    assert (await _users(gw, token)).status == 200  # verified once: now remembered
+    await _assert_401(gw, recorder, _other_signature(token))
+    head, payload, _ = token.split(".")
+    foreign = _resigned(token, SECRET_C).split(".")[2]
+    await _assert_401(gw, recorder, f"{head}.{payload}.{foreign}")
+    await _assert_401(gw, recorder, f"{head}.{payload}.")
+    assert (await _users(gw, token)).status == 200  # the genuine one still works

@@ -101,6 +101,37 @@ async def test_fifty_requests_across_both_refresh_exactly_once(
     assert calls.get("GET /api/auth/users/balance") == 50
 
 
+async def test_a_401_on_both_replicas_at_once_refreshes_exactly_once(
+    replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
+) -> None:
+    """Punchh refuses the access token on a request to each replica at the same moment:
+    one replica refreshes, the other finds the token already replaced and takes it."""
+    a, b = replicas
+    async with aiohttp.ClientSession() as http:
+        token = await _otp_sign_in(http, a, sandbox)
+        await _admin(http, sandbox, "POST", "calls/reset")
+        path = "/api/auth/users/balance"
+        refused = {"method": "GET", "path": path, "status": 401, "latency_ms": 200, "times": 2}
+        async with http.post(f"{sandbox.url}/__sandbox/faults", json=refused) as resp:
+            assert resp.status == 201
+        slow = {"method": "POST", "path": "/api2/password_less/refresh_token", "latency_ms": 300}
+        async with http.post(f"{sandbox.url}/__sandbox/faults", json=slow) as resp:
+            assert resp.status == 201
+        auth = {"Authorization": f"Bearer {token}", "Cache-Control": "no-cache"}
+
+        async def one(gw: GatewayProcess) -> int:
+            async with http.get(f"{gw.url}{path}", headers=auth) as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.gather(one(a), one(b))
+        calls = await _admin(http, sandbox, "GET", "calls")
+    assert list(statuses) == [200, 200]
+    assert isinstance(calls, dict)
+    assert calls.get("POST /api2/password_less/refresh_token") == 1
+    assert calls.get(f"GET {path}") == 4  # each refused once, then sent again with the new token
+
+
 async def test_an_idempotency_key_runs_once_across_replicas(
     replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
 ) -> None:
