@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp_jinja2
 import jinja2
@@ -79,14 +79,21 @@ async def _count_sessions(app: web.Application) -> None:
     counted[0] = now
 
 
-def add_admin_routes(app: web.Application, *, guarded: bool) -> None:
+Wrap = Callable[[str, str, Handler], Handler]
+
+
+def add_admin_routes(app: web.Application, *, guarded: bool, wrap: Wrap | None = None) -> None:
+    """`wrap` puts each handler behind the main app's front (request id, errors, metrics)."""
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("gateway", "templates"),
         autoescape=jinja2.select_autoescape(["html"]),
     )
-    app.router.add_get("/metrics", make_metrics_handler(guarded), name="metrics")
-    app.router.add_get("/gateway/status", make_status_handler(guarded), name="gateway-status")
+    for path, handler, name in (
+        ("/metrics", make_metrics_handler(guarded), "metrics"),
+        ("/gateway/status", make_status_handler(guarded), "gateway-status"),
+    ):
+        app.router.add_get(path, wrap("GET", path, handler) if wrap else handler, name=name)
 
 
 async def admin_site(app: web.Application) -> AsyncIterator[None]:

@@ -1,6 +1,10 @@
-"""Builds the gateway: the middleware pipeline, the routes, and the resources' lifecycle.
+"""Builds the gateway: the request path, the routes, and the resources' lifecycle.
 
-The pipeline in `make_app` is the whole request path, outermost first.
+The request path, outermost first, is visible in `make_app`: the front that every
+request goes through (middleware/front.py), then the stages a route's plan may hold.
+Each Punchh route (and each of the gateway's own) is registered in aiohttp's router
+with its plan, compiled once here: a stage that does not apply to a route is not in its
+plan at all (gateway/plan.py).
 """
 
 from __future__ import annotations
@@ -11,12 +15,15 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from prometheus_client import CollectorRegistry
 
 from gateway.admin import add_admin_routes, admin_site
 from gateway.cache.base import ResponseCache
 from gateway.cache.factory import make_response_cache
+from gateway.call import call_template
 from gateway.config import GatewayConfig
+from gateway.exchange import Exchange
 from gateway.keys import (
     CACHE,
     CLOCK,
@@ -24,6 +31,7 @@ from gateway.keys import (
     IDEMPOTENCY,
     LIMITER,
     METRICS,
+    PLANS,
     RATE_STORE,
     READINESS,
     RECENT_ERRORS,
@@ -32,14 +40,15 @@ from gateway.keys import (
     SESSIONS,
     UPSTREAM,
     UPSTREAM_URL,
-    Readiness,
 )
-from gateway.local import add_local_routes
+from gateway.local import LocalHandlers
 from gateway.metrics import Metrics
+from gateway.plan import Plan, Stage, Wrap, compile_plan
 from gateway.proxy import make_proxy_handler
 from gateway.ratelimit.factory import make_rate_store
 from gateway.ratelimit.guards import ConcurrencyLimiter, Holds
 from gateway.ratelimit.store import RateStore
+from gateway.readiness import Readiness
 from gateway.recent import RecentErrors
 from gateway.refresh import Refresher
 from gateway.resilience.factory import make_idempotency_book
@@ -49,19 +58,19 @@ from gateway.sandbox_link import embedded_sandbox
 from gateway.sessions import SessionManager
 from gateway.store.factory import make_session_store
 from gateway.upstream import UpstreamClient
-from middleware.body import make_body_middleware
-from middleware.cache import make_cache_middleware
-from middleware.client_ip import make_client_ip_middleware
-from middleware.cors import make_cors_middleware
-from middleware.csrf import make_csrf_middleware
-from middleware.errors import make_error_middleware
-from middleware.idempotency import make_idempotency_middleware
-from middleware.observe import make_observe_middleware
-from middleware.pos_auth import make_pos_auth_middleware
-from middleware.rate_limit import make_rate_limit_middleware
-from middleware.request_id import make_request_id_middleware
-from middleware.route import PROXY_ROUTE_NAME, make_route_middleware
-from middleware.session import make_session_middleware
+from middleware.body import make_body_stage
+from middleware.cache import make_cache_stage
+from middleware.client_ip import make_client_ip
+from middleware.cors import make_cors
+from middleware.csrf import make_csrf_stage
+from middleware.errors import make_error_renderer
+from middleware.front import Front, make_front
+from middleware.idempotency import make_idempotency_stage
+from middleware.observe import make_observer
+from middleware.pos_auth import make_pos_auth_stage
+from middleware.rate_limit import make_rate_limit_stage
+from middleware.route import make_router
+from middleware.session import make_session_stage
 
 log = logging.getLogger("gateway")
 access = logging.getLogger("gateway.access")
@@ -128,65 +137,116 @@ def build_parts(
     )
 
 
+def make_stages(cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> list[Stage]:
+    """The stages a route's plan may hold, outermost first; each binds only where it applies."""
+    cookie, limits = cfg.session.cookie, cfg.rate_limit
+    return [
+        # cookie mode, unsafe methods, not POS: an allowed Origin or 403
+        make_csrf_stage(cookie_mode=cookie.enabled, allowed_origins=cookie.allowed_origins),
+        make_body_stage(cfg.server.max_body_bytes),  # read, parse once: 400 / 413 / 415
+        make_pos_auth_stage(cfg.pos),  # POS routes: device key → location key: 401 / 403
+        make_session_stage(  # guest routes: gateway token → Punchh tokens: 401 / 503
+            p.sessions, cookie_name=cookie.name if cookie.enabled else None
+        ),
+        *(  # GCRA budgets per IP, session, OTP target, account; Punchh's pauses: 429 / 503
+            [
+                make_rate_limit_stage(
+                    limits.policies, p.rate_store, holds=Holds(), clock=clock, metrics=p.metrics
+                )
+            ]
+            if limits.enabled
+            else []
+        ),
+        # guest and POS writes: Idempotency-Key, one run per key, the same answer again: 422
+        make_idempotency_stage(p.idempotency, p.metrics),
+        *(  # reads: per-guest look-up cache, single-flight; writes invalidate; sign-ins teach
+            [make_cache_stage(p.cache, clock=clock, metrics=p.metrics)] if cfg.cache.enabled else []
+        ),
+    ]
+
+
+def compile_plans(
+    cfg: GatewayConfig, p: Parts, stages: list[Stage], wrap: Wrap | None = None
+) -> dict[str, Plan]:
+    """One plan per Punchh route of the allowlist, its handler bound to its call template."""
+    plans: dict[str, Plan] = {}
+    for route in p.table.routes:
+        template = call_template(route, cfg)
+        plan = Plan(
+            route.name,
+            route.method,
+            route=route,
+            access=route.access,
+            templated="{" in route.path,
+            call=template,
+        )
+        handler = make_proxy_handler(
+            route,
+            template,
+            cookie=cfg.session.cookie,
+            upstream=p.upstream,
+            manager=p.sessions,
+            refresher=p.refresher,
+        )
+        plans[route.name] = compile_plan(plan, stages, handler, wrap=wrap)
+    return plans
+
+
 def make_app(
     cfg: GatewayConfig,
     *,
     clock: Callable[[], float] = time.time,
     registry: CollectorRegistry | None = None,
+    wrap: Wrap | None = None,
 ) -> web.Application:
+    """`wrap` sees every step of every Punchh route's plan (the bench's stage table)."""
     p = build_parts(cfg, clock, registry or CollectorRegistry())
-    cookie, limits = cfg.session.cookie, cfg.rate_limit
     readiness = Readiness()
-    app = web.Application(
-        middlewares=[
-            make_request_id_middleware(readiness),  # X-Request-ID; draining: Connection: close
-            make_observe_middleware(p.metrics, access),  # metrics and the JSON access log
-            make_cors_middleware(cookie.allowed_origins),  # preflights; CORS headers, errors too
-            make_error_middleware(log, p.recent),  # GatewayError, the unexpected → one JSON shape
-            make_client_ip_middleware(cfg.server.trusted_proxies),  # true client IP
-            make_route_middleware(p.table),  # normalise path, allowlist: 400 / 404 / 405
-            make_csrf_middleware(  # cookie mode: unsafe methods need an allowed Origin: 403
-                cookie_mode=cookie.enabled, allowed_origins=cookie.allowed_origins
-            ),
-            make_body_middleware(cfg.server.max_body_bytes),  # read, parse once: 400 / 413 / 415
-            make_pos_auth_middleware(cfg.pos),  # POS device key → location key: 401 / 403
-            make_session_middleware(  # gateway token → Punchh tokens: 401 / 503
-                p.sessions, cookie_name=cookie.name if cookie.enabled else None
-            ),
-            *(  # GCRA budgets per IP, session, OTP target, account; Punchh's pauses: 429 / 503
-                [
-                    make_rate_limit_middleware(
-                        limits.policies, p.rate_store, holds=Holds(), clock=clock, metrics=p.metrics
-                    )
-                ]
-                if limits.enabled
-                else []
-            ),
-            # Idempotency-Key on writes: one run per key, the same answer to repeats: 422
-            make_idempotency_middleware(p.idempotency, p.metrics),
-            *(  # per-guest look-up cache, single-flight; writes invalidate
-                [make_cache_middleware(p.cache, clock=clock, metrics=p.metrics)]
-                if cfg.cache.enabled
-                else []
-            ),
-        ],
-        client_max_size=cfg.server.max_body_bytes,
+    stages = make_stages(cfg, clock, p)
+    plans = compile_plans(cfg, p, stages, wrap)
+    front = make_front(
+        readiness=readiness,  # requests in flight; draining: Connection: close
+        record=make_observer(p.metrics, access),  # metrics and the JSON access log
+        cors=make_cors(cfg.session.cookie.allowed_origins),  # preflights; CORS headers
+        render_error=make_error_renderer(log, p.recent),  # GatewayError etc. → one JSON shape
+        client_ip=make_client_ip(cfg.server.trusted_proxies),  # true client IP
+        resolve=make_router(p.table, plans),  # odd paths: normalise, allowlist: 400/404/405
+        unmatched=Plan("unmatched", "*", read_body=False),
+        in_flight=p.metrics.in_flight,
     )
+    app = web.Application(client_max_size=cfg.server.max_body_bytes)
     _keep(app, cfg, clock, p)
     app[READINESS] = readiness
-    add_local_routes(app)
+    app[PLANS] = plans
+    for plan in plans.values():
+        assert plan.route is not None
+        app.router.add_route(plan.method, plan.route.path, _serve(front, plan))
+    local = LocalHandlers(cfg, p.sessions, p.upstream, p.cache, readiness)
+    for method, path, handler, needs in local.routes():
+        plan = Plan(f"{method} {path}", method, access=needs, read_body=needs == "guest")
+        app.router.add_route(method, path, _serve(front, compile_plan(plan, stages, handler)))
     if not cfg.admin.port:  # no admin port: /metrics and the status page live here
-        add_admin_routes(app, guarded=True)
-    app.router.add_route(
-        "*",
-        "/{tail:.*}",
-        make_proxy_handler(cfg, p.upstream, p.sessions, p.refresher),
-        name=PROXY_ROUTE_NAME,
-    )
+
+        def through_front(method: str, path: str, handler: Handler) -> Handler:
+            async def terminal(ex: Exchange) -> web.StreamResponse:
+                return await handler(ex.request)
+
+            plan = Plan(f"{method} {path}", method, read_body=False)
+            return _serve(front, compile_plan(plan, stages, terminal))
+
+        add_admin_routes(app, guarded=True, wrap=through_front)
+    app.router.add_route("*", "/{tail:.*}", _serve(front, None))  # the rest: the router's step
     app.cleanup_ctx.append(_upstream_ctx)
     if cfg.admin.port:
         app.cleanup_ctx.append(admin_site)
     return app
+
+
+def _serve(front: Front, plan: Plan | None) -> Handler:
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return await front(request, plan)
+
+    return serve
 
 
 def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> None:

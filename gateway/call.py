@@ -2,24 +2,25 @@
 
 `client` is always the gateway's own; `authentication_token` is the session's real one;
 the body is serialised once, and those bytes and the normalised path are what is signed
-and sent. Reads ROUTE, BODY, POS_DEVICE, CLIENT_IP and REQUEST_ID.
+and sent. What does not change per request (the secret, the digest algorithm, the
+User-Agent, the timeouts) is the route's `CallTemplate`, built once at start-up.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
-
 from gateway.body import compact_json
 from gateway.config import GatewayConfig
+from gateway.exchange import Exchange
 from gateway.headers import pos_authorization, upstream_headers
-from gateway.keys import BODY, CLIENT_IP, POS_DEVICE, REQUEST_ID, ROUTE
 from gateway.paths import encode_path
-from gateway.resilience.policy import spec_for
+from gateway.resilience.policy import replayable, route_class
+from gateway.routes import Route
 from gateway.sessions import Session
-from gateway.signing import digest_for
+from gateway.signing import DigestAlgorithm, digest_for
 from gateway.translate import rewrite_query, rewrite_request_fields
 from gateway.upstream import CallSpec, UpstreamRequest
 
@@ -51,46 +52,73 @@ def build_payload(
     return body, urlencode(rewrite_query(query, client_id=query_client, auth_token=auth_token))
 
 
-def _authorization(request: web.Request, cfg: GatewayConfig, session: Session | None) -> str | None:
-    device = request.get(POS_DEVICE)
-    if device is not None:
-        return pos_authorization(device.location_key.reveal(), cfg.pos.business_key.reveal())
+@dataclass(frozen=True, slots=True)
+class CallTemplate:
+    """What every call on one route shares, built once at start-up."""
+
+    family: str
+    client_id: str | None  # None for POS: devices' calls carry no `client`
+    secret: bytes = field(repr=False)
+    algorithm: DigestAlgorithm
+    user_agent: str
+    business_key: str | None = field(default=None, repr=False)  # POS `btoken`
+    spec: CallSpec | None = None  # timeouts by route class; sent again only if it never left
+    replay_spec: CallSpec | None = None  # the same, for a call Punchh deduplicates
+
+
+def call_template(route: Route, cfg: GatewayConfig) -> CallTemplate:
+    pos = route.family == "pos"
+    timeouts = cfg.resilience.timeouts[route_class(route)]
+    return CallTemplate(
+        family=route.family,
+        client_id=None if pos else cfg.punchh.client_id,
+        secret=cfg.punchh.client_secret.encode(),
+        algorithm=cfg.punchh.digest[route.family],
+        user_agent=cfg.punchh.pos_user_agent if pos else cfg.punchh.user_agent,
+        business_key=cfg.pos.business_key.reveal() if pos else None,
+        spec=CallSpec(route.name, route.family, timeouts, route.read, read=route.read),
+        replay_spec=CallSpec(route.name, route.family, timeouts, True, read=route.read),
+    )
+
+
+def call_spec(route: Route, template: CallTemplate, doc: dict[str, Any] | None) -> CallSpec:
+    """The call's timeouts (by route class) and whether it may be sent again."""
+    spec = template.replay_spec if replayable(route, doc) else template.spec
+    assert spec is not None
+    return spec
+
+
+def _authorization(ex: Exchange, template: CallTemplate, session: Session | None) -> str | None:
+    if ex.device is not None and template.business_key is not None:
+        return pos_authorization(ex.device.location_key.reveal(), template.business_key)
     if session is not None and session.tokens.access_token:
         return f"Bearer {session.tokens.access_token}"
     return None
 
 
 def build_call(
-    request: web.Request, cfg: GatewayConfig, session: Session | None
+    ex: Exchange, method: str, template: CallTemplate, session: Session | None
 ) -> UpstreamRequest:
-    """Everything Punchh will see, decided from plain values; nothing sent yet."""
-    match, doc = request[ROUTE], request[BODY].doc
-    route = match.route
+    """Everything Punchh will see, decided from the exchange and the template; nothing sent."""
     tokens = session.tokens if session else None
     body, query = build_payload(
-        route.method,
-        doc,
-        list(request.rel_url.query.items()),
-        client_id=None if route.family == "pos" else cfg.punchh.client_id,
+        method,
+        ex.doc,
+        ex.query(),
+        client_id=template.client_id,
         auth_token=(tokens.authentication_token or tokens.access_token) if tokens else None,
         # Without an access token for the Bearer header, the body must carry the user.
         add_auth_token=tokens is not None and not tokens.access_token,
     )
-    path = encode_path(match.path)
-    secret = cfg.punchh.client_secret.encode()
+    path = encode_path(ex.path)
     headers = upstream_headers(
-        request.headers,
-        user_agent=cfg.punchh.pos_user_agent if route.family == "pos" else cfg.punchh.user_agent,
-        request_id=request[REQUEST_ID],
-        client_ip=request[CLIENT_IP],
+        ex.request.headers,
+        user_agent=template.user_agent,
+        request_id=ex.request_id,
+        client_ip=ex.client_ip,
         has_body=body is not None,
-        digest=digest_for(path, query, body or b"", secret, cfg.punchh.digest[route.family]),
-        authorization=_authorization(request, cfg, session),
+        digest=digest_for(path, query, body or b"", template.secret, template.algorithm),
+        authorization=_authorization(ex, template, session),
         id_token=tokens.id_token if tokens else None,
     )
-    return UpstreamRequest(route.method, f"{path}?{query}" if query else path, headers, body)
-
-
-def call_spec(request: web.Request, cfg: GatewayConfig) -> CallSpec:
-    """The call's timeouts (by route class) and whether it may be sent again."""
-    return spec_for(request[ROUTE].route, request[BODY].doc, cfg.resilience.timeouts)
+    return UpstreamRequest(method, f"{path}?{query}" if query else path, headers, body)

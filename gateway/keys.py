@@ -1,40 +1,31 @@
-"""Typed state keys, all in one place: what the app holds, and what each stage sets on a request."""
+"""Typed app state keys, all in one place. Per-request state is not kept on the request:
+it lives in the exchange (gateway/exchange.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.body import ParsedBody
 from gateway.cache.base import ResponseCache
-from gateway.config import GatewayConfig, PosDevice
-from gateway.errors import GatewayError
+from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
+from gateway.plan import Plan
 from gateway.ratelimit.guards import ConcurrencyLimiter
 from gateway.ratelimit.store import RateStore
+from gateway.readiness import Readiness
 from gateway.recent import RecentErrors
 from gateway.resilience.idempotency import IdempotencyBook
-from gateway.routes import RouteMatch, RouteTable
-from gateway.sessions import Resolved, SessionManager
+from gateway.routes import RouteTable
+from gateway.sessions import SessionManager
 from gateway.upstream import UpstreamClient
 
+__all__ = ["Readiness"]
 
-@dataclass
-class Readiness:
-    """Flipped by the app's lifecycle: ready once the upstream client is up; draining from
-    SIGTERM on (/readyz 503, answers close their connections)."""
-
-    ready: bool = False
-    draining: bool = False
-    in_flight: int = 0  # requests being handled (counted by the outermost stage)
-
-
-# App state
 CONFIG = web.AppKey("config", GatewayConfig)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 ROUTE_TABLE = web.AppKey("route_table", RouteTable)
+PLANS = web.AppKey("plans", dict[str, Plan])  # route name → its compiled plan
 SESSIONS = web.AppKey("sessions", SessionManager)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
 READINESS = web.AppKey("readiness", Readiness)
@@ -46,13 +37,3 @@ SESSION_COUNT = web.AppKey("session_count", list[float])  # [when last counted]
 RECENT_ERRORS = web.AppKey("recent_errors", RecentErrors)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 IDEMPOTENCY: web.AppKey[IdempotencyBook] = web.AppKey("idempotency")
-
-# Request state, in the order the stages set it
-REQUEST_ID = web.RequestKey("request_id", str)
-CLIENT_IP = web.RequestKey("client_ip", str)
-ROUTE = web.RequestKey("route", RouteMatch)
-BODY = web.RequestKey("body", ParsedBody)
-POS_DEVICE = web.RequestKey("pos_device", PosDevice)
-SESSION = web.RequestKey("session", Resolved)
-SOURCE = web.RequestKey("source", str)  # "upstream" when the answer is Punchh's
-ERROR = web.RequestKey("error", GatewayError)  # the error the gateway answered with

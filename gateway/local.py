@@ -4,30 +4,38 @@
 503 `not_ready` before, and 503 `draining` from SIGTERM on (gateway/workers.py); it
 reports the store's state without failing on it (a Redis outage must not take every
 replica out of the load balancer).
-/gateway/logout ends the session named by the gateway token (Bearer, the body's or the
-query's `authentication_token`, or the cookie in cookie mode) and signs out at Punchh
-where Punchh has a sign-out for that kind of sign-in: 204, or 401 when the token is not
-a live session. /gateway/logout/all ends every session of that guest, on every replica.
+/gateway/logout ends the session named by the gateway token (found by the session stage,
+like on every guest route) and signs out at Punchh where Punchh has a sign-out for that
+kind of sign-in: 204, or 401 when the token is not a live session. /gateway/logout/all
+ends every session of that guest, on every replica.
+Each is a terminal step of a plan (gateway/plan.py), so the front and the stages a route
+needs run for them as for any Punchh route.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from dataclasses import dataclass
 
 from aiohttp import web
 
-from gateway.body import parse_body
-from gateway.cache.base import CacheUnavailable
+from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.policy import user_tag
+from gateway.config import GatewayConfig
 from gateway.cookies import clear_session_cookie
 from gateway.errors import GatewayError
-from gateway.incoming import request_token, sent_content_type
-from gateway.keys import CACHE, CONFIG, READINESS, REQUEST_ID, SESSIONS, UPSTREAM
+from gateway.exchange import Exchange
+from gateway.owner import guest_of
+from gateway.plan import Next
 from gateway.punchh_calls import sign_out_request, sign_out_spec
-from gateway.sessions import Resolved
+from gateway.readiness import Readiness
+from gateway.sessions import Resolved, SessionManager
 from gateway.store.base import StoreUnavailable
+from gateway.upstream import UpstreamClient
 
 log = logging.getLogger("gateway")
+_OK = json.dumps({"status": "ok"})
 
 
 class NotReady(GatewayError):
@@ -35,83 +43,79 @@ class NotReady(GatewayError):
     default_code = "not_ready"
 
 
-async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+@dataclass(frozen=True, slots=True)
+class LocalHandlers:
+    """The terminal steps of the gateway's own routes, bound to what they use."""
 
+    cfg: GatewayConfig
+    sessions: SessionManager
+    upstream: UpstreamClient
+    cache: ResponseCache
+    readiness: Readiness
 
-async def readyz(request: web.Request) -> web.Response:
-    readiness = request.app[READINESS]
-    if readiness.draining:
-        raise NotReady("the gateway is shutting down", code="draining")
-    if not readiness.ready:
-        raise NotReady("the gateway is not ready to serve")
-    try:
-        await request.app[SESSIONS].store.ping()
-        store = "ok"
-    except StoreUnavailable:
-        store = "unavailable"
-    return web.json_response({"status": "ready", "store": store})
-
-
-async def _resolve(request: web.Request) -> Resolved:
-    cookie = request.app[CONFIG].session.cookie
-    doc = parse_body(await request.read(), sent_content_type(request)).doc
-    token = request_token(request, doc, cookie.name if cookie.enabled else None)
-    return await request.app[SESSIONS].resolve(token)
-
-
-async def _sign_out_at_punchh(request: web.Request, resolved: Resolved) -> None:
-    call = sign_out_request(request.app[CONFIG], resolved.session, request[REQUEST_ID])
-    if call is None:
-        return
-    try:
-        resp = await request.app[UPSTREAM].send(
-            call, sign_out_spec(request.app[CONFIG], resolved.session)
+    def routes(self) -> tuple[tuple[str, str, Next, str], ...]:
+        """(method, path, handler, access) of each route."""
+        return (
+            ("GET", "/healthz", self.healthz, "none"),
+            ("GET", "/readyz", self.readyz, "none"),
+            ("POST", "/gateway/logout", self.logout, "guest"),
+            ("POST", "/gateway/logout/all", self.logout_all, "guest"),
         )
-        outcome = str(resp.status)
-    except GatewayError as exc:
-        outcome = exc.code
-    log.info("punchh sign-out", extra={"request_id": request[REQUEST_ID], "outcome": outcome})
+
+    async def healthz(self, ex: Exchange) -> web.StreamResponse:
+        return web.Response(text=_OK, content_type="application/json")
+
+    async def readyz(self, ex: Exchange) -> web.StreamResponse:
+        if self.readiness.draining:
+            raise NotReady("the gateway is shutting down", code="draining")
+        if not self.readiness.ready:
+            raise NotReady("the gateway is not ready to serve")
+        try:
+            await self.sessions.store.ping()
+            store = "ok"
+        except StoreUnavailable:
+            store = "unavailable"
+        return web.json_response({"status": "ready", "store": store})
+
+    async def logout(self, ex: Exchange) -> web.StreamResponse:
+        resolved = _resolved(ex)
+        await self.sessions.end(resolved.session.sid)
+        return await self._after_logout(ex, resolved)
+
+    async def logout_all(self, ex: Exchange) -> web.StreamResponse:
+        resolved = _resolved(ex)
+        if resolved.session.user_id is None:
+            await self.sessions.end(resolved.session.sid)
+        else:
+            await self.sessions.end_all(resolved.session.user_id)
+        return await self._after_logout(ex, resolved)
+
+    async def _after_logout(self, ex: Exchange, resolved: Resolved) -> web.StreamResponse:
+        try:
+            await self.cache.invalidate([user_tag(guest_of(resolved.session))])
+        except CacheUnavailable:
+            log.warning("cache unavailable at logout", extra={"request_id": ex.request_id})
+        await self._sign_out_at_punchh(ex, resolved)
+        response = web.Response(status=204)
+        cookie = self.cfg.session.cookie
+        if cookie.enabled:
+            clear_session_cookie(response, cookie)
+        return response
+
+    async def _sign_out_at_punchh(self, ex: Exchange, resolved: Resolved) -> None:
+        call = sign_out_request(self.cfg, resolved.session, ex.request_id)
+        if call is None:
+            return
+        try:
+            resp = await self.upstream.send(
+                call, sign_out_spec(self.cfg, resolved.session), timing=ex
+            )
+            outcome = str(resp.status)
+        except GatewayError as exc:
+            outcome = exc.code
+        log.info("punchh sign-out", extra={"request_id": ex.request_id, "outcome": outcome})
 
 
-def _ended(request: web.Request) -> web.Response:
-    response = web.Response(status=204)
-    cookie = request.app[CONFIG].session.cookie
-    if cookie.enabled:
-        clear_session_cookie(response, cookie)
-    return response
-
-
-async def _forget_cached(request: web.Request, resolved: Resolved) -> None:
-    user = resolved.session.user_id or f"sid:{resolved.session.sid}"
-    try:
-        await request.app[CACHE].invalidate([user_tag(user)])
-    except CacheUnavailable:
-        log.warning("cache unavailable at logout", extra={"request_id": request[REQUEST_ID]})
-
-
-async def logout(request: web.Request) -> web.Response:
-    resolved = await _resolve(request)
-    await request.app[SESSIONS].end(resolved.session.sid)
-    await _forget_cached(request, resolved)
-    await _sign_out_at_punchh(request, resolved)
-    return _ended(request)
-
-
-async def logout_all(request: web.Request) -> web.Response:
-    resolved = await _resolve(request)
-    manager = request.app[SESSIONS]
-    if resolved.session.user_id is None:
-        await manager.end(resolved.session.sid)
-    else:
-        await manager.end_all(resolved.session.user_id)
-    await _forget_cached(request, resolved)
-    await _sign_out_at_punchh(request, resolved)
-    return _ended(request)
-
-
-def add_local_routes(app: web.Application) -> None:
-    app.router.add_get("/healthz", healthz, name="healthz", allow_head=False)
-    app.router.add_get("/readyz", readyz, name="readyz", allow_head=False)
-    app.router.add_post("/gateway/logout", logout, name="gateway-logout")
-    app.router.add_post("/gateway/logout/all", logout_all, name="gateway-logout-all")
+def _resolved(ex: Exchange) -> Resolved:
+    assert ex.session is not None  # the session stage is bound to these routes
+    return ex.session

@@ -10,61 +10,89 @@
 
 `POST /api2/password_less/refresh_token` is answered by the gateway itself: it refreshes
 the session's tokens (the frontend holds no refresh token) and returns the same gateway token.
+`make_proxy_handler` binds one handler per route, with the route's call template.
 """
 
 from __future__ import annotations
 
+import json
+
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from gateway.answer import after_call
-from gateway.call import build_call, call_spec
-from gateway.config import GatewayConfig
+from gateway.call import CallTemplate, build_call, call_spec
+from gateway.config import CookieConfig
 from gateway.cookies import clear_session_cookie, set_session_cookie
 from gateway.errors import BadRequest, GatewayError, Outcome
+from gateway.exchange import Exchange
 from gateway.headers import client_headers
-from gateway.keys import REQUEST_ID, ROUTE, SESSION, SOURCE
+from gateway.plan import Next
 from gateway.punchh_calls import refreshable
 from gateway.refresh import Refresher
+from gateway.routes import Route
 from gateway.sessions import Resolved, SessionManager
 from gateway.upstream import UpstreamClient, UpstreamResponse
 
 
 def make_proxy_handler(
-    cfg: GatewayConfig, upstream: UpstreamClient, manager: SessionManager, refresher: Refresher
-) -> Handler:
-    cookie = cfg.session.cookie
+    route: Route,
+    template: CallTemplate,
+    *,
+    cookie: CookieConfig,
+    upstream: UpstreamClient,
+    manager: SessionManager,
+    refresher: Refresher,
+) -> Next:
+    method, action = route.method, route.action
 
-    async def send(request: web.Request, resolved: Resolved | None) -> UpstreamResponse:
+    async def send(ex: Exchange, resolved: Resolved | None) -> UpstreamResponse:
         session = resolved.session if resolved else None
         try:
-            return await upstream.send(build_call(request, cfg, session), call_spec(request, cfg))
+            return await upstream.send(
+                build_call(ex, method, template, session),
+                call_spec(route, template, ex.doc),
+                timing=ex,
+            )
         except GatewayError:
-            if request[ROUTE].route.action == "logout" and session is not None:
+            if action == "logout" and session is not None:
                 await manager.end(session.sid)  # the guest asked to leave: they have
             raise
 
-    async def proxy(request: web.Request) -> web.StreamResponse:
-        route, rid = request[ROUTE].route, request[REQUEST_ID]
-        resolved = request.get(SESSION)
-        if route.action == "login":
+    async def refresh_answer(ex: Exchange) -> web.StreamResponse:
+        resolved = ex.session
+        if resolved is None or not refreshable(resolved.session):
+            raise BadRequest("this session has no refresh token", code="not_refreshable")
+        session = await refresher.refresh_now(resolved.session, ex.request_id, timing=ex)
+        data: dict[str, object] = {"token_type": "Bearer", "expires_in": manager.remaining(session)}
+        if not cookie.enabled:
+            data["access_token"] = resolved.token
+        return web.Response(
+            text=json.dumps({"data": data}),
+            content_type="application/json",
+            headers={"X-Request-ID": ex.request_id},
+        )
+
+    async def proxy(ex: Exchange) -> web.StreamResponse:
+        rid, resolved = ex.request_id, ex.session
+        if action == "login":
             # A sign-up Punchh applied but the gateway could not keep would be half-applied:
             # with the store down, answer 503 before calling Punchh.
             await manager.store.ping()
-        if route.action == "refresh":
-            return await _refresh_answer(resolved, refresher, manager, rid, cookie.enabled)
         if resolved is not None:
-            resolved = Resolved(await refresher.ensure_fresh(resolved.session, rid), resolved.token)
-        resp = await send(request, resolved)
+            fresh = await refresher.ensure_fresh(resolved.session, rid, timing=ex)
+            if fresh is not resolved.session:
+                resolved = Resolved(fresh, resolved.token)
+        resp = await send(ex, resolved)
         if (
             resp.status == 401
             and resolved is not None
-            and route.action == "forward"
+            and action == "forward"
             and refreshable(resolved.session)
         ):
-            resolved = Resolved(await refresher.refresh_now(resolved.session, rid), resolved.token)
-            resp = await send(request, resolved)
-        request[SOURCE] = "upstream"
+            fresh = await refresher.refresh_now(resolved.session, rid, timing=ex)
+            resolved = Resolved(fresh, resolved.token)
+            resp = await send(ex, resolved)
+        ex.source = "upstream"
         try:
             answer = await after_call(route, resp, resolved, manager, cookie_mode=cookie.enabled)
         except GatewayError as exc:  # Punchh has answered: its status says what it did
@@ -79,26 +107,10 @@ def make_proxy_handler(
             clear_session_cookie(response, cookie)
         return response
 
-    return proxy
+    return refresh_answer if action == "refresh" else proxy
 
 
 def _outcome_of(status: int) -> Outcome:
     if 200 <= status < 300:
         return "applied"
     return "unknown" if status >= 500 else "not_applied"
-
-
-async def _refresh_answer(
-    resolved: Resolved | None,
-    refresher: Refresher,
-    manager: SessionManager,
-    request_id: str,
-    cookie_mode: bool,
-) -> web.StreamResponse:
-    if resolved is None or not refreshable(resolved.session):
-        raise BadRequest("this session has no refresh token", code="not_refreshable")
-    session = await refresher.refresh_now(resolved.session, request_id)
-    data: dict[str, object] = {"token_type": "Bearer", "expires_in": manager.remaining(session)}
-    if not cookie_mode:
-        data["access_token"] = resolved.token
-    return web.json_response({"data": data}, headers={"X-Request-ID": request_id})

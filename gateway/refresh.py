@@ -22,6 +22,7 @@ from gateway.errors import GatewayError, Unauthorized, UpstreamError
 from gateway.metrics import Metrics
 from gateway.punchh_calls import refresh_request, refresh_spec, refreshable
 from gateway.sessions import Session, SessionManager
+from gateway.timing import Timing
 from gateway.translate import id_token_expiry, take_tokens
 from gateway.upstream import UpstreamClient
 
@@ -60,20 +61,27 @@ class Refresher:
         self._lock_ttl = cfg.punchh.total_timeout + 2.0
         self._inflight: dict[str, asyncio.Future[Session]] = {}
 
-    async def ensure_fresh(self, session: Session, request_id: str) -> Session:
+    async def ensure_fresh(
+        self, session: Session, request_id: str, *, timing: Timing | None = None
+    ) -> Session:
         if not needs_refresh(session, self._clock(), self._margin):
             return session
-        return await self._shared(session, None, request_id)
+        return await self._shared(session, None, request_id, timing)
 
-    async def refresh_now(self, session: Session, request_id: str) -> Session:
+    async def refresh_now(
+        self, session: Session, request_id: str, *, timing: Timing | None = None
+    ) -> Session:
         """After Punchh said 401 to this access token (or the frontend asked): refresh unless
         another request already replaced the token."""
-        return await self._shared(session, session.tokens.access_token, request_id)
+        return await self._shared(session, session.tokens.access_token, request_id, timing)
 
-    async def _shared(self, session: Session, stale: str | None, request_id: str) -> Session:
+    async def _shared(
+        self, session: Session, stale: str | None, request_id: str, timing: Timing | None
+    ) -> Session:
+        """One refresh per session in this process; its time is the first asker's."""
         future = self._inflight.get(session.sid)
         if future is None:
-            future = asyncio.ensure_future(self._refresh(session.sid, stale, request_id))
+            future = asyncio.ensure_future(self._refresh(session.sid, stale, request_id, timing))
             self._inflight[session.sid] = future
             future.add_done_callback(functools.partial(self._done, session.sid))
         return await asyncio.shield(future)
@@ -83,7 +91,9 @@ class Refresher:
         if not future.cancelled():
             future.exception()  # retrieved here, so a waiter that went away leaves no warning
 
-    async def _refresh(self, sid: str, stale: str | None, request_id: str) -> Session:
+    async def _refresh(
+        self, sid: str, stale: str | None, request_id: str, timing: Timing | None
+    ) -> Session:
         store = self._manager.store
         async with store.lock(f"refresh:{sid}", ttl=self._lock_ttl, wait=self._lock_ttl) as got:
             current = await self._manager.reload(sid)
@@ -95,12 +105,14 @@ class Refresher:
                 return current  # another replica refreshed while we waited for the lock
             if stale is not None and current.tokens.access_token != stale:
                 return current
-            return await self._call(current, request_id)
+            return await self._call(current, request_id, timing)
 
-    async def _call(self, current: Session, request_id: str) -> Session:
+    async def _call(self, current: Session, request_id: str, timing: Timing | None) -> Session:
         try:
             resp = await self._upstream.send(
-                refresh_request(self._cfg, current, request_id), refresh_spec(self._cfg)
+                refresh_request(self._cfg, current, request_id),
+                refresh_spec(self._cfg),
+                timing=timing,
             )
         except GatewayError:
             return self._keep_if_valid(current, "unreachable")

@@ -40,7 +40,7 @@ from gateway.ratelimit.guards import ConcurrencyLimiter
 from gateway.resilience.breaker import STATE_VALUES, CircuitBreaker, CircuitSettings, State
 from gateway.resilience.policy import CallSpec, Timeouts
 from gateway.resilience.retry import RETRYABLE_STATUSES, RetryBudget, RetrySettings, backoff
-from gateway.timing import current
+from gateway.timing import Timing
 from gateway.transports.base import (
     AttemptTimeouts,
     Transport,
@@ -115,7 +115,11 @@ class UpstreamClient:
             self._metrics.circuit_transitions.labels(family, state).inc()
 
     async def send(
-        self, request: UpstreamRequest, spec: CallSpec | None = None
+        self,
+        request: UpstreamRequest,
+        spec: CallSpec | None = None,
+        *,
+        timing: Timing | None = None,
     ) -> UpstreamResponse:
         spec = spec or CallSpec("", "", self._default, replayable=False)
         deadline = self._clock() + spec.timeouts.total
@@ -142,7 +146,9 @@ class UpstreamClient:
                         self._refused("budget")
                         return _give(result)
                     self._count_retry(spec, reason, attempt, request)
-                result = await self._attempt(request, spec.timeouts, deadline, breaker, probe)
+                result = await self._attempt(
+                    request, spec.timeouts, deadline, breaker, probe, timing
+                )
                 if isinstance(result, UpstreamResponse):
                     if result.status not in RETRYABLE_STATUSES:
                         if sent_before and not spec.read and result.status >= 400:
@@ -174,6 +180,7 @@ class UpstreamClient:
         deadline: float,
         breaker: CircuitBreaker | None,
         probe: bool,
+        timing: Timing | None,
     ) -> UpstreamResponse | UpstreamError | UpstreamTimeout:
         left = max(0.001, deadline - self._clock())
         each = AttemptTimeouts(
@@ -182,7 +189,7 @@ class UpstreamClient:
             total=left,
         )
         try:
-            result = await self._limited(request, each)
+            result = await self._limited(request, each, timing)
         except (UpstreamError, UpstreamTimeout) as exc:
             if breaker is not None:
                 breaker.record(False, probe=probe)
@@ -195,20 +202,24 @@ class UpstreamClient:
             breaker.record(result.status not in RETRYABLE_STATUSES, probe=probe)
         return result
 
-    async def _limited(self, request: UpstreamRequest, each: AttemptTimeouts) -> UpstreamResponse:
+    async def _limited(
+        self, request: UpstreamRequest, each: AttemptTimeouts, timing: Timing | None
+    ) -> UpstreamResponse:
         if self._limiter is None:
-            return await self._timed(request, each)
+            return await self._timed(request, each, timing)
         async with self._limiter.slot():
-            return await self._timed(request, each)
+            return await self._timed(request, each, timing)
 
-    async def _timed(self, request: UpstreamRequest, each: AttemptTimeouts) -> UpstreamResponse:
+    async def _timed(
+        self, request: UpstreamRequest, each: AttemptTimeouts, timing: Timing | None
+    ) -> UpstreamResponse:
+        if timing is None:
+            return await self._transport.send(request, each)
         started = time.perf_counter()
         try:
             return await self._transport.send(request, each)
         finally:
-            timing = current.get()
-            if timing is not None:
-                timing.upstream(time.perf_counter() - started)
+            timing.upstream(time.perf_counter() - started)
 
     def _may_retry(
         self,

@@ -1,6 +1,7 @@
 """Request body: read once, within the size limit, and parsed as a JSON object.
 
-Sets BODY on routed requests. Rejects: 413 payload_too_large, 415
+Sets the exchange's `doc`. Bound to every route that reads a body (not /healthz,
+/readyz or the admin pages). Rejects: 413 payload_too_large, 415
 unsupported_media_type (a body that is not JSON), 400 invalid_json (malformed) and
 400 invalid_body (JSON that is not an object).
 """
@@ -8,32 +9,39 @@ unsupported_media_type (a body that is not JSON), 400 invalid_json (malformed) a
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from gateway.body import parse_body
 from gateway.errors import PayloadTooLarge
+from gateway.exchange import Exchange
 from gateway.incoming import sent_content_type
-from gateway.keys import BODY, ROUTE
+from gateway.plan import Next, Plan, Stage
 
 
-def make_body_middleware(max_bytes: int) -> Middleware:
+def make_body_stage(max_bytes: int) -> Stage:
     if max_bytes <= 0:
         raise ValueError("max_bytes must be positive")
     too_large = f"request body is larger than {max_bytes} bytes"
 
-    @web.middleware
-    async def body(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if ROUTE not in request:
-            return await handler(request)
-        if request.content_length is not None and request.content_length > max_bytes:
-            raise PayloadTooLarge(too_large)
-        try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise PayloadTooLarge(too_large) from None
-        if len(raw) > max_bytes:
-            raise PayloadTooLarge(too_large)
-        request[BODY] = parse_body(raw, sent_content_type(request))
-        return await handler(request)
+    def bind(plan: Plan, nxt: Next) -> Next:
+        if not plan.read_body:
+            return nxt
 
-    return body
+        async def body(ex: Exchange) -> web.StreamResponse:
+            request = ex.request
+            length = request.content_length
+            if length is not None and length > max_bytes:
+                raise PayloadTooLarge(too_large)
+            if length == 0 or (length is None and not request.body_exists):
+                return await nxt(ex)  # no body: nothing to read or parse
+            try:
+                raw = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise PayloadTooLarge(too_large) from None
+            if len(raw) > max_bytes:
+                raise PayloadTooLarge(too_large)
+            ex.doc = parse_body(raw, sent_content_type(request)).doc
+            return await nxt(ex)
+
+        return body
+
+    return bind

@@ -1,19 +1,20 @@
 """CORS for the configured frontend origins (Fetch standard, "CORS protocol").
 
 Preflights (`OPTIONS` with `Access-Control-Request-Method`) from an allowed origin are
-answered 204 here; from any other origin 403 origin_forbidden. Every answer to an
-allowed origin, the gateway's own errors included (this stage sits outside the error
-stage, so a frontend can read `session_required` and send the guest to sign in),
+answered 204 by the front; from any other origin 403 origin_forbidden. Every answer to an
+allowed origin, the gateway's own errors included (the front decorates after rendering
+errors, so a frontend can read `session_required` and send the guest to sign in),
 carries `Access-Control-Allow-Origin` and `-Allow-Credentials`; every answer carries
-`Vary: Origin`. Sets nothing. Off (a pass-through) when no origin is configured.
+`Vary: Origin`. `make_cors` returns None when no origin is configured: the front then
+does no CORS work at all.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
+from dataclasses import dataclass
 
-from gateway.keys import REQUEST_ID
+from aiohttp import web
+
 from middleware.errors import error_response
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE"
@@ -23,40 +24,43 @@ ALLOW_HEADERS = (
 )
 
 
-def make_cors_middleware(allowed_origins: tuple[str, ...]) -> Middleware:
-    allowed = frozenset(allowed_origins)
+@dataclass(frozen=True, slots=True)
+class Cors:
+    allowed: frozenset[str]
 
-    @web.middleware
-    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not allowed:
-            return await handler(request)
+    def preflight(self, request: web.Request, request_id: str) -> web.Response | None:
+        """The answer to a preflight, or None for any other request."""
+        if request.method != "OPTIONS" or "Access-Control-Request-Method" not in request.headers:
+            return None
         origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            if origin not in allowed:
-                return error_response(
-                    403,
-                    "origin_forbidden",
-                    "this origin may not call the gateway",
-                    request.get(REQUEST_ID, ""),
-                    {"Vary": "Origin"},
-                )
-            return web.Response(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Origin": origin,
-                    "Access-Control-Allow-Credentials": "true",
-                    "Access-Control-Allow-Methods": ALLOW_METHODS,
-                    "Access-Control-Allow-Headers": ALLOW_HEADERS,
-                    "Access-Control-Max-Age": "600",
-                    "Vary": "Origin",
-                },
+        if origin is None or origin not in self.allowed:
+            return error_response(
+                403,
+                "origin_forbidden",
+                "this origin may not call the gateway",
+                request_id,
+                {"Vary": "Origin"},
             )
-        response = await handler(request)
+        return web.Response(
+            status=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Credentials": "true",
+                "Access-Control-Allow-Methods": ALLOW_METHODS,
+                "Access-Control-Allow-Headers": ALLOW_HEADERS,
+                "Access-Control-Max-Age": "600",
+                "Vary": "Origin",
+            },
+        )
+
+    def decorate(self, request: web.Request, response: web.StreamResponse) -> None:
         response.headers["Vary"] = "Origin"
-        if origin in allowed:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin in self.allowed:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"
             response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
-        return response
 
-    return cors
+
+def make_cors(allowed_origins: tuple[str, ...]) -> Cors | None:
+    return Cors(frozenset(allowed_origins)) if allowed_origins else None

@@ -1,23 +1,23 @@
 """The one place gateway errors become answers: `{"error": {code, message, request_id}}`.
 
 The body also says what became of the request at Punchh: `outcome` is `not_applied`,
-`unknown` or `applied` (gateway/errors.py). Catches GatewayError (its status and code),
+`unknown` or `applied` (gateway/errors.py). Renders GatewayError (its status and code),
 aiohttp's own HTTP errors (mapped to codes), and anything unexpected (500
-internal_error, logged with its traceback).
+internal_error, logged with its traceback). Sets the exchange's `error` and `source`.
 Each gateway-made error is one log line; the message is safe to show and to log.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError, Outcome
-from gateway.keys import ERROR, REQUEST_ID, SOURCE
+from gateway.exchange import Exchange
 from gateway.recent import RecentErrors
-from middleware.observe import route_label
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -26,6 +26,8 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+
+RenderError = Callable[[Exchange, BaseException], web.Response]
 
 
 def error_response(
@@ -39,44 +41,46 @@ def error_response(
     body = {
         "error": {"code": code, "message": message, "request_id": request_id, "outcome": outcome}
     }
-    return web.json_response(body, status=status, headers=headers)
+    return web.Response(
+        text=json.dumps(body),
+        status=status,
+        headers=headers,
+        content_type="application/json",
+    )
 
 
-def make_error_middleware(logger: logging.Logger, recent: RecentErrors) -> Middleware:
-    @web.middleware
-    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except GatewayError as exc:
-            request[ERROR] = exc
+def make_error_renderer(logger: logging.Logger, recent: RecentErrors) -> RenderError:
+    def render(ex: Exchange, exc: BaseException) -> web.Response:
+        headers: dict[str, str]
+        outcome: Outcome
+        if isinstance(exc, GatewayError):
+            ex.error = exc
             status, code, message, headers = exc.status, exc.code, exc.message, exc.headers
             outcome = exc.outcome
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
+        elif isinstance(exc, web.HTTPException) and exc.status >= 400:
             status, code = exc.status, _HTTP_CODES.get(exc.status, "http_error")
             message = exc.reason
             headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else {}
             outcome = "not_applied"
-        except Exception:
-            logger.exception("unhandled error", extra={"request_id": request.get(REQUEST_ID, "")})
+        else:
+            logger.exception("unhandled error", extra={"request_id": ex.request_id}, exc_info=exc)
             status, code, message, headers = 500, "internal_error", "internal error", {}
             outcome = "unknown"  # it may have failed after Punchh answered
-        request[SOURCE] = "gateway"  # even when Punchh had answered: this answer is ours
-        rid = request.get(REQUEST_ID, "")
-        recent.add(rid, route_label(request), status, code, message)
+        ex.source = "gateway"  # even when Punchh had answered: this answer is ours
+        label = ex.plan.label
+        recent.add(ex.request_id, label, status, code, message)
         logger.warning(
             "gateway error",
             extra={
-                "request_id": rid,
+                "request_id": ex.request_id,
                 "status": status,
                 "code": code,
-                "method": request.method,
-                "route": route_label(request),
+                "method": ex.request.method,
+                "route": label,
                 "error": message,
                 "outcome": outcome,
             },
         )
-        return error_response(status, code, message, rid, headers, outcome)
+        return error_response(status, code, message, ex.request_id, headers, outcome)
 
-    return errors
+    return render

@@ -1,8 +1,10 @@
 """Idempotency-Key on guest and POS writes (gateway/resilience/idempotency.py).
 
-Runs after the session, POS and rate-limit stages (the key is scoped to the guest or the
-device they found) and before the cache stage. A replayed answer carries
-`Idempotent-Replayed: true` and the new request's own X-Request-ID.
+Bound to guest and POS forward writes; runs after the session, POS and rate-limit stages
+(the key is scoped to the guest or the device they found, `gateway/owner.py`) and before
+the cache stage. A replayed answer carries `Idempotent-Replayed: true` and the new
+request's own X-Request-ID. On a route Punchh deduplicates, the key becomes the body's
+`external_uid` when it has none.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
-from gateway.body import ParsedBody
 from gateway.errors import Unprocessable
-from gateway.keys import BODY, POS_DEVICE, REQUEST_ID, ROUTE, SESSION, SOURCE
+from gateway.exchange import Exchange
 from gateway.metrics import Metrics
+from gateway.owner import owner_of
+from gateway.plan import Next, Plan, Stage
 from gateway.resilience.idempotency import (
     HEADER,
     IdempotencyBook,
@@ -24,21 +26,6 @@ from gateway.resilience.idempotency import (
     fingerprint,
     parse_key,
 )
-from gateway.routes import Route
-
-
-def _applies(route: Route) -> bool:
-    return route.access in ("guest", "pos") and route.action == "forward" and not route.read
-
-
-def _scope(request: web.Request) -> str | None:
-    device = request.get(POS_DEVICE)
-    if device is not None:
-        return f"pos:{device.name}"
-    resolved = request.get(SESSION)
-    if resolved is not None:
-        return f"guest:{resolved.session.user_id or resolved.session.sid}"
-    return None
 
 
 def _replay(kept: Kept, request_id: str) -> web.Response:
@@ -48,47 +35,54 @@ def _replay(kept: Kept, request_id: str) -> web.Response:
     return response
 
 
-def make_idempotency_middleware(book: IdempotencyBook, metrics: Metrics) -> Middleware:
-    @web.middleware
-    async def idempotency(request: web.Request, handler: Handler) -> web.StreamResponse:
-        raw = request.headers.get(HEADER)
-        match = request.get(ROUTE)
-        if raw is None or match is None or not _applies(match.route):
-            return await handler(request)
-        scope = _scope(request)
-        if scope is None:
-            return await handler(request)
-        key = parse_key(raw)
-        doc = request[BODY].doc
-        claim_key = f"{scope}\x00{key}"
-        print_ = fingerprint(request.method, match.path, request.rel_url.query_string, doc)
-        try:
-            claim = await book.claim(claim_key, print_)
-        except Unprocessable:
-            metrics.idempotency.labels("mismatch").inc()
-            raise
-        if isinstance(claim, Kept):
-            metrics.idempotency.labels("replayed").inc()
-            return _replay(claim, request[REQUEST_ID])
-        if claim is not None:
-            metrics.idempotency.labels("joined").inc()
-            return _replay(await asyncio.shield(claim), request[REQUEST_ID])
-        metrics.idempotency.labels("new").inc()
-        if match.route.dedupe and (doc is None or doc.get("external_uid") in (None, "")):
-            request[BODY] = ParsedBody({**(doc or {}), "external_uid": key})
-        try:
-            response = await handler(request)
-        except BaseException as exc:
-            await asyncio.shield(book.fail(claim_key, exc))
-            raise
-        body = response.body if isinstance(response, web.Response) else None
-        if not isinstance(body, bytes):
-            await book.fail(claim_key, RuntimeError("a streamed answer cannot be replayed"))
-            return response
-        keep = request.get(SOURCE) == "upstream" and definite(
-            response.status, response.headers.get("Retry-After")
-        )
-        await book.finish(claim_key, Kept.of(response.status, response.headers, body), keep=keep)
-        return response
+def make_idempotency_stage(book: IdempotencyBook, metrics: Metrics) -> Stage:
+    def bind(plan: Plan, nxt: Next) -> Next:
+        route = plan.route
+        if route is None or route.access not in ("guest", "pos"):
+            return nxt
+        if route.action != "forward" or route.read:
+            return nxt
+        dedupe = route.dedupe
 
-    return idempotency
+        async def idempotency(ex: Exchange) -> web.StreamResponse:
+            raw = ex.request.headers.get(HEADER)
+            scope = owner_of(ex) if raw is not None else None
+            if raw is None or scope is None:
+                return await nxt(ex)
+            key = parse_key(raw)
+            doc = ex.doc
+            claim_key = f"{scope}\x00{key}"
+            print_ = fingerprint(ex.request.method, ex.path, ex.request.query_string, doc)
+            try:
+                claim = await book.claim(claim_key, print_)
+            except Unprocessable:
+                metrics.idempotency.labels("mismatch").inc()
+                raise
+            if isinstance(claim, Kept):
+                metrics.idempotency.labels("replayed").inc()
+                return _replay(claim, ex.request_id)
+            if claim is not None:
+                metrics.idempotency.labels("joined").inc()
+                return _replay(await asyncio.shield(claim), ex.request_id)
+            metrics.idempotency.labels("new").inc()
+            if dedupe and (doc is None or doc.get("external_uid") in (None, "")):
+                ex.doc = {**(doc or {}), "external_uid": key}
+            try:
+                response = await nxt(ex)
+            except BaseException as exc:
+                await asyncio.shield(book.fail(claim_key, exc))
+                raise
+            body = response.body if isinstance(response, web.Response) else None
+            if not isinstance(body, bytes):
+                await book.fail(claim_key, RuntimeError("a streamed answer cannot be replayed"))
+                return response
+            keep = ex.source == "upstream" and definite(
+                response.status, response.headers.get("Retry-After")
+            )
+            kept = Kept.of(response.status, response.headers, body)
+            await book.finish(claim_key, kept, keep=keep)
+            return response
+
+        return idempotency
+
+    return bind

@@ -1,7 +1,8 @@
 """POS device authentication (seed 003): devices, not guests, call the /api/pos routes.
 
 A device sends `Authorization: Token token=<DEVICE_KEY>` (a `btoken` part is ignored);
-the gateway maps the key to that store's Punchh location key. Sets POS_DEVICE.
+the gateway maps the key to that store's Punchh location key. Bound to POS routes only.
+Sets the exchange's `device`.
 Rejects: 403 browser_forbidden for anything a browser sends (Origin, Sec-Fetch-*,
 Cookie): a guest look-up by phone must never be reachable from a web page;
 401 invalid_device_key for a missing or unknown key.
@@ -13,11 +14,11 @@ import hmac
 import re
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from gateway.config import PosConfig, PosDevice
 from gateway.errors import Forbidden, Unauthorized
-from gateway.keys import POS_DEVICE, ROUTE
+from gateway.exchange import Exchange
+from gateway.plan import Next, Plan, Stage
 
 _TOKEN = re.compile(r"\s*Token\s+token=\"?([^\",\s]+)\"?", re.IGNORECASE)
 _BROWSER_HEADERS = ("Origin", "Sec-Fetch-Site", "Sec-Fetch-Mode", "Cookie")
@@ -39,21 +40,24 @@ def find_device(key: str, devices: tuple[PosDevice, ...]) -> PosDevice | None:
     return found
 
 
-def make_pos_auth_middleware(cfg: PosConfig) -> Middleware:
+def make_pos_auth_stage(cfg: PosConfig) -> Stage:
     devices = cfg.devices if cfg.enabled else ()
 
-    @web.middleware
-    async def pos_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        match = request.get(ROUTE)
-        if match is None or match.route.access != "pos":
-            return await handler(request)
-        if any(name in request.headers for name in _BROWSER_HEADERS):
-            raise Forbidden("POS routes are not served to browsers", code="browser_forbidden")
-        key = device_key(request.headers.get("Authorization"))
-        device = find_device(key, devices) if key else None
-        if device is None:
-            raise Unauthorized("a valid POS device key is required", code="invalid_device_key")
-        request[POS_DEVICE] = device
-        return await handler(request)
+    def bind(plan: Plan, nxt: Next) -> Next:
+        if plan.access != "pos":
+            return nxt
 
-    return pos_auth
+        async def pos_auth(ex: Exchange) -> web.StreamResponse:
+            headers = ex.request.headers
+            if any(name in headers for name in _BROWSER_HEADERS):
+                raise Forbidden("POS routes are not served to browsers", code="browser_forbidden")
+            key = device_key(headers.get("Authorization"))
+            device = find_device(key, devices) if key else None
+            if device is None:
+                raise Unauthorized("a valid POS device key is required", code="invalid_device_key")
+            ex.device = device
+            return await nxt(ex)
+
+        return pos_auth
+
+    return bind

@@ -1,13 +1,14 @@
 """Rate limits and abuse protection, before anything reaches Punchh.
 
-For each policy covering the route's classes (gateway/ratelimit/policies.py): the
-request's key (client IP, session, OTP target, sign-in account) draws on that policy's
-GCRA budget. Failure-counted policies draw too (an attempt in flight counts, so parallel
-guesses cannot overrun the budget) and give the unit back when Punchh's answer shows
-the attempt did not fail. Rejects: 429 rate_limited with `Retry-After`; 503 upstream_busy while
-Punchh's own `Retry-After` for the route runs; 503 rate_limiter_unavailable when the
+Bound to every Punchh route while rate limiting is on, with the policies covering that
+route found once (gateway/ratelimit/policies.py). Per request: Punchh's own pause for the
+route (503 upstream_busy while its `Retry-After` runs), then each policy's key (client IP,
+session, OTP target, sign-in account) draws on that policy's GCRA budget.
+Failure-counted policies draw too (an attempt in flight counts, so parallel guesses cannot
+overrun the budget) and give the unit back when Punchh's answer shows the attempt did not
+fail. Rejects: 429 rate_limited with `Retry-After`; 503 rate_limiter_unavailable when the
 store cannot answer for a fail-closed policy. Limited routes' answers carry the IETF
-`RateLimit-Policy` and `RateLimit` fields. Reads ROUTE, CLIENT_IP, SESSION, BODY.
+`RateLimit-Policy` and `RateLimit` fields.
 """
 
 from __future__ import annotations
@@ -16,20 +17,19 @@ import logging
 from collections.abc import Callable, Sequence
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from gateway.errors import GatewayError
-from gateway.keys import BODY, CLIENT_IP, ROUTE, SESSION
+from gateway.exchange import Exchange
 from gateway.metrics import Metrics
+from gateway.plan import Next, Plan, Stage
 from gateway.ratelimit.gcra import Decision, seconds
 from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
 from gateway.ratelimit.headers import rate_limit_headers
 from gateway.ratelimit.policies import Policy, is_failure, key_for
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
-from gateway.routes import Route
-from gateway.timing import note
 
 log = logging.getLogger("gateway.ratelimit")
+Drawn = list[tuple[Policy, str, Decision]]
 
 
 class RateLimited(GatewayError):
@@ -42,27 +42,19 @@ class LimiterUnavailable(GatewayError):
     default_code = "rate_limiter_unavailable"
 
 
-def make_rate_limit_middleware(
+def make_rate_limit_stage(
     policies: Sequence[Policy],
     store: RateStore,
     *,
     holds: Holds,
     clock: Callable[[], float],
     metrics: Metrics,
-) -> Middleware:
+) -> Stage:
     policies = tuple(policies)
-    covering: dict[str, tuple[Policy, ...]] = {}  # route name → its policies, found once
 
-    def policies_for(route: Route) -> tuple[Policy, ...]:
-        found = covering.get(route.name)
-        if found is None:
-            classes = route.limit_classes
-            found = covering[route.name] = tuple(p for p in policies if p.covers(classes))
-        return found
-
-    async def draw(policy: Policy, key: str, *, take: bool) -> Decision | None:
+    async def draw(policy: Policy, key: str) -> Decision | None:
         try:
-            return await store.take(key, policy.rate, take=take)
+            return await store.take(key, policy.rate, take=True)
         except RateStoreUnavailable as exc:
             metrics.store_error("rate_limit")
             log.warning(
@@ -80,27 +72,19 @@ def make_rate_limit_middleware(
         except RateStoreUnavailable:
             metrics.store_error("rate_limit")  # the unit stays taken: the safe side
 
-    async def check(request: web.Request) -> list[tuple[Policy, str, Decision]]:
-        route = request[ROUTE].route
-        resolved = request.get(SESSION)
-        sid = resolved.session.sid if resolved is not None else None
-        drawn: list[tuple[Policy, str, Decision]] = []
-        for policy in policies_for(route):
-            key = key_for(
-                policy,
-                ip=request[CLIENT_IP],
-                session=sid,
-                body=request[BODY].doc,
-                family=route.family,
-            )
+    async def check(ex: Exchange, covering: tuple[Policy, ...], family: str) -> Drawn:
+        sid = ex.session.session.sid if ex.session is not None else None
+        drawn: Drawn = []
+        for policy in covering:
+            key = key_for(policy, ip=ex.client_ip, session=sid, body=ex.doc, family=family)
             if key is None:
                 continue
-            decision = await draw(policy, key, take=True)
+            decision = await draw(policy, key)
             if decision is None:
                 continue
             if not decision.allowed:
                 metrics.rate_limited.labels(policy.name).inc()
-                note("rate_limit", f"limited:{policy.name}")
+                ex.limit_note = f"limited:{policy.name}"
                 retry = str(max(1, seconds(decision.retry_after)))
                 raise RateLimited(
                     f"too many requests ({policy.name}); retry later",
@@ -109,29 +93,37 @@ def make_rate_limit_middleware(
             drawn.append((policy, key, decision))
         return drawn
 
-    @web.middleware
-    async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        match = request.get(ROUTE)
-        if match is None:
-            return await handler(request)
-        wait = holds.remaining(match.route.name, clock())
-        if wait > 0:
-            raise UpstreamBusy(
-                "Punchh asked for a pause on this route",
-                headers={"Retry-After": str(seconds(wait))},
-            )
-        drawn = await check(request)
-        note("rate_limit", "allowed" if drawn else "none")
-        response = await handler(request)
-        if not is_failure(response.status) and response.status < 500:  # did not fail: give back
-            for policy, key, _ in drawn:
-                if policy.counts == "failures":
-                    await refund(policy, key)
-        if response.status in (429, 503):
-            pause = retry_after_seconds(response.headers.get("Retry-After"), clock())
-            if pause is not None:
-                holds.hold(match.route.name, pause, clock())
-        response.headers.update(rate_limit_headers([(p, d) for p, _, d in drawn]))
-        return response
+    def bind(plan: Plan, nxt: Next) -> Next:
+        route = plan.route
+        if route is None:
+            return nxt
+        name, family = route.name, route.family
+        covering = tuple(p for p in policies if p.covers(route.limit_classes))
+        plan.policies = covering
 
-    return rate_limit
+        async def rate_limit(ex: Exchange) -> web.StreamResponse:
+            wait = holds.remaining(name, clock())
+            if wait > 0:
+                raise UpstreamBusy(
+                    "Punchh asked for a pause on this route",
+                    headers={"Retry-After": str(seconds(wait))},
+                )
+            drawn = await check(ex, covering, family) if covering else []
+            ex.limit_note = "allowed" if drawn else "none"
+            response = await nxt(ex)
+            status = response.status
+            if not is_failure(status) and status < 500:  # did not fail: give the unit back
+                for policy, key, _ in drawn:
+                    if policy.counts == "failures":
+                        await refund(policy, key)
+            if status == 429 or status == 503:
+                pause = retry_after_seconds(response.headers.get("Retry-After"), clock())
+                if pause is not None:
+                    holds.hold(name, pause, clock())
+            if drawn:
+                response.headers.update(rate_limit_headers([(p, d) for p, _, d in drawn]))
+            return response
+
+        return rate_limit
+
+    return bind

@@ -2,7 +2,7 @@
 
 The token is read where a frontend puts Punchh's (seed 000): `Authorization: Bearer`,
 or `authentication_token` in the JSON body or query; in cookie mode, the cookie first.
-Sets SESSION on guest routes.
+Bound to guest routes (and /gateway/logout). Sets the exchange's `session`.
 Rejects: 401 session_required (none given) and invalid_session (forged, expired,
 revoked), without calling Punchh; 503 session_store_unavailable when the store is down.
 """
@@ -10,23 +10,25 @@ revoked), without calling Punchh; 503 session_store_unavailable when the store i
 from __future__ import annotations
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
+from gateway.exchange import Exchange
 from gateway.incoming import request_token
-from gateway.keys import BODY, ROUTE, SESSION
+from gateway.plan import Next, Plan, Stage
 from gateway.sessions import SessionManager
 
 
-def make_session_middleware(manager: SessionManager, *, cookie_name: str | None) -> Middleware:
+def make_session_stage(manager: SessionManager, *, cookie_name: str | None) -> Stage:
     """`cookie_name` in cookie mode, else None: cookies are not even parsed then."""
 
-    @web.middleware
-    async def session(request: web.Request, handler: Handler) -> web.StreamResponse:
-        match = request.get(ROUTE)
-        if match is None or match.route.access != "guest":
-            return await handler(request)
-        token = request_token(request, request[BODY].doc, cookie_name)
-        request[SESSION] = await manager.resolve(token)
-        return await handler(request)
+    def bind(plan: Plan, nxt: Next) -> Next:
+        if plan.access != "guest":
+            return nxt
 
-    return session
+        async def session(ex: Exchange) -> web.StreamResponse:
+            token = request_token(ex.request, ex.doc, cookie_name)
+            ex.session = await manager.resolve(token)
+            return await nxt(ex)
+
+        return session
+
+    return bind

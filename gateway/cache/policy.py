@@ -38,13 +38,11 @@ class Entry:
 
 
 def cache_key(route: str, identity: str, query: list[tuple[str, str]], body: Any) -> str:
-    fields = {k: v for k, v in (body or {}).items() if k not in _GATEWAY_FIELDS}
-    parts = [
-        route,
-        identity,
-        sorted((k, v) for k, v in query if k not in _GATEWAY_FIELDS),
-        fields,
-    ]
+    pairs = sorted((k, v) for k, v in query if k not in _GATEWAY_FIELDS) if query else []
+    fields = {k: v for k, v in body.items() if k not in _GATEWAY_FIELDS} if body else {}
+    if not pairs and not fields:  # the common read: nothing to canonicalise or hash
+        return f"{route}|{identity}"
+    parts = [route, identity, pairs, fields]
     canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

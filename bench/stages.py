@@ -1,0 +1,188 @@
+"""The stage table of `make bench`: CPU µs per stage per request, on the compiled plan.
+
+    python bench/stages.py UPSTREAM_URL SECONDS
+
+Runs the gateway in this process (uvloop, memory stores, the bench's configuration: every
+rate-limit policy out of reach), with every step of every route's plan wrapped by a timer
+(`make_app(wrap=...)`), and the front timed around the plan. wrk sends one request at a
+time (one connection), so the process's CPU time (`time.process_time`, every thread:
+the upstream client's included) across a step is that step and what it awaits, for that
+request alone. A step's own cost is its time less the next step's; the handler's includes
+the upstream call's CPU on this side (building, signing, sending, reading); `aiohttp`
+is the rest of the process's CPU per request (HTTP parsing, the router, writing).
+Prints one JSON line: {"checkin": {...}, "balance_cached": {...}} in µs per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import uvloop
+from aiohttp import ClientSession, web
+from aiohttp.typedefs import Handler
+
+from gateway.app import make_app
+from gateway.config import load_config
+from gateway.exchange import Exchange
+from gateway.plan import Next, Plan
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+from common import unreachable_policies  # noqa: E402
+
+CHECKIN = "/api/auth/checkins/online_order"
+BALANCE = "/api/auth/checkins/balance"
+SIGN_IN = "/api/auth/customers/sign_in"
+CHECKIN_BODY = {
+    "external_uid": "order-1001",
+    "receipt_amount": 42.50,
+    "subtotal_amount": 42.50,
+    "payable": 46.02,
+    "receipt_datetime": "2026-11-21T12:30:00Z",
+    "transaction_no": "1001",
+    "channel": "online_order",
+    "menu_items": [
+        {
+            "item_name": "Burrito",
+            "item_qty": 1,
+            "item_amount": 42.50,
+            "menu_item_type": "M",
+            "menu_item_id": 1,
+            "menu_family": "Mains",
+            "menu_major_group": "Food",
+            "serial_number": "1.0",
+        }
+    ],
+}
+
+
+class Timers:
+    """Inclusive CPU time of each step of the routes asked for, and of the whole handler."""
+
+    def __init__(self, routes: dict[str, str]) -> None:
+        self.routes = routes  # path → route label
+        self.inclusive: dict[tuple[str, str], float] = defaultdict(float)
+        self.order: dict[str, list[str]] = defaultdict(list)
+
+    def wrap(self, plan: Plan, name: str, step: Next) -> Next:
+        if plan.label not in self.routes.values():
+            return step
+        route = plan.label
+        self.order[route].insert(0, name)
+
+        async def timed(ex: Exchange) -> web.StreamResponse:
+            started = time.process_time()
+            try:
+                return await step(ex)
+            finally:
+                self.inclusive[(route, name)] += time.process_time() - started
+
+        return timed
+
+    @web.middleware
+    async def whole(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = self.routes.get(request.path)
+        started = time.process_time()
+        try:
+            return await handler(request)
+        finally:
+            if route is not None:
+                self.inclusive[(route, "front")] += time.process_time() - started
+
+    def reset(self) -> None:
+        self.inclusive.clear()
+
+
+async def _wrk(url: str, seconds: int, method: str, body: Any, token: str) -> int:
+    env = {
+        **os.environ,
+        "BENCH_WRK_METHOD": method,
+        "BENCH_WRK_BODY": json.dumps(body) if body is not None else "",
+        "BENCH_WRK_TOKEN": token,
+        "BENCH_WRK_DELAY_MS": "0",
+    }
+    args = ["wrk", "-t1", "-c1", f"-d{seconds}s", "-s", str(BENCH / "wrk.lua"), url]
+    proc = await asyncio.create_subprocess_exec(
+        *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()
+    found = re.search(rb"^BENCH_RESULT (\{.*\})$", out, re.MULTILINE)
+    if found is None:
+        raise RuntimeError(f"wrk failed: {out.decode()}")
+    return int(json.loads(found.group(1))["requests"])
+
+
+async def _measure(upstream: str, seconds: int) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="lg-stages-"))
+    config = tmp / "gateway.toml"
+    config.write_text("\n".join(["[rate_limit]", *unreachable_policies()]) + "\n")
+    env = {
+        "PUNCHH_BASE_URL": upstream,
+        "PUNCHH_CLIENT_ID": "bench-client",
+        "PUNCHH_CLIENT_SECRET": "bench-client-secret-value",
+        "GATEWAY_SESSION_SECRET": "bench-session-secret-" + "s" * 32,
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    cfg = load_config(str(config), env)
+    routes = {"checkin": f"POST {CHECKIN}", "balance_cached": f"GET {BALANCE}"}
+    timers = Timers({CHECKIN: routes["checkin"], BALANCE: routes["balance_cached"]})
+    app = make_app(cfg, wrap=timers.wrap)
+    app.middlewares.append(timers.whole)  # around the front: the bench's only middleware
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with ClientSession() as http:
+            sign_in = {"user": {"email": "stages@example.com", "password": "correct-horse-9"}}
+            async with http.post(base + SIGN_IN, json=sign_in) as resp:
+                token = (await resp.json())["access_token"]
+        out: dict[str, Any] = {}
+        cases: dict[str, tuple[str, str, Any]] = {
+            "checkin": (CHECKIN, "POST", CHECKIN_BODY),
+            "balance_cached": (BALANCE, "GET", None),
+        }
+        for case, (path, method, body) in cases.items():
+            await _wrk(base + path, 1, method, body, token)  # warm-up (and fill the cache)
+            timers.reset()
+            cpu0 = time.process_time()
+            n = await _wrk(base + path, seconds, method, body, token)
+            total = time.process_time() - cpu0
+            out[case] = _table(timers, routes[case], n, total)
+        return out
+    finally:
+        await runner.cleanup()
+
+
+def _table(timers: Timers, route: str, n: int, total: float) -> dict[str, Any]:
+    names = timers.order[route]
+    incl = [timers.inclusive.get((route, name), 0.0) for name in names]
+    rows: dict[str, float] = {}
+    for i, name in enumerate(names):
+        inner = incl[i + 1] if i + 1 < len(names) else 0.0
+        rows[name] = round((incl[i] - inner) / n * 1e6, 1)
+    front = timers.inclusive.get((route, "front"), 0.0)
+    rows = {"front": round((front - (incl[0] if incl else 0.0)) / n * 1e6, 1), **rows}
+    rows["aiohttp_and_rest"] = round((total - front) / n * 1e6, 1)
+    return {"requests": n, "cpu_us_per_req": round(total / n * 1e6, 1), "stages_us": rows}
+
+
+def main() -> None:
+    upstream, seconds = sys.argv[1], int(sys.argv[2])
+    uvloop.install()
+    print(json.dumps(asyncio.run(_measure(upstream, seconds))))
+
+
+if __name__ == "__main__":
+    main()
