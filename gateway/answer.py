@@ -8,10 +8,10 @@ answer that cannot be parsed is never passed on: 502.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import jsonio
 from gateway.body import compact_json
 from gateway.errors import UpstreamError
 from gateway.routes import Route
@@ -34,7 +34,7 @@ def _is_json(resp: UpstreamResponse) -> bool:
 def _load(resp: UpstreamResponse) -> Any:
     """Punchh's JSON answer; one we cannot read cannot be checked for tokens, so it is a 502."""
     try:
-        return json.loads(resp.body)
+        return jsonio.loads(resp.body)
     except (ValueError, UnicodeDecodeError):
         raise UpstreamError("Punchh sent JSON that could not be read", kind="protocol") from None
 

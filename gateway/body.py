@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
+from gateway import jsonio
 from gateway.errors import BadRequest, UnsupportedMediaType
 
 
@@ -25,7 +25,7 @@ def parse_body(raw: bytes, content_type: str) -> ParsedBody:
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise UnsupportedMediaType("request bodies must be application/json")
     try:
-        doc = json.loads(raw)
+        doc = jsonio.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(doc, dict):
@@ -35,4 +35,4 @@ def parse_body(raw: bytes, content_type: str) -> ParsedBody:
 
 def compact_json(doc: Any) -> bytes:
     """The one serialisation of bodies sent to Punchh: compact, UTF-8; these bytes are signed."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return jsonio.dumps(doc)

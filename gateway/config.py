@@ -55,7 +55,7 @@ class PunchhConfig:
     user_agent: str
     pos_user_agent: str
     digest: Mapping[str, DigestAlgorithm]
-    http_client: str = "pyreqwest"
+    http_client: str = "h1"
 
 
 @dataclass(frozen=True)

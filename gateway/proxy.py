@@ -15,10 +15,9 @@ the session's tokens (the frontend holds no refresh token) and returns the same 
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
+from gateway import jsonio
 from gateway.answer import after_call
 from gateway.call import CallTemplate, build_call, call_spec
 from gateway.config import CookieConfig
@@ -66,11 +65,11 @@ def make_proxy_handler(
         data: dict[str, object] = {"token_type": "Bearer", "expires_in": manager.remaining(session)}
         if not cookie.enabled:
             data["access_token"] = resolved.token
-        return web.Response(
-            text=json.dumps({"data": data}),
-            content_type="application/json",
-            headers={"X-Request-ID": ex.request_id},
+        response = web.Response(
+            body=jsonio.dumps({"data": data}), headers={"X-Request-ID": ex.request_id}
         )
+        response.content_type = "application/json"
+        return response
 
     async def proxy(ex: Exchange) -> web.StreamResponse:
         rid, resolved = ex.request_id, ex.session

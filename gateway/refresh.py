@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Callable
 
+from gateway import jsonio
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, Unauthorized, UpstreamError
 from gateway.metrics import Metrics
@@ -123,7 +123,7 @@ class Refresher:
         found = None
         if 200 <= resp.status < 300:
             try:
-                found = take_tokens(json.loads(resp.body))
+                found = take_tokens(jsonio.loads(resp.body))
             except ValueError:
                 found = None
         if found is None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from cachetools import TLRUCache
-
 from gateway.errors import Unauthorized
+from gateway.expiring import ExpiringDict
 from gateway.store.base import SessionStore
 from gateway.tokens import (
     LEEWAY_SECONDS,
@@ -93,10 +92,9 @@ class SessionManager:
         self._clock = clock
         self.lifetime = ttl
         # Verified tokens → claims, until their exp: a JWT verification costs ~90 µs here,
-        # a dict look-up nothing. Only verified tokens enter; revocation is the store's.
-        self._verified: TLRUCache[str, TokenClaims] = TLRUCache(
-            maxsize=65536, ttu=lambda _t, claims, _now: claims.exp + LEEWAY_SECONDS, timer=clock
-        )
+        # a dict look-up nothing. Keyed by the whole token, signature included: only the
+        # exact bytes that were verified are remembered. Revocation is the store's.
+        self._verified: ExpiringDict[str, TokenClaims] = ExpiringDict(65536)
 
     def __repr__(self) -> str:
         return f"SessionManager(store={type(self.store).__name__}, ttl={self._ttl})"
@@ -147,13 +145,13 @@ class SessionManager:
         if not token:
             raise Unauthorized("a gateway session token is required", code="session_required")
         now = self._clock()
-        claims = self._verified.get(token)
+        claims = self._verified.get(token, now)
         if claims is None:
             try:
                 claims = decode_session_token(token, self._keys, now)
             except InvalidToken as exc:
                 raise Unauthorized(str(exc), code="invalid_session") from None
-            self._verified[token] = claims
+            self._verified.set(token, claims, claims.exp + LEEWAY_SECONDS, now)
         session = await self.store.get(claims.sid)
         if session is None:
             raise Unauthorized("session has ended", code="invalid_session")

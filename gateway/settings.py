@@ -116,9 +116,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "punchh.http_client",
-        p.choice("pyreqwest", "aiohttp"),
-        "pyreqwest",
-        "HTTP client for calls to Punchh (bench/clients.py compares them).",
+        p.choice("h1", "pyreqwest", "aiohttp"),
+        "h1",
+        "HTTP client for calls to Punchh: h1 (the gateway's own lean HTTP/1.1 client), "
+        "pyreqwest or aiohttp (make bench compares them).",
         "PUNCHH_HTTP_CLIENT",
     ),
     Setting(

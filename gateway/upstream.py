@@ -57,6 +57,10 @@ _MIN_ATTEMPT = 0.05  # seconds: a retry needs at least this much of the deadline
 
 
 def make_transport(kind: str, settings: TransportSettings) -> Transport:
+    if kind == "h1":
+        from gateway.transports.h1 import H1Transport
+
+        return H1Transport(settings)
     if kind == "pyreqwest":
         from gateway.transports.pyreqwest import PyreqwestTransport
 
@@ -74,7 +78,7 @@ class UpstreamClient:
         total_timeout: float,
         pool_size: int,
         limiter: ConcurrencyLimiter | None = None,
-        http_client: str = "aiohttp",
+        http_client: str = "h1",
         retry: RetrySettings = NO_RETRIES,
         circuit: CircuitSettings | None = None,
         metrics: Metrics | None = None,

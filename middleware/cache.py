@@ -16,13 +16,13 @@ never an error.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
+from gateway import jsonio
 from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.policy import Entry, answer_user, cache_key, identifiers, invite_tag, user_tag
 from gateway.exchange import Exchange
@@ -55,7 +55,7 @@ def _body(response: web.StreamResponse) -> bytes:
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return jsonio.loads(body)
     except ValueError:
         return None
 

@@ -9,12 +9,12 @@ Each gateway-made error is one log line; the message is safe to show and to log.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 
 from aiohttp import web
 
+from gateway import jsonio
 from gateway.errors import GatewayError, Outcome
 from gateway.exchange import Exchange
 from gateway.recent import RecentErrors
@@ -41,12 +41,9 @@ def error_response(
     body = {
         "error": {"code": code, "message": message, "request_id": request_id, "outcome": outcome}
     }
-    return web.Response(
-        text=json.dumps(body),
-        status=status,
-        headers=headers,
-        content_type="application/json",
-    )
+    response = web.Response(body=jsonio.dumps(body), status=status, headers=headers)
+    response.content_type = "application/json"
+    return response
 
 
 def make_error_renderer(logger: logging.Logger, recent: RecentErrors) -> RenderError:

@@ -24,7 +24,7 @@ from gateway.metrics import Metrics
 from gateway.plan import Next, Plan, Stage
 from gateway.ratelimit.gcra import Decision, seconds
 from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
-from gateway.ratelimit.headers import rate_limit_headers
+from gateway.ratelimit.headers import policy_item, rate_limit_headers
 from gateway.ratelimit.policies import Policy, is_failure, key_for
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
 
@@ -51,6 +51,7 @@ def make_rate_limit_stage(
     metrics: Metrics,
 ) -> Stage:
     policies = tuple(policies)
+    items = {p.name: policy_item(p) for p in policies}  # RateLimit-Policy, once per policy
 
     async def draw(policy: Policy, key: str) -> Decision | None:
         try:
@@ -121,7 +122,8 @@ def make_rate_limit_stage(
                 if pause is not None:
                     holds.hold(name, pause, clock())
             if drawn:
-                response.headers.update(rate_limit_headers([(p, d) for p, _, d in drawn]))
+                results = [(p, d) for p, _, d in drawn]
+                response.headers.update(rate_limit_headers(results, items))
             return response
 
         return rate_limit

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from cachetools import TLRUCache
 from redis.exceptions import RedisError
 
+from gateway.expiring import ExpiringDict
 from gateway.ratelimit.gcra import US, Decision, Rate, gcra, give_back
 
 
@@ -32,22 +32,22 @@ class MemoryRateStore:
     def __init__(self, *, clock: Callable[[], float], max_keys: int = 1_000_000) -> None:
         self._clock = clock
         # A bucket whose TAT has passed is full again: the same as no state, so it may go.
-        self._tats: TLRUCache[str, int] = TLRUCache(
-            maxsize=max_keys, ttu=lambda _k, tat, _now: tat / US, timer=clock
-        )
+        self._tats: ExpiringDict[str, int] = ExpiringDict(max_keys)
 
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
-        decision = gcra(self._tats.get(key), self._clock(), rate, take=take)
+        now = self._clock()
+        decision = gcra(self._tats.get(key, now), now, rate, take=take)
         if decision.tat is not None:
-            self._tats[key] = decision.tat
+            self._tats.set(key, decision.tat, decision.tat / US, now)
         return decision
 
     async def refund(self, key: str, rate: Rate) -> None:
-        back = give_back(self._tats.get(key), self._clock(), rate)
+        now = self._clock()
+        back = give_back(self._tats.get(key, now), now, rate)
         if back is None:
-            self._tats.pop(key, None)
+            self._tats.pop(key)
         else:
-            self._tats[key] = back
+            self._tats.set(key, back, back / US, now)
 
     async def close(self) -> None:
         self._tats.clear()

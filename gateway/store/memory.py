@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from gateway.sessions import Session
 
 
+DECODED_MAX = 1024
+
+
 class MemorySessionStore:
     """sid → one compact string (gateway/store/compact.py) starting with its deadline:
     one dict entry and one string a session. Expired entries go on read, and in a sweep
@@ -25,6 +28,10 @@ class MemorySessionStore:
         self._clock = clock
         self._max = max_sessions
         self._items: dict[str, str] = {}
+        # The last sessions decoded, by sid, with the record they were decoded from: a hot
+        # session is read on every request and its record rarely changes (decoding is a
+        # split and a dozen conversions). Bounded: at most DECODED_MAX of them.
+        self._decoded: dict[str, tuple[str, Session]] = {}
         # Weak: a lock lives while someone holds or waits for it, then goes.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
@@ -37,7 +44,16 @@ class MemorySessionStore:
 
     async def get(self, sid: str) -> Session | None:
         raw = self._live(sid)
-        return unpack(sid, raw) if raw is not None else None
+        if raw is None:
+            return None
+        hit = self._decoded.get(sid)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        session = unpack(sid, raw)
+        if len(self._decoded) >= DECODED_MAX:
+            self._decoded.clear()
+        self._decoded[sid] = (raw, session)
+        return session
 
     async def put(self, session: Session, ttl: float) -> None:
         if session.sid not in self._items and len(self._items) >= self._max:

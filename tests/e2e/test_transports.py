@@ -1,4 +1,4 @@
-"""Both HTTP clients behind the upstream contract: the same bytes out, the same errors back."""
+"""Every HTTP client behind the upstream contract: the same bytes out, the same errors back."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gateway.transports.base import AttemptTimeouts, TransportSettings, Upstream
 from gateway.upstream import make_transport
 from tests.support.recorder import Recorder, Reply, digest
 
-KINDS = ["pyreqwest", "aiohttp"]
+KINDS = ["h1", "pyreqwest", "aiohttp"]
 SETTINGS = TransportSettings(connect_timeout=0.5, total_timeout=0.5, pool_size=8)
 EACH = AttemptTimeouts(connect=0.5, first_byte=0.5, total=0.5)
 
@@ -126,3 +126,56 @@ async def test_errors(
         assert isinstance(info.value, UpstreamError | UpstreamTimeout)
         assert (info.value.kind, info.value.sent) == (error_kind, sent), (kind, base)
         assert info.value.outcome == ("unknown" if sent else "not_applied")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_on_uvloop_with_keep_alive_and_chunks(kind: str) -> None:
+    """The gateway runs on uvloop (GATEWAY_EVENT_LOOP): each client there, reusing its
+    connection for a second call, reading a chunked answer and a gzip one."""
+    import gzip
+
+    import uvloop
+    from aiohttp import web
+
+    async def run() -> list[tuple[int, bytes]]:
+        peers: set[int] = set()
+
+        async def chunked(request: web.Request) -> web.StreamResponse:
+            assert request.transport is not None
+            peers.add(request.transport.get_extra_info("peername")[1])
+            resp = web.StreamResponse(status=207)
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for part in (b'{"a":', b"1}"):
+                await resp.write(part)
+            await resp.write_eof()
+            return resp
+
+        async def zipped(request: web.Request) -> web.Response:
+            return web.Response(
+                body=gzip.compress(b'{"z":true}'), headers={"Content-Encoding": "gzip"}
+            )
+
+        app = web.Application()
+        app.router.add_get("/chunked", chunked)
+        app.router.add_get("/zipped", zipped)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        transport = make_transport(kind, SETTINGS)
+        await transport.start(f"http://127.0.0.1:{port}")
+        try:
+            got = []
+            for target in ("/chunked", "/chunked", "/zipped"):
+                resp = await transport.send(UpstreamRequest("GET", target, {}, None), EACH)
+                got.append((resp.status, resp.body))
+        finally:
+            await transport.close()
+            await runner.cleanup()
+        assert len(peers) == 1  # the second call reused the first one's connection
+        return got
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        assert runner.run(run()) == [(207, b'{"a":1}'), (207, b'{"a":1}'), (200, b'{"z":true}')]
