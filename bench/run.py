@@ -16,9 +16,20 @@ Cases, load from wrk (Debian; bench/wrk.lua builds the request and prints a JSON
 
     upstream_direct          GET  the upstream itself
     nginx_proxy              GET  through the nginx proxy
+    aiohttp_hello            GET  a bare aiohttp + uvloop handler answering fixed JSON
+                                  (bench/bare.py): the ceiling of this stack here
+    aiohttp_proxy_minimal    POST a bare aiohttp + uvloop handler forwarding the check-in
+                                  with the gateway's upstream client to the upstream nginx
     gateway_checkin          POST /api/auth/checkins/online_order, Bearer <gateway token>
     gateway_balance_cached   GET  /api/auth/checkins/balance, Bearer (cache hits)
     gateway_signin           POST /api/auth/customers/sign_in (a new session per request)
+    gateway_checkin_redis, gateway_balance_cached_redis
+                                  the same on a second gateway: GATEWAY_WORKERS=2, every
+                                  store on a private Redis (or GATEWAY_STORE_URL)
+
+Then the stage table (bench/stages.py): CPU µs per stage per request for a check-in and a
+cached read, measured on the compiled plan, one request at a time; and the issue's targets
+with the value reached in this run.
 
 Each case gets a short warm-up, then BENCH_RUNS rounds in which every case runs once for
 BENCH_SECONDS (round-robin: all cases share the machine's noise); medians are reported.
@@ -731,18 +742,24 @@ def _light_load(checkin: Case, gateway: Server, max_rps: float) -> dict[str, Any
 
 def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
     up_port, proxy_port, gateway_port = _port(), _port(), _port()
-    # Several workers share sessions, limits and cache through Redis only (the gateway
-    # refuses memory stores then): without GATEWAY_STORE_URL, a private Redis here.
-    several = GATEWAY_WORKERS != "1" and not os.environ.get("GATEWAY_STORE_URL")
-    redis_port = _port() if several else 0
-    redis_url = f"redis://{HOST}:{redis_port}/0" if redis_port else None
-    env = _gateway_env(tmp, f"http://{HOST}:{up_port}", gateway_port, redis_url)
+    hello_port, minimal_port, redis_gw_port, redis_port = _port(), _port(), _port(), _port()
+    # The Redis cases: two workers sharing sessions, limits and cache in a private Redis
+    # (or the one GATEWAY_STORE_URL names). Several workers on the main gateway too,
+    # without GATEWAY_STORE_URL, share that private Redis.
+    redis_url = os.environ.get("GATEWAY_STORE_URL") or f"redis://{HOST}:{redis_port}/0"
+    private_redis = not os.environ.get("GATEWAY_STORE_URL")
+    several = GATEWAY_WORKERS != "1" and private_redis
+    upstream_url = f"http://{HOST}:{up_port}"
+    env = _gateway_env(tmp, upstream_url, gateway_port, redis_url if several else None)
     setup["gateway"] = _effective(env)  # refused configurations stop here
-    if redis_port:
-        setup["gateway"]["redis"] = f"private redis-server on {HOST}, started by the bench"
+    redis_env = _gateway_env(tmp, upstream_url, redis_gw_port, redis_url)
+    redis_env["GATEWAY_WORKERS"] = "2"
+    setup["gateway_redis"] = _effective(redis_env)
+    if private_redis:
+        setup["gateway_redis"]["redis"] = f"private redis-server on {HOST}, started by the bench"
     servers: list[Server] = []
     try:
-        store = _start_redis(tmp, redis_port) if redis_port else None
+        store = _start_redis(tmp, redis_port) if private_redis else None
         servers += [store] if store else []
         answers = {"SIGN_IN_JSON": _nginx_json(SIGN_IN_ANSWER), "ANSWER_JSON": _nginx_json(ANSWER)}
         upstream = _start_nginx(
@@ -754,22 +771,70 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
         servers.append(proxy)
         _wait_ready(upstream, BALANCE)
         _wait_ready(proxy, BALANCE)
+        bare = [sys.executable, str(BENCH / "bare.py")]
+        hello = _spawn("hello", [*bare, "hello", str(hello_port)], env, tmp, hello_port)
+        servers.append(hello)
+        client = setup["gateway"]["http_client"]
+        minimal = _spawn(
+            "proxy_minimal",
+            [*bare, "proxy", str(minimal_port), upstream_url, client],
+            env,
+            tmp,
+            minimal_port,
+        )
+        servers.append(minimal)
+        _wait_ready(hello, BALANCE)
+        _wait_ready(minimal, BALANCE)
         gateway = _spawn("gateway", [sys.executable, "-m", "gateway"], env, tmp, gateway_port)
         servers.append(gateway)
+        redis_gw = _spawn(
+            "gateway_redis", [sys.executable, "-m", "gateway"], redis_env, tmp, redis_gw_port
+        )
+        servers.append(redis_gw)
         _wait_ready(gateway, "/readyz")
+        _wait_ready(redis_gw, "/readyz")
 
         token = _sign_in(gateway)  # the upstream nginx answers the sign-in
-        for method, path, body in (("GET", BALANCE, None), ("POST", CHECKIN, CHECKIN_BODY)):
-            status, answer = _request(method, gateway.url + path, body=body, token=token)
-            if status != 200:
-                raise RuntimeError(f"{method} {path} through the gateway: {status} {answer!r}")
+        redis_token = _sign_in(redis_gw)
+        for server, tok in ((gateway, token), (redis_gw, redis_token)):
+            for method, path, body in (("GET", BALANCE, None), ("POST", CHECKIN, CHECKIN_BODY)):
+                status, answer = _request(method, server.url + path, body=body, token=tok)
+                if status != 200:
+                    raise RuntimeError(
+                        f"{method} {path} through {server.name}: {status} {answer!r}"
+                    )
+        main_store = store if several else None
         checkin = Case("gateway_checkin", gateway, upstream, CHECKIN, "POST", CHECKIN_BODY, token)
         cases = [
             Case("upstream_direct", upstream, None, BALANCE),
             Case("nginx_proxy", proxy, upstream, BALANCE),
-            replace(checkin, store=store),
-            Case("gateway_balance_cached", gateway, upstream, BALANCE, token=token, store=store),
-            Case("gateway_signin", gateway, upstream, SIGN_IN, "POST", SIGN_IN_BODY, store=store),
+            Case("aiohttp_hello", hello, None, BALANCE),
+            Case("aiohttp_proxy_minimal", minimal, upstream, CHECKIN, "POST", CHECKIN_BODY),
+            replace(checkin, store=main_store),
+            Case(
+                "gateway_balance_cached", gateway, upstream, BALANCE, token=token, store=main_store
+            ),
+            Case(
+                "gateway_signin", gateway, upstream, SIGN_IN, "POST", SIGN_IN_BODY, store=main_store
+            ),
+            Case(
+                "gateway_checkin_redis",
+                redis_gw,
+                upstream,
+                CHECKIN,
+                "POST",
+                CHECKIN_BODY,
+                redis_token,
+                store=store,
+            ),
+            Case(
+                "gateway_balance_cached_redis",
+                redis_gw,
+                upstream,
+                BALANCE,
+                token=redis_token,
+                store=store,
+            ),
         ]
         runs, overhead_p99_max = _rounds(cases, gateway)
         results = {name: _median(r) for name, r in runs.items()}
@@ -777,15 +842,34 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
         light_load["overhead_p99_ms_max_load"] = overhead_p99_max
         setup["gateway"]["rss_mb_after_runs"] = round(tree_rss(gateway.proc.pid) / 2**20, 1)
         setup["gateway"]["sign_ins_during_runs"] = sum(r.requests for r in runs["gateway_signin"])
+        stages = _stages(upstream_url)
     finally:
         for server in reversed(servers):
             server.stop()
-    ports = [up_port, proxy_port, gateway_port, *([redis_port] if redis_port else [])]
+    ports = [up_port, proxy_port, gateway_port, hello_port, minimal_port, redis_gw_port]
+    ports += [redis_port] if private_redis else []
     setup["cleanup"] = {
         "stopped": [s.name for s in servers],
         "ports_free": all(_port_free(p) for p in ports),
     }
-    return {"cases": results, "light_load": light_load}
+    return {"cases": results, "light_load": light_load, "stages": stages}
+
+
+def _stages(upstream_url: str) -> dict[str, Any]:
+    """bench/stages.py: µs per stage per request on the compiled plan, one request at a time."""
+    seconds = max(1, SECONDS // 2)
+    print(f"stages: {seconds} s per case, one connection ...", flush=True)
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "stages.py"), upstream_url, str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=4 * seconds + 60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench/stages.py failed:\n{done.stdout}\n{done.stderr}")
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
 
 
 def _memory() -> dict[str, Any]:
@@ -805,6 +889,59 @@ def _memory() -> dict[str, Any]:
         raise RuntimeError(f"bench/session_memory.py failed:\n{done.stderr}")
     out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return out
+
+
+# The issue's targets, side by side with the ceilings measured in the same run.
+RATIOS = (
+    ("gateway_balance_cached", "aiohttp_hello"),
+    ("gateway_checkin", "aiohttp_proxy_minimal"),
+    ("gateway_checkin", "aiohttp_hello"),
+    ("gateway_signin", "aiohttp_hello"),
+    ("gateway_checkin_redis", "gateway_checkin"),
+    ("gateway_balance_cached_redis", "gateway_balance_cached"),
+)
+SESSION_BYTES_BEFORE = 1152  # memory per session before the redesign (README)
+
+
+def _targets(
+    cases: dict[str, CaseResult],
+    ratios: dict[str, float],
+    light: dict[str, Any],
+    memory: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Each target: the value reached, the target, and whether it was met."""
+
+    def row(value: float | None, target: float, at_least: bool) -> dict[str, Any]:
+        met = value is not None and (value >= target if at_least else value <= target)
+        return {"value": value, "target": f"{'>=' if at_least else '<='} {target}", "met": met}
+
+    p99_p50 = {
+        name: round(c.p99_ms / c.p50_ms, 2) if c.p50_ms else None
+        for name, c in cases.items()
+        if name.startswith("gateway_")
+    }
+    worst = max((v for v in p99_p50.values() if v is not None), default=None)
+    return {
+        "balance_cached_vs_hello": row(
+            ratios["gateway_balance_cached_vs_aiohttp_hello"], 0.5, True
+        ),
+        "balance_cached_cpu_us": row(cases["gateway_balance_cached"].cpu_us_per_req, 80, False),
+        "checkin_vs_proxy_minimal": row(
+            ratios["gateway_checkin_vs_aiohttp_proxy_minimal"], 0.6, True
+        ),
+        "checkin_vs_hello": row(ratios["gateway_checkin_vs_aiohttp_hello"], 0.25, True),
+        "checkin_cpu_us": row(cases["gateway_checkin"].cpu_us_per_req, 200, False),
+        "signin_cpu_us": row(cases["gateway_signin"].cpu_us_per_req, 300, False),
+        "checkin_redis_vs_memory": row(
+            ratios["gateway_checkin_redis_vs_gateway_checkin"], 1.0, True
+        ),
+        "balance_cached_redis_vs_memory": row(
+            ratios["gateway_balance_cached_redis_vs_gateway_balance_cached"], 1.0, True
+        ),
+        "p99_over_p50_worst_gateway_case": row(worst, 4.0, False),
+        "overhead_p99_ms_half_load": row(light["overhead_p99_ms_light_load"], 1.0, False),
+        "bytes_per_session": row(memory["bytes_per_session"], SESSION_BYTES_BEFORE, False),
+    }
 
 
 def _cpu_model() -> str:
@@ -858,7 +995,16 @@ def _print(out: dict[str, Any]) -> None:
         "wrk: the load generator."
     )
     for name, ratio in out["ratios"].items():
-        print(f"{name}: {ratio} (req/s of the gateway case / req/s of nginx_proxy)")
+        print(f"{name}: {ratio} (req/s / req/s)")
+    print()
+    print("stages, CPU us per request on the compiled plan (one request at a time):")
+    for case, table in out["stages"].items():
+        cells = ", ".join(f"{k} {v:.0f}" for k, v in table["stages_us"].items())
+        print(f"  {case:15} {table['cpu_us_per_req']:6.0f} us: {cells}")
+    print()
+    print("targets (value, target, met):")
+    for name, t in out["targets"].items():
+        print(f"  {name:34} {t['value']!s:>8} {t['target']:>8}  {'yes' if t['met'] else 'NO'}")
     ll = out["light_load"]
     print(
         f"gateway overhead p99 (its own histogram), check-in at {ll['rps']:.0f} req/s "
@@ -941,11 +1087,15 @@ def main() -> int:
         f"{name}_vs_nginx_proxy": round(cases[name].rps / proxy_rps, 3)
         for name in ("gateway_checkin", "gateway_balance_cached", "gateway_signin")
     }
+    for name, base in RATIOS:
+        ratios[f"{name}_vs_{base}"] = round(cases[name].rps / cases[base].rps, 3)
     setup["duration_seconds"] = round(time.monotonic() - started, 1)
     out = {
         "cases": {name: asdict(c) for name, c in cases.items()},
         "ratios": ratios,
         "light_load": measured["light_load"],
+        "stages": measured["stages"],
+        "targets": _targets(cases, ratios, measured["light_load"], memory),
         "memory": memory,
         "setup": setup,
     }

@@ -212,7 +212,7 @@ def make_app(
         client_ip=make_client_ip(cfg.server.trusted_proxies),  # true client IP
         resolve=make_router(p.table, plans),  # odd paths: normalise, allowlist: 400/404/405
         unmatched=Plan("unmatched", "*", read_body=False),
-        in_flight=p.metrics.in_flight,
+        in_flight=p.metrics.track_in_flight(lambda: readiness.in_flight),
     )
     app = web.Application(client_max_size=cfg.server.max_body_bytes)
     _keep(app, cfg, clock, p)

@@ -20,7 +20,7 @@ from gateway.paths import encode_path
 from gateway.resilience.policy import replayable, route_class
 from gateway.routes import Route
 from gateway.sessions import Session
-from gateway.signing import DigestAlgorithm, digest_for
+from gateway.signing import Signer
 from gateway.translate import rewrite_query, rewrite_request_fields
 from gateway.upstream import CallSpec, UpstreamRequest
 
@@ -49,6 +49,8 @@ def build_payload(
         fields = rewrite_request_fields(doc or {}, client_id=client_id, auth_token=auth_token)
         body = compact_json(fields)
     query_client = None if in_body else client_id
+    if not query and query_client is None:
+        return body, ""
     return body, urlencode(rewrite_query(query, client_id=query_client, auth_token=auth_token))
 
 
@@ -58,10 +60,10 @@ class CallTemplate:
 
     family: str
     client_id: str | None  # None for POS: devices' calls carry no `client`
-    secret: bytes = field(repr=False)
-    algorithm: DigestAlgorithm
+    signer: Signer = field(repr=False)
     user_agent: str
     business_key: str | None = field(default=None, repr=False)  # POS `btoken`
+    encoded_path: str | None = None  # the route's path on the wire, when it has no parameter
     spec: CallSpec | None = None  # timeouts by route class; sent again only if it never left
     replay_spec: CallSpec | None = None  # the same, for a call Punchh deduplicates
 
@@ -72,10 +74,10 @@ def call_template(route: Route, cfg: GatewayConfig) -> CallTemplate:
     return CallTemplate(
         family=route.family,
         client_id=None if pos else cfg.punchh.client_id,
-        secret=cfg.punchh.client_secret.encode(),
-        algorithm=cfg.punchh.digest[route.family],
+        signer=Signer(cfg.punchh.client_secret.encode(), cfg.punchh.digest[route.family]),
         user_agent=cfg.punchh.pos_user_agent if pos else cfg.punchh.user_agent,
         business_key=cfg.pos.business_key.reveal() if pos else None,
+        encoded_path=None if "{" in route.path else encode_path(route.path),
         spec=CallSpec(route.name, route.family, timeouts, route.read, read=route.read),
         replay_spec=CallSpec(route.name, route.family, timeouts, True, read=route.read),
     )
@@ -110,14 +112,14 @@ def build_call(
         # Without an access token for the Bearer header, the body must carry the user.
         add_auth_token=tokens is not None and not tokens.access_token,
     )
-    path = encode_path(ex.path)
+    path = template.encoded_path or encode_path(ex.path)
     headers = upstream_headers(
         ex.request.headers,
         user_agent=template.user_agent,
         request_id=ex.request_id,
         client_ip=ex.client_ip,
         has_body=body is not None,
-        digest=digest_for(path, query, body or b"", template.secret, template.algorithm),
+        digest=template.signer.digest(path, query, body or b""),
         authorization=_authorization(ex, template, session),
         id_token=tokens.id_token if tokens else None,
     )

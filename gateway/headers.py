@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from multidict import CIMultiDict
+
 # Copied from the frontend as sent: device and channel markers Punchh reads (REFERENCE.md).
 FORWARDED_FROM_CLIENT = ("punchh-app-device-id", "client-type", "accept-language")
 
@@ -59,8 +61,11 @@ def upstream_headers(
     return headers
 
 
-def client_headers(upstream: Mapping[str, str], request_id: str) -> dict[str, str]:
-    headers = {name: upstream[name] for name in FORWARDED_TO_CLIENT if name in upstream}
+def client_headers(upstream: Mapping[str, str], request_id: str) -> CIMultiDict[str]:
+    """A CIMultiDict, which aiohttp's Response takes as it is."""
+    headers = CIMultiDict(
+        (name, upstream[name]) for name in FORWARDED_TO_CLIENT if name in upstream
+    )
     headers["X-Request-ID"] = request_id
     return headers
 

@@ -10,7 +10,7 @@ written to shared files and aggregated at scrape time (`render`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -180,6 +180,15 @@ class Metrics:
             self.retries_refused.labels(reason)
         for result in ("new", "joined", "replayed", "mismatch"):
             self.idempotency.labels(result)
+
+    def track_in_flight(self, count: Callable[[], float]) -> Gauge | None:
+        """The in-flight gauge read from `count` at scrape time, in one process; with several
+        workers (PROMETHEUS_MULTIPROC_DIR) each process's value lives in its file, so the
+        gauge itself is returned, to be moved per request."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            return self.in_flight
+        self.in_flight.set_function(count)
+        return None
 
     def store_error(self, store: str) -> None:
         self.store_errors.labels(store).inc()

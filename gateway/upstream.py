@@ -209,10 +209,15 @@ class UpstreamClient:
     async def _limited(
         self, request: UpstreamRequest, each: AttemptTimeouts, timing: Timing | None
     ) -> UpstreamResponse:
-        if self._limiter is None:
+        limiter = self._limiter
+        if limiter is None:
             return await self._timed(request, each, timing)
-        async with self._limiter.slot():
+        if not limiter.take():
+            await limiter.wait()
+        try:
             return await self._timed(request, each, timing)
+        finally:
+            limiter.give()
 
     async def _timed(
         self, request: UpstreamRequest, each: AttemptTimeouts, timing: Timing | None

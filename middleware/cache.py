@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from gateway import jsonio
 from gateway.cache.base import CacheUnavailable, ResponseCache
@@ -67,10 +68,10 @@ def _shareable(ex: Exchange, body: bytes) -> bool:
 
 
 def _replay(entry: Entry, outcome: str, now: float) -> web.Response:
-    response = web.Response(status=entry.status, body=entry.body, headers=dict(entry.headers))
-    response.headers["X-Cache"] = outcome
-    response.headers["Age"] = str(max(0, int(now - entry.stored_at)))
-    return response
+    headers = CIMultiDict(entry.headers)  # handed to the answer as is: no second copy
+    headers.add("X-Cache", outcome)
+    headers.add("Age", str(max(0, int(now - entry.stored_at))))
+    return web.Response(status=entry.status, body=entry.body, headers=headers)
 
 
 def make_cache_stage(

@@ -46,7 +46,7 @@ def make_front(
     client_ip: ClientIp,
     resolve: Resolve,
     unmatched: Plan,
-    in_flight: Gauge,
+    in_flight: Gauge | None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Front:
     async def routed(ex: Exchange, plan: Plan | None) -> web.StreamResponse:
@@ -68,7 +68,8 @@ def make_front(
         rid = request_id_for(request.headers.get("X-Request-ID"))
         ex = Exchange(request, rid, client_ip(request), plan or unmatched, request.path)
         readiness.in_flight += 1
-        in_flight.inc()
+        if in_flight is not None:
+            in_flight.inc()
         status = 500
         try:
             answer = cors.preflight(request, rid) if cors is not None else None
@@ -78,7 +79,8 @@ def make_front(
             status = response.status
         finally:
             readiness.in_flight -= 1
-            in_flight.dec()
+            if in_flight is not None:
+                in_flight.dec()
             record(ex, status, clock() - started)
         if readiness.draining:
             response.force_close()

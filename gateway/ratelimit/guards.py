@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
@@ -60,32 +61,57 @@ class Holds:
 
 
 class ConcurrencyLimiter:
+    """A slot is taken without awaiting while one is free (`take`); otherwise the call
+    waits in a bounded queue (`wait`), and a released slot passes straight to the first
+    waiter. Every taken slot is given back with `give`."""
+
     def __init__(self, limit: int, *, queue: int, timeout: float) -> None:
-        self._slots = asyncio.Semaphore(limit)
         self._queue, self._timeout = queue, timeout
-        self._waiting = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
         self.limit = limit
         self.in_flight = 0
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if self._slots.locked():
-            if self._waiting >= self._queue:
-                raise Overloaded("too many calls to Punchh in flight", headers={"Retry-After": "1"})
-            self._waiting += 1
-            try:
-                await asyncio.wait_for(self._slots.acquire(), self._timeout)
-            except TimeoutError:
+    def take(self) -> bool:
+        if self.in_flight < self.limit and not self._waiters:
+            self.in_flight += 1
+            return True
+        return False
+
+    async def wait(self) -> None:
+        """Wait for a slot (then held, as after `take`); 503 overloaded when the queue is full
+        or the wait too long."""
+        if len(self._waiters) >= self._queue:
+            raise Overloaded("too many calls to Punchh in flight", headers={"Retry-After": "1"})
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self._timeout):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.give()  # the slot arrived as we gave up: pass it on
+            if isinstance(exc, TimeoutError):
                 raise Overloaded(
                     "too many calls to Punchh in flight", headers={"Retry-After": "1"}
                 ) from None
-            finally:
-                self._waiting -= 1
-        else:
-            await self._slots.acquire()
-        self.in_flight += 1
+            raise
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def give(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)  # the slot passes on: in_flight is unchanged
+                return
+        self.in_flight -= 1
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if not self.take():
+            await self.wait()
         try:
             yield
         finally:
-            self.in_flight -= 1
-            self._slots.release()
+            self.give()

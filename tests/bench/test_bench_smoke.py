@@ -23,14 +23,23 @@ ENSURE_APT = ROOT / "scripts" / "ensure-apt.sh"
 CASES = (
     "upstream_direct",
     "nginx_proxy",
+    "aiohttp_hello",
+    "aiohttp_proxy_minimal",
     "gateway_checkin",
     "gateway_balance_cached",
     "gateway_signin",
+    "gateway_checkin_redis",
+    "gateway_balance_cached_redis",
 )
 RATIOS = (
     "gateway_checkin_vs_nginx_proxy",
     "gateway_balance_cached_vs_nginx_proxy",
     "gateway_signin_vs_nginx_proxy",
+    "gateway_balance_cached_vs_aiohttp_hello",
+    "gateway_checkin_vs_aiohttp_proxy_minimal",
+    "gateway_checkin_vs_aiohttp_hello",
+    "gateway_checkin_redis_vs_gateway_checkin",
+    "gateway_balance_cached_redis_vs_gateway_balance_cached",
 )
 TINY = {
     "BENCH_SECONDS": "1",
@@ -118,5 +127,49 @@ def test_setup_and_cleanup(results: dict[str, Any]) -> None:
     setup = results["setup"]
     assert setup["gateway"]["workers"] == int(os.environ.get("GATEWAY_WORKERS", "1"))
     assert setup["upstream"]["worker_processes"] >= 1
-    assert setup["cleanup"]["stopped"][-3:] == ["upstream", "proxy", "gateway"]
+    assert setup["cleanup"]["stopped"][-6:] == [
+        "upstream",
+        "proxy",
+        "hello",
+        "proxy_minimal",
+        "gateway",
+        "gateway_redis",
+    ]
+    assert setup["gateway_redis"]["workers"] == 2
+    assert setup["gateway_redis"]["store"] == "redis"
     assert setup["cleanup"]["ports_free"] is True
+
+
+def test_the_stage_table(results: dict[str, Any]) -> None:
+    """µs per stage per request on the compiled plan: every stage of the two routes there."""
+    stages = results["stages"]
+    assert list(stages["checkin"]["stages_us"]) == [
+        "front",
+        "body",
+        "session",
+        "rate_limit",
+        "idempotency",
+        "cache_invalidate",
+        "handler",
+        "aiohttp_transport_loop",
+    ]
+    assert list(stages["balance_cached"]["stages_us"])[:5] == [
+        "front",
+        "body",
+        "session",
+        "rate_limit",
+        "cache_read",
+    ]
+    for case in ("checkin", "balance_cached"):
+        assert stages[case]["requests"] > 0
+        assert stages[case]["cpu_us_per_req"] > 0
+
+
+def test_the_targets_are_reported(results: dict[str, Any]) -> None:
+    targets = results["targets"]
+    assert {"balance_cached_vs_hello", "checkin_vs_proxy_minimal", "checkin_cpu_us"} <= set(
+        targets
+    )
+    for name, target in targets.items():
+        assert isinstance(target["met"], bool), name
+        assert target["value"] is not None, name

@@ -2,7 +2,7 @@
 
 import pytest
 
-from gateway.signing import digest_for, sign, signing_message
+from gateway.signing import DigestAlgorithm, Signer, digest_for, sign, signing_message
 
 BALANCE_MSG = b'/api/auth/checkins/balance{"client":"CLIENT"}'
 LOGIN_BODY = b'{"client":"c","user":{"email":"a@b.co","password":"p4ssw0rd!"}}'
@@ -81,3 +81,13 @@ def test_one_byte_changes_the_digest() -> None:
     a = digest_for("/api/auth/users", "", b'{"a":1}', b"k", "sha1")
     b = digest_for("/api/auth/users", "", b'{"a": 1}', b"k", "sha1")
     assert a != b
+
+
+@pytest.mark.parametrize("algorithm", ["sha1", "sha256", "none"])
+def test_the_keyed_signer_gives_the_same_digest(algorithm: DigestAlgorithm) -> None:
+    signer = Signer(b"secret-value", algorithm)
+    for path, query, body in (("/api/auth/x", "", b'{"a":1}'), ("/api2/mobile/y", "q=1", b"")):
+        assert signer.digest(path, query, body) == digest_for(
+            path, query, body, b"secret-value", algorithm
+        )
+    assert "secret" not in repr(signer)
