@@ -57,6 +57,7 @@ from gateway.routes import RouteTable, build_route_table
 from gateway.sandbox_link import embedded_sandbox
 from gateway.sessions import SessionManager
 from gateway.store.factory import make_session_store
+from gateway.store.redis import RedisClients
 from gateway.upstream import UpstreamClient
 from middleware.body import make_body_stage
 from middleware.cache import make_cache_stage
@@ -95,8 +96,9 @@ class Parts:
 def build_parts(
     cfg: GatewayConfig, clock: Callable[[], float], registry: CollectorRegistry
 ) -> Parts:
+    redis = RedisClients(timeout=cfg.store.timeout)  # one pool per Redis URL
     sessions = SessionManager(
-        make_session_store(cfg, clock=clock),
+        make_session_store(cfg, clock=clock, redis=redis),
         secret=cfg.session.secret.encode(),
         previous_secrets=tuple(s.encode() for s in cfg.session.previous_secrets),
         ttl=cfg.session.ttl,
@@ -129,11 +131,11 @@ def build_parts(
         upstream=upstream,
         limiter=limiter,
         refresher=Refresher(sessions, upstream, cfg, clock=clock, metrics=metrics),
-        rate_store=make_rate_store(cfg, clock=clock),
-        cache=make_response_cache(cfg, clock=clock),
+        rate_store=make_rate_store(cfg, clock=clock, redis=redis),
+        cache=make_response_cache(cfg, clock=clock, redis=redis),
         metrics=metrics,
         recent=RecentErrors(),
-        idempotency=make_idempotency_book(cfg, clock=clock, metrics=metrics),
+        idempotency=make_idempotency_book(cfg, clock=clock, metrics=metrics, redis=redis),
     )
 
 

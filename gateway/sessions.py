@@ -165,7 +165,7 @@ class SessionManager:
         return Resolved(session, token)
 
     async def reload(self, sid: str) -> Session | None:
-        return await self.store.get(sid)
+        return await self.store.get(sid, fresh=True)
 
     async def update_tokens(
         self, session: Session, tokens: PunchhTokens, *, access_expires_at: float | None = None

@@ -53,19 +53,15 @@ def make_rate_limit_stage(
     policies = tuple(policies)
     items = {p.name: policy_item(p) for p in policies}  # RateLimit-Policy, once per policy
 
-    async def draw(policy: Policy, key: str) -> Decision | None:
-        try:
-            return await store.take(key, policy.rate, take=True)
-        except RateStoreUnavailable as exc:
-            metrics.store_error("rate_limit")
-            log.warning(
-                "rate-limit store unavailable", extra={"policy": policy.name, "error": str(exc)}
-            )
-            if policy.fail_closed:
-                raise LimiterUnavailable(
-                    "rate limits cannot be checked; try again shortly", headers={"Retry-After": "1"}
-                ) from None
-            return None
+    def unavailable(keyed: list[tuple[Policy, str]], exc: Exception) -> None:
+        """The store could not answer: 503 if any policy drawn fails closed, else none."""
+        metrics.store_error("rate_limit")
+        names = ",".join(p.name for p, _ in keyed)
+        log.warning("rate-limit store unavailable", extra={"policy": names, "error": str(exc)})
+        if any(p.fail_closed for p, _ in keyed):
+            raise LimiterUnavailable(
+                "rate limits cannot be checked; try again shortly", headers={"Retry-After": "1"}
+            ) from None
 
     async def refund(policy: Policy, key: str) -> None:
         try:
@@ -74,15 +70,22 @@ def make_rate_limit_stage(
             metrics.store_error("rate_limit")  # the unit stays taken: the safe side
 
     async def check(ex: Exchange, covering: tuple[Policy, ...], family: str) -> Drawn:
+        """Every policy's key, then one draw on all their buckets (one Redis round trip)."""
         sid = ex.session.session.sid if ex.session is not None else None
-        drawn: Drawn = []
+        keyed: list[tuple[Policy, str]] = []
         for policy in covering:
             key = key_for(policy, ip=ex.client_ip, session=sid, body=ex.doc, family=family)
-            if key is None:
-                continue
-            decision = await draw(policy, key)
-            if decision is None:
-                continue
+            if key is not None:
+                keyed.append((policy, key))
+        if not keyed:
+            return []
+        try:
+            decisions = await store.take_many([(key, p.rate) for p, key in keyed])
+        except RateStoreUnavailable as exc:
+            unavailable(keyed, exc)
+            return []
+        drawn: Drawn = []
+        for (policy, key), decision in zip(keyed, decisions, strict=False):
             if not decision.allowed:
                 metrics.rate_limited.labels(policy.name).inc()
                 ex.limit_note = f"limited:{policy.name}"

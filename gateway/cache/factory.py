@@ -8,14 +8,15 @@ from gateway.cache.base import ResponseCache
 from gateway.cache.memory import MemoryResponseCache
 from gateway.cache.redis import RedisResponseCache
 from gateway.config import GatewayConfig
-from gateway.store.redis import make_redis_client
+from gateway.store.redis import RedisClients
 
 
-def make_response_cache(cfg: GatewayConfig, *, clock: Callable[[], float]) -> ResponseCache:
+def make_response_cache(
+    cfg: GatewayConfig, *, clock: Callable[[], float], redis: RedisClients
+) -> ResponseCache:
     url = cfg.cache.url.reveal() or cfg.store.url.reveal()
     if url == "memory://":
         return MemoryResponseCache(
             max_entries=cfg.cache.max_entries, max_bytes=cfg.cache.max_bytes, clock=clock
         )
-    client = make_redis_client(url, timeout=cfg.store.timeout)
-    return RedisResponseCache(client, prefix=cfg.store.prefix)
+    return RedisResponseCache(redis.client(url), prefix=cfg.store.prefix)

@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 from gateway.config import GatewayConfig
 from gateway.ratelimit.store import MemoryRateStore, RateStore, RedisRateStore
-from gateway.store.redis import make_redis_client
+from gateway.store.redis import RedisClients
 
 
-def make_rate_store(cfg: GatewayConfig, *, clock: Callable[[], float]) -> RateStore:
+def make_rate_store(
+    cfg: GatewayConfig, *, clock: Callable[[], float], redis: RedisClients
+) -> RateStore:
     url = cfg.rate_limit.url.reveal() or cfg.store.url.reveal()
     if url == "memory://":
         return MemoryRateStore(clock=clock)
-    return RedisRateStore(
-        make_redis_client(url, timeout=cfg.store.timeout), prefix=cfg.store.prefix
-    )
+    return RedisRateStore(redis.client(url), prefix=cfg.store.prefix)

@@ -6,7 +6,7 @@ A Redis error is `RateStoreUnavailable`; what that means is the policy's to say.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -21,6 +21,10 @@ class RateStoreUnavailable(Exception):
 
 class RateStore(Protocol):
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision: ...
+
+    async def take_many(self, draws: Sequence[tuple[str, Rate]]) -> list[Decision]:
+        """Take from each bucket in order, stopping at the first that refuses (the last
+        decision returned): in Redis, one round trip for every policy of a request."""
 
     async def refund(self, key: str, rate: Rate) -> None:
         """Give back one unit taken for an attempt that turned out not to count."""
@@ -40,6 +44,15 @@ class MemoryRateStore:
         if decision.tat is not None:
             self._tats.set(key, decision.tat, decision.tat / US, now)
         return decision
+
+    async def take_many(self, draws: Sequence[tuple[str, Rate]]) -> list[Decision]:
+        out: list[Decision] = []
+        for key, rate in draws:
+            decision = await self.take(key, rate)
+            out.append(decision)
+            if not decision.allowed:
+                break
+        return out
 
     async def refund(self, key: str, rate: Rate) -> None:
         now = self._clock()
@@ -73,6 +86,31 @@ end
 return {1, 0, tat - now, remaining + 1}
 """
 
+# take_many: the GCRA above for each key in turn (ARGV: window, interval per key), in one
+# script, stopping at the first refusal; returns 4 numbers per decision made.
+_GCRA_MANY = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local out = {}
+for i, key in ipairs(KEYS) do
+  local window, interval = tonumber(ARGV[2 * i - 1]), tonumber(ARGV[2 * i])
+  local tat = now
+  local stored = redis.call('GET', key)
+  if stored then tat = math.max(tonumber(stored), now) end
+  local new = tat + interval
+  if new - now > window then
+    table.insert(out, 0) table.insert(out, new - now - window)
+    table.insert(out, tat - now) table.insert(out, 0)
+    return out
+  end
+  local remaining = math.floor((window - (new - now)) / interval)
+  redis.call('SET', key, string.format('%d', new), 'PX', math.ceil((new - now) / 1000) + 1)
+  table.insert(out, 1) table.insert(out, 0) table.insert(out, new - now)
+  table.insert(out, remaining)
+end
+return out
+"""
+
 _REFUND = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -90,6 +128,7 @@ class RedisRateStore:
         self._redis = client
         self._prefix = f"{prefix}rl:"
         self._script = client.register_script(_GCRA)
+        self._many = client.register_script(_GCRA_MANY)
         self._refund = client.register_script(_REFUND)
 
     def __repr__(self) -> str:
@@ -104,6 +143,21 @@ class RedisRateStore:
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
         return Decision(bool(allowed), None, int(remaining), int(retry) / US, int(reset) / US)
+
+    async def take_many(self, draws: Sequence[tuple[str, Rate]]) -> list[Decision]:
+        args: list[int] = []
+        for _, rate in draws:
+            args += (rate.window_us, rate.interval_us)
+        try:
+            flat = await self._many(keys=[self._prefix + key for key, _ in draws], args=args)
+        except RedisError as exc:
+            raise RateStoreUnavailable(type(exc).__name__) from None
+        return [
+            Decision(
+                bool(flat[i]), None, int(flat[i + 3]), int(flat[i + 1]) / US, int(flat[i + 2]) / US
+            )
+            for i in range(0, len(flat), 4)
+        ]
 
     async def refund(self, key: str, rate: Rate) -> None:
         try:

@@ -11,11 +11,11 @@ from gateway.resilience.idempotency import (
     MemoryIdempotencyBook,
     RedisIdempotencyBook,
 )
-from gateway.store.redis import make_redis_client
+from gateway.store.redis import RedisClients
 
 
 def make_idempotency_book(
-    cfg: GatewayConfig, *, clock: Callable[[], float], metrics: Metrics
+    cfg: GatewayConfig, *, clock: Callable[[], float], metrics: Metrics, redis: RedisClients
 ) -> IdempotencyBook:
     r = cfg.resilience
     url = r.idempotency_url.reveal() or cfg.store.url.reveal()
@@ -27,7 +27,7 @@ def make_idempotency_book(
     # slowest route class may take, plus a margin: then the pending record expires.
     lease = max(t.total for t in r.timeouts.values()) + 5.0
     return RedisIdempotencyBook(
-        make_redis_client(url, timeout=cfg.store.timeout),
+        redis.client(url),
         prefix=cfg.store.prefix,
         ttl=r.idempotency_ttl,
         lease=lease,

@@ -22,7 +22,8 @@ class StoreUnavailable(GatewayError):
 
 
 class SessionStore(Protocol):
-    async def get(self, sid: str) -> Session | None: ...
+    async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
+        """`fresh`: past any copy this process keeps (the token refresh reads so)."""
 
     async def put(self, session: Session, ttl: float) -> None:
         """Keep `session` for `ttl` seconds at most."""

@@ -8,13 +8,15 @@ from gateway.config import GatewayConfig
 from gateway.store.base import SessionStore
 from gateway.store.codec import TokenCipher
 from gateway.store.memory import MemorySessionStore
-from gateway.store.redis import RedisSessionStore, make_redis_client
+from gateway.store.redis import RedisClients, RedisSessionStore
 
 
-def make_session_store(cfg: GatewayConfig, *, clock: Callable[[], float]) -> SessionStore:
+def make_session_store(
+    cfg: GatewayConfig, *, clock: Callable[[], float], redis: RedisClients
+) -> SessionStore:
     if cfg.store.backend == "memory":
         return MemorySessionStore(max_sessions=cfg.session.max_sessions, clock=clock)
-    client = make_redis_client(cfg.store.url.reveal(), timeout=cfg.store.timeout)
+    client = redis.client(cfg.store.url.reveal())
     return RedisSessionStore(
         client, prefix=cfg.store.prefix, cipher=TokenCipher(cfg.store.encryption_key.encode())
     )

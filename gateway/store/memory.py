@@ -42,7 +42,7 @@ class MemorySessionStore:
             return None
         return raw
 
-    async def get(self, sid: str) -> Session | None:
+    async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
         raw = self._live(sid)
         if raw is None:
             return None

@@ -5,6 +5,9 @@ Keys, under the configured prefix: `session:<sid>` (the record, expiring by TTL)
 `lock:<name>` (SET NX PX with a random token, released by compare-and-delete).
 Every Redis error or timeout becomes `StoreUnavailable` (503); nothing is deleted
 because Redis could not be reached, and the pool reconnects by itself.
+A session read is kept in this process for `RECENT_SECONDS` (0.5 s): a guest's requests
+in a burst read Redis once; what another replica changed (a logout, refreshed tokens)
+is seen within that, and the token refresh always reads past it (`fresh`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +29,8 @@ from gateway.store.base import StoreUnavailable
 from gateway.store.codec import TokenCipher, UnreadableRecord, dump_session, load_session
 
 log = logging.getLogger("gateway.store")
+RECENT_SECONDS = 0.5  # a logout on one replica is honoured by every other within this
+RECENT_MAX = 4096
 
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
@@ -44,6 +50,28 @@ def make_redis_client(url: str, *, timeout: float, max_connections: int = 64) ->
     return aioredis.Redis.from_pool(pool)
 
 
+class RedisClients:
+    """One client, and so one connection pool, per Redis URL: the session store, the rate
+    limits, the cache and the idempotency book on the same Redis share it (each store's
+    `close` closes it; a second close does nothing)."""
+
+    def __init__(self, *, timeout: float, max_connections: int = 128) -> None:
+        self._timeout = timeout
+        self._max = max_connections
+        self._clients: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisClients({len(self._clients)} pools)"  # URLs may hold passwords
+
+    def client(self, url: str) -> Any:
+        found = self._clients.get(url)
+        if found is None:
+            found = self._clients[url] = make_redis_client(
+                url, timeout=self._timeout, max_connections=self._max
+            )
+        return found
+
+
 class RedisSessionStore:
     def __init__(
         self,
@@ -52,8 +80,13 @@ class RedisSessionStore:
         prefix: str,
         cipher: TokenCipher,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._redis = client
+        self._clock = clock
+        # sid → (until when, the session): read again after RECENT_SECONDS. Another
+        # replica's logout or refresh is seen here within that; this replica's at once.
+        self._recent: dict[str, tuple[float, Session]] = {}
         self._prefix = prefix
         self._cipher = cipher
         self._sleep = sleep
@@ -65,18 +98,35 @@ class RedisSessionStore:
     def _key(self, kind: str, name: str) -> str:
         return f"{self._prefix}{kind}:{name}"
 
-    async def get(self, sid: str) -> Session | None:
+    def _remember(self, session: Session, ttl: float) -> None:
+        """Kept until RECENT_SECONDS from now, or the record's own end if sooner."""
+        if len(self._recent) >= RECENT_MAX:
+            self._recent.clear()
+        self._recent[session.sid] = (self._clock() + min(RECENT_SECONDS, ttl), session)
+
+    async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
+        if not fresh:
+            hit = self._recent.get(sid)
+            if hit is not None and self._clock() < hit[0]:
+                return hit[1]
+        key = self._key("session", sid)
         try:
-            raw = await self._redis.get(self._key("session", sid))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(key)
+                pipe.pttl(key)
+                raw, ttl_ms = await pipe.execute()
         except RedisError as exc:
             raise _unavailable(exc) from None
         if raw is None:
+            self._recent.pop(sid, None)
             return None
         try:
-            return load_session(raw, self._cipher)
+            session = load_session(raw, self._cipher)
         except UnreadableRecord as exc:
             log.warning("session record unreadable", extra={"reason": str(exc)})
             return None
+        self._remember(session, max(0, int(ttl_ms)) / 1000)
+        return session
 
     async def put(self, session: Session, ttl: float) -> None:
         ms = max(1, int(ttl * 1000))
@@ -93,16 +143,23 @@ class RedisSessionStore:
                 await pipe.execute()
         except RedisError as exc:
             raise _unavailable(exc) from None
+        self._remember(session, ttl)
 
     async def replace(self, session: Session, ttl: float) -> bool:
         key, raw = self._key("session", session.sid), dump_session(session, self._cipher)
         try:
             # XX: only if it still exists, so a logout in between is never undone.
-            return bool(await self._redis.set(key, raw, px=max(1, int(ttl * 1000)), xx=True))
+            kept = bool(await self._redis.set(key, raw, px=max(1, int(ttl * 1000)), xx=True))
         except RedisError as exc:
             raise _unavailable(exc) from None
+        if kept:
+            self._remember(session, ttl)
+        else:
+            self._recent.pop(session.sid, None)
+        return kept
 
     async def delete(self, sid: str) -> None:
+        self._recent.pop(sid, None)
         try:
             raw = await self._redis.getdel(self._key("session", sid))
             if raw is None:
@@ -117,6 +174,8 @@ class RedisSessionStore:
             raise _unavailable(exc) from None
 
     async def delete_user(self, user_id: str) -> int:
+        for sid in [s for s, (_, kept) in self._recent.items() if kept.user_id == user_id]:
+            del self._recent[sid]
         user_key = self._key("user", user_id)
         try:
             sids = await self._redis.smembers(user_key)

@@ -167,9 +167,7 @@ def test_the_stage_table(results: dict[str, Any]) -> None:
 
 def test_the_targets_are_reported(results: dict[str, Any]) -> None:
     targets = results["targets"]
-    assert {"balance_cached_vs_hello", "checkin_vs_proxy_minimal", "checkin_cpu_us"} <= set(
-        targets
-    )
+    assert {"balance_cached_vs_hello", "checkin_vs_proxy_minimal", "checkin_cpu_us"} <= set(targets)
     for name, target in targets.items():
         assert isinstance(target["met"], bool), name
         assert target["value"] is not None, name

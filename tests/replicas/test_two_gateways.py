@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
+from typing import Any
 
 import aiohttp
 import pytest
@@ -161,3 +163,65 @@ async def test_an_idempotency_key_runs_once_across_replicas(
         for gw in (a, b):
             status, raw, _ = await put(gw, {"user": {"first_name": "Twice"}})
             assert status == 422, raw
+
+
+async def test_a_logout_on_one_replica_is_honoured_by_the_other_within_a_second(
+    replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
+) -> None:
+    """Each replica keeps a session it read for half a second (one Redis read for a burst
+    of a guest's requests): a logout through the other replica still ends it there in < 1 s."""
+    a, b = replicas
+    async with aiohttp.ClientSession() as http:
+        token = await _otp_sign_in(http, a, sandbox)
+        auth = {"Authorization": f"Bearer {token}"}
+        async with http.get(f"{a.url}/api/auth/users/balance", headers=auth) as resp:
+            assert resp.status == 200  # A now holds the session
+        async with http.post(f"{b.url}/gateway/logout", headers=auth) as resp:
+            assert resp.status == 204
+        ended = time.monotonic()
+        statuses = []
+        while time.monotonic() - ended < 1.5:
+            async with http.get(f"{a.url}/api/auth/users/balance", headers=auth) as resp:
+                statuses.append((round(time.monotonic() - ended, 3), resp.status))
+                if resp.status == 401:
+                    break
+            await asyncio.sleep(0.05)
+    assert statuses[-1][1] == 401, statuses
+    assert statuses[-1][0] < 1.0, statuses
+
+
+async def test_a_burst_of_cached_reads_reads_the_session_from_redis_once(
+    replicas: tuple[GatewayProcess, GatewayProcess], sandbox: SandboxServer
+) -> None:
+    """Per cached read: the rate-limit script and the cache script (two EVALSHA); the
+    session itself is read from Redis once for the burst (GET and PTTL, pipelined): at most
+    one PTTL per half second."""
+    import redis.asyncio as aioredis
+
+    from tests.store.conftest import REDIS_URL
+
+    a, _ = replicas
+    redis = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        async with aiohttp.ClientSession() as http:
+            token = await _otp_sign_in(http, a, sandbox)
+            auth = {"Authorization": f"Bearer {token}"}
+            async with http.get(f"{a.url}/api/auth/users/balance", headers=auth) as resp:
+                assert resp.status == 200  # now cached, answer and session
+            before = await _calls(redis)
+            started = time.monotonic()
+            for _ in range(20):
+                async with http.get(f"{a.url}/api/auth/users/balance", headers=auth) as resp:
+                    assert resp.status == 200
+                    assert resp.headers["X-Cache"] == "HIT"
+            took = time.monotonic() - started
+            after = await _calls(redis)
+    finally:
+        await redis.aclose()
+    assert after["evalsha"] - before["evalsha"] == 20 * 2
+    assert after["pttl"] - before["pttl"] <= 1 + int(took / 0.5), (after, before, took)
+
+
+async def _calls(redis: Any) -> dict[str, int]:
+    stats = await redis.info("commandstats")
+    return {c: int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("evalsha", "pttl")}

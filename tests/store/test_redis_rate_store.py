@@ -77,3 +77,32 @@ async def test_burst_is_exact_for_intervals_that_are_not_binary_fractions(
     store = RedisRateStore(redis_client, prefix=prefix)
     results = [await store.take("fifths", Rate(5, 1)) for _ in range(6)]
     assert [d.allowed for d in results] == [True] * 5 + [False]
+
+
+@pytest.mark.parametrize("backend", ["redis", "memory"])
+async def test_take_many_draws_in_order_and_stops_at_the_first_refusal(
+    backend: str, redis_client: Any, prefix: str
+) -> None:
+    """Every policy of a request in one call (one script in Redis): the same decisions as
+    one take each, and nothing drawn after a refusal."""
+    import time
+
+    from gateway.ratelimit.store import MemoryRateStore, RateStore
+
+    store: RateStore = (
+        RedisRateStore(redis_client, prefix=prefix)
+        if backend == "redis"
+        else MemoryRateStore(clock=time.time)
+    )
+    wide, narrow = Rate(10, 60), Rate(2, 60)
+    for expected_remaining in (9, 8):
+        first, second = await store.take_many([("a", wide), ("b", narrow)])
+        assert first.allowed
+        assert second.allowed
+        assert first.remaining == expected_remaining
+    refused = await store.take_many([("b", narrow), ("a", wide)])
+    assert [d.allowed for d in refused] == [False]  # "a" was not drawn after "b" refused
+    assert 29 < refused[0].retry_after <= 30.0
+    after = await store.take("a", wide, take=False)
+    assert after.remaining == 8  # still two taken, not three
+    assert await store.take_many([]) == []

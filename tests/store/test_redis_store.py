@@ -136,3 +136,34 @@ async def test_count_live_sessions(store: RedisSessionStore) -> None:
         await store.put(_session(sid), 30)
     await store.delete("c2")
     assert await store.count() == 2
+
+
+def test_every_store_on_one_redis_url_shares_one_pool() -> None:
+    """Sessions, rate limits, the cache and the idempotency book on the same Redis: one
+    client, so one connection pool (a URL of their own gets a pool of its own)."""
+    from prometheus_client import CollectorRegistry
+
+    from gateway.app import build_parts
+    from gateway.config import load_config
+    from tests.conftest import gateway_env
+    from tests.store.conftest import REDIS_URL, STORE_KEY
+
+    env = gateway_env(
+        "http://127.0.0.1:9", GATEWAY_STORE_URL=REDIS_URL, GATEWAY_STORE_KEY=STORE_KEY
+    )
+    parts = build_parts(load_config(None, env), time.time, CollectorRegistry())
+    clients = {
+        id(parts.sessions.store._redis),  # type: ignore[attr-defined]
+        id(parts.rate_store._redis),  # type: ignore[attr-defined]
+        id(parts.cache._redis),  # type: ignore[attr-defined]
+        id(parts.idempotency._r),  # type: ignore[attr-defined]
+    }
+    assert len(clients) == 1
+    own = gateway_env(
+        "http://127.0.0.1:9",
+        GATEWAY_STORE_URL=REDIS_URL,
+        GATEWAY_STORE_KEY=STORE_KEY,
+        GATEWAY_CACHE_URL="redis://127.0.0.1:6379/1",
+    )
+    parts = build_parts(load_config(None, own), time.time, CollectorRegistry())
+    assert parts.cache._redis is not parts.rate_store._redis  # type: ignore[attr-defined]
