@@ -9,6 +9,8 @@ plan at all (gateway/plan.py).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -42,6 +44,7 @@ from gateway.keys import (
     UPSTREAM_URL,
 )
 from gateway.local import LocalHandlers
+from gateway.logs import flush_access_log, flush_access_log_every
 from gateway.metrics import Metrics
 from gateway.plan import Plan, Stage, Wrap, compile_plan
 from gateway.proxy import make_proxy_handler
@@ -94,8 +97,13 @@ class Parts:
 
 
 def build_parts(
-    cfg: GatewayConfig, clock: Callable[[], float], registry: CollectorRegistry
+    cfg: GatewayConfig,
+    clock: Callable[[], float],
+    registry: CollectorRegistry,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Parts:
+    """`clock` is wall time (sessions, tokens, cache, budgets); `monotonic` times the calls
+    to Punchh (deadlines, the circuit breakers, the retry budget). Tests move both."""
     redis = RedisClients(timeout=cfg.store.timeout)  # one pool per Redis URL
     sessions = SessionManager(
         make_session_store(cfg, clock=clock, redis=redis),
@@ -124,6 +132,7 @@ def build_parts(
         retry=cfg.resilience.retry,
         circuit=cfg.resilience.circuit,
         metrics=metrics,
+        clock=monotonic,
     )
     return Parts(
         table=build_route_table(pos_enabled=cfg.pos.enabled),
@@ -198,11 +207,12 @@ def make_app(
     cfg: GatewayConfig,
     *,
     clock: Callable[[], float] = time.time,
+    monotonic: Callable[[], float] = time.monotonic,
     registry: CollectorRegistry | None = None,
     wrap: Wrap | None = None,
 ) -> web.Application:
     """`wrap` sees every step of every Punchh route's plan (the bench's stage table)."""
-    p = build_parts(cfg, clock, registry or CollectorRegistry())
+    p = build_parts(cfg, clock, registry or CollectorRegistry(), monotonic)
     readiness = Readiness()
     stages = make_stages(cfg, clock, p)
     plans = compile_plans(cfg, p, stages, wrap)
@@ -239,6 +249,7 @@ def make_app(
         add_admin_routes(app, guarded=True, wrap=through_front)
     app.router.add_route("*", "/{tail:.*}", _serve(front, None))  # the rest: the router's step
     app.cleanup_ctx.append(_upstream_ctx)
+    app.cleanup_ctx.append(_access_log_ctx)
     if cfg.admin.port:
         app.cleanup_ctx.append(admin_site)
     return app
@@ -284,3 +295,15 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             await app[CACHE].close()
             await app[RATE_STORE].close()
             await app[IDEMPOTENCY].close()
+
+
+async def _access_log_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The access log's flush beat (gateway/logs.py), and a last flush at shutdown."""
+    beat = asyncio.ensure_future(flush_access_log_every())
+    try:
+        yield
+    finally:
+        beat.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beat
+        flush_access_log()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -52,11 +53,19 @@ async def recorder() -> AsyncIterator[Recorder]:
 async def make_gateway(clock: ManualClock) -> AsyncIterator[GatewayFactory]:
     clients: list[Client] = []
 
-    async def start(upstream_url: str, *, config_file: Path | None = None, **env: str) -> Client:
+    async def start(
+        upstream_url: str,
+        *,
+        config_file: Path | None = None,
+        monotonic: Callable[[], float] | None = None,
+        **env: str,
+    ) -> Client:
+        """`monotonic`: a manual clock for the calls to Punchh (breakers, retry budget)."""
         cfg: GatewayConfig = load_config(
             str(config_file) if config_file else None, gateway_env(upstream_url, **env)
         )
-        client: Client = TestClient(TestServer(make_app(cfg, clock=clock), host="127.0.0.1"))
+        app = make_app(cfg, clock=clock, monotonic=monotonic or time.monotonic)
+        client: Client = TestClient(TestServer(app, host="127.0.0.1"))
         await client.start_server()
         clients.append(client)
         return client

@@ -248,9 +248,11 @@ async def test_circuit_breaker_opens_fails_fast_and_closes(
     pos_config_file: Path,
     admin: SandboxAdmin,
 ) -> None:
+    breaker_clock = ManualClock()  # the calls' clock: the breaker opens and probes on it
     gw = await make_gateway(
         sandbox.url,
         config_file=pos_config_file,
+        monotonic=breaker_clock,
         PUNCHH_BUSINESS_KEY=BUSINESS_KEY,
         GATEWAY_CIRCUIT_CONSECUTIVE_FAILURES="3",
         GATEWAY_CIRCUIT_OPEN_SECONDS="1",
@@ -275,11 +277,11 @@ async def test_circuit_breaker_opens_fails_fast_and_closes(
     pos = await fe.pos("GET", "/api/pos/users/search", params={"email": "breaker@example.com"})
     assert pos.status == 200, pos
 
-    await asyncio.sleep(1.1)  # half-open: one probe, still failing → open again
+    breaker_clock.advance(1.1)  # half-open: one probe, still failing → open again
     assert (await fe.call("GET", BALANCE, token=token, headers=fresh)).status == 500
     assert (await fe.call("GET", BALANCE, token=token, headers=fresh)).status == 503
     await admin.http.delete(admin.url + "/__sandbox/faults")
-    await asyncio.sleep(1.1)  # the next probe succeeds and closes it
+    breaker_clock.advance(1.1)  # the next probe succeeds and closes it
     assert (await fe.call("GET", BALANCE, token=token, headers=fresh)).status == 200
     assert await _metric(gw, "loyalty_gateway_circuit_state", family="auth") == 0
     assert await _metric(gw, "loyalty_gateway_circuit_transitions_total", family="auth") == 5
