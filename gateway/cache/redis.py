@@ -18,6 +18,7 @@ from redis.exceptions import RedisError
 
 from gateway.cache.base import CacheUnavailable
 from gateway.cache.policy import Entry
+from gateway.store.resp import LeanRedis
 
 GENERATION_TTL_MS = 86_400_000
 
@@ -65,8 +66,9 @@ def _unpack(raw: bytes) -> Entry:
 
 
 class RedisResponseCache:
-    def __init__(self, client: Any, *, prefix: str) -> None:
+    def __init__(self, client: Any, *, prefix: str, fast: LeanRedis | None = None) -> None:
         self._redis = client
+        self._fast = fast  # the entry read goes through it when given
         self._p = f"{prefix}cache:"
         self._get = client.register_script(_GET)
         self._generations = client.register_script(_GENERATIONS)
@@ -76,8 +78,12 @@ class RedisResponseCache:
         return f"RedisResponseCache(prefix={self._p!r})"
 
     async def get(self, key: str) -> Entry | None:
+        keys, args = [f"{self._p}e:{key}"], [f"{self._p}g:"]
         try:
-            raw = await self._get(keys=[f"{self._p}e:{key}"], args=[f"{self._p}g:"])
+            if self._fast is not None:
+                raw = await self._fast.evalsha(_GET, keys, args)
+            else:
+                raw = await self._get(keys=keys, args=args)
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
         try:
@@ -109,8 +115,12 @@ class RedisResponseCache:
         if not tags:
             return
         keys = [f"{self._p}g:{t}" for t in tags]
+        args = [f"{self._p}counter", GENERATION_TTL_MS]
         try:
-            await self._invalidate(keys=keys, args=[f"{self._p}counter", GENERATION_TTL_MS])
+            if self._fast is not None:  # every write makes stale: the hot path too
+                await self._fast.evalsha(_INVALIDATE, keys, args)
+            else:
+                await self._invalidate(keys=keys, args=args)
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
 
@@ -134,3 +144,5 @@ class RedisResponseCache:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()

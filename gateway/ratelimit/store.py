@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 
 from gateway.expiring import ExpiringDict
 from gateway.ratelimit.gcra import US, Decision, Rate, gcra, give_back
+from gateway.store.resp import LeanRedis
 
 
 class RateStoreUnavailable(Exception):
@@ -124,8 +125,9 @@ return 1
 
 
 class RedisRateStore:
-    def __init__(self, client: Any, *, prefix: str) -> None:
+    def __init__(self, client: Any, *, prefix: str, fast: LeanRedis | None = None) -> None:
         self._redis = client
+        self._fast = fast  # take_many goes through it when given
         self._prefix = f"{prefix}rl:"
         self._script = client.register_script(_GCRA)
         self._many = client.register_script(_GCRA_MANY)
@@ -148,8 +150,12 @@ class RedisRateStore:
         args: list[int] = []
         for _, rate in draws:
             args += (rate.window_us, rate.interval_us)
+        keys = [self._prefix + key for key, _ in draws]
         try:
-            flat = await self._many(keys=[self._prefix + key for key, _ in draws], args=args)
+            if self._fast is not None:
+                flat = await self._fast.evalsha(_GCRA_MANY, keys, args)
+            else:
+                flat = await self._many(keys=keys, args=args)
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
         return [
@@ -167,3 +173,5 @@ class RedisRateStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()

@@ -16,7 +16,10 @@ def make_session_store(
 ) -> SessionStore:
     if cfg.store.backend == "memory":
         return MemorySessionStore(max_sessions=cfg.session.max_sessions, clock=clock)
-    client = redis.client(cfg.store.url.reveal())
+    url = cfg.store.url.reveal()
     return RedisSessionStore(
-        client, prefix=cfg.store.prefix, cipher=TokenCipher(cfg.store.encryption_key.encode())
+        redis.client(url),
+        prefix=cfg.store.prefix,
+        cipher=TokenCipher(cfg.store.encryption_key.encode()),
+        fast=redis.lean(url),
     )

@@ -27,6 +27,7 @@ from redis.exceptions import RedisError
 from gateway.sessions import Session
 from gateway.store.base import StoreUnavailable
 from gateway.store.codec import TokenCipher, UnreadableRecord, dump_session, load_session
+from gateway.store.resp import LeanRedis
 
 log = logging.getLogger("gateway.store")
 RECENT_SECONDS = 0.5  # a logout on one replica is honoured by every other within this
@@ -59,6 +60,7 @@ class RedisClients:
         self._timeout = timeout
         self._max = max_connections
         self._clients: dict[str, Any] = {}
+        self._lean: dict[str, LeanRedis] = {}
 
     def __repr__(self) -> str:
         return f"RedisClients({len(self._clients)} pools)"  # URLs may hold passwords
@@ -71,6 +73,13 @@ class RedisClients:
             )
         return found
 
+    def lean(self, url: str) -> LeanRedis:
+        """The hot path's client for `url` (gateway/store/resp.py): one connection."""
+        found = self._lean.get(url)
+        if found is None:
+            found = self._lean[url] = LeanRedis(url, timeout=self._timeout)
+        return found
+
 
 class RedisSessionStore:
     def __init__(
@@ -81,8 +90,10 @@ class RedisSessionStore:
         cipher: TokenCipher,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
+        fast: LeanRedis | None = None,
     ) -> None:
         self._redis = client
+        self._fast = fast  # the session read goes through it when given
         self._clock = clock
         # sid → (until when, the session): read again after RECENT_SECONDS. Another
         # replica's logout or refresh is seen here within that; this replica's at once.
@@ -111,10 +122,16 @@ class RedisSessionStore:
                 return hit[1]
         key = self._key("session", sid)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(key)
-                pipe.pttl(key)
-                raw, ttl_ms = await pipe.execute()
+            if self._fast is not None:
+                raw, ttl_ms = await self._fast.pipeline([("GET", key), ("PTTL", key)])
+                for reply in (raw, ttl_ms):
+                    if isinstance(reply, RedisError):
+                        raise reply
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    pipe.get(key)
+                    pipe.pttl(key)
+                    raw, ttl_ms = await pipe.execute()
         except RedisError as exc:
             raise _unavailable(exc) from None
         if raw is None:
@@ -228,6 +245,8 @@ class RedisSessionStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._fast is not None:
+            await self._fast.aclose()
 
 
 def _unavailable(exc: RedisError) -> StoreUnavailable:

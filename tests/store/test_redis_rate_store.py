@@ -79,7 +79,7 @@ async def test_burst_is_exact_for_intervals_that_are_not_binary_fractions(
     assert [d.allowed for d in results] == [True] * 5 + [False]
 
 
-@pytest.mark.parametrize("backend", ["redis", "memory"])
+@pytest.mark.parametrize("backend", ["redis", "lean", "memory"])
 async def test_take_many_draws_in_order_and_stops_at_the_first_refusal(
     backend: str, redis_client: Any, prefix: str
 ) -> None:
@@ -88,12 +88,22 @@ async def test_take_many_draws_in_order_and_stops_at_the_first_refusal(
     import time
 
     from gateway.ratelimit.store import MemoryRateStore, RateStore
+    from gateway.store.resp import LeanRedis
+    from tests.store.conftest import REDIS_URL
 
-    store: RateStore = (
-        RedisRateStore(redis_client, prefix=prefix)
-        if backend == "redis"
-        else MemoryRateStore(clock=time.time)
-    )
+    store: RateStore = MemoryRateStore(clock=time.time)
+    lean = LeanRedis(REDIS_URL, timeout=1.0)
+    if backend == "redis":
+        store = RedisRateStore(redis_client, prefix=prefix)
+    elif backend == "lean":  # the gateway's hot-path client
+        store = RedisRateStore(redis_client, prefix=prefix, fast=lean)
+    try:
+        await _take_many_rules(store)
+    finally:
+        await lean.aclose()
+
+
+async def _take_many_rules(store: Any) -> None:
     wide, narrow = Rate(10, 60), Rate(2, 60)
     for expected_remaining in (9, 8):
         first, second = await store.take_many([("a", wide), ("b", narrow)])
