@@ -39,31 +39,7 @@ from gateway.plan import Next, Plan
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from common import unreachable_policies  # noqa: E402
-
-CHECKIN = "/api/auth/checkins/online_order"
-BALANCE = "/api/auth/checkins/balance"
-SIGN_IN = "/api/auth/customers/sign_in"
-CHECKIN_BODY = {
-    "external_uid": "order-1001",
-    "receipt_amount": 42.50,
-    "subtotal_amount": 42.50,
-    "payable": 46.02,
-    "receipt_datetime": "2026-11-21T12:30:00Z",
-    "transaction_no": "1001",
-    "channel": "online_order",
-    "menu_items": [
-        {
-            "item_name": "Burrito",
-            "item_qty": 1,
-            "item_amount": 42.50,
-            "menu_item_type": "M",
-            "menu_item_id": 1,
-            "menu_family": "Mains",
-            "menu_major_group": "Food",
-            "serial_number": "1.0",
-        }
-    ],
-}
+from run import BALANCE, CHECKIN, CHECKIN_BODY, SIGN_IN  # noqa: E402  (the same requests)
 
 
 class Timers:

@@ -8,10 +8,12 @@ unsupported_media_type (a body that is not JSON), 400 invalid_json (malformed) a
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import web
 
 from gateway.body import parse_body
-from gateway.errors import PayloadTooLarge
+from gateway.errors import BadRequest, PayloadTooLarge
 from gateway.exchange import Exchange
 from gateway.incoming import sent_content_type
 from gateway.plan import Next, Plan, Stage
@@ -34,9 +36,14 @@ def make_body_stage(max_bytes: int) -> Stage:
             if length == 0 or (length is None and not request.body_exists):
                 return await nxt(ex)  # no body: nothing to read or parse
             try:
-                raw = await request.read()
+                if length is not None and "Content-Encoding" not in request.headers:
+                    raw = await request.content.readexactly(length)  # one wait, not two
+                else:
+                    raw = await request.read()
             except web.HTTPRequestEntityTooLarge:
                 raise PayloadTooLarge(too_large) from None
+            except asyncio.IncompleteReadError:
+                raise BadRequest("the request body ended early", code="invalid_json") from None
             if len(raw) > max_bytes:
                 raise PayloadTooLarge(too_large)
             ex.doc = parse_body(raw, sent_content_type(request)).doc
