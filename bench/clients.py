@@ -99,6 +99,26 @@ async def _pyreqwest(url: str, stack: AsyncExitStack) -> Send:
     return send
 
 
+async def _h1(url: str, stack: AsyncExitStack) -> Send:
+    """The gateway's own client (gateway/transports/h1.py), through its transport contract."""
+    from urllib.parse import urlsplit
+
+    from gateway.transports.base import AttemptTimeouts, TransportSettings, UpstreamRequest
+    from gateway.transports.h1 import H1Transport
+
+    parts = urlsplit(url)
+    transport = H1Transport(TransportSettings(3.0, 15.0, CONCURRENCY))
+    await transport.start(f"{parts.scheme}://{parts.netloc}")
+    stack.push_async_callback(transport.close)
+    request = UpstreamRequest("POST", parts.path or "/", HEADERS, BODY)
+    each = AttemptTimeouts(3.0, 15.0, 15.0)
+
+    async def send() -> None:
+        await transport.send(request, each)
+
+    return send
+
+
 async def _rnet(url: str, stack: AsyncExitStack) -> Send:
     import rnet
 
@@ -131,6 +151,7 @@ CLIENTS: dict[str, Callable[[str, AsyncExitStack], Awaitable[Send]]] = {
     "aiohttp (tuned ClientSession)": _aiohttp,
     "aiosonic": _aiosonic,
     "pyreqwest": _pyreqwest,
+    "h1 (the gateway's own)": _h1,
     "rnet": _rnet,
     "httpx": _httpx,
 }

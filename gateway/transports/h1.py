@@ -315,7 +315,8 @@ class H1Transport:
         elif request.method in _BODY_METHODS:
             lines.append("Content-Length: 0")
         head = "\r\n".join(lines)
-        if "\n" in head.replace("\r\n", "") or "\r" in head.replace("\r\n", ""):
+        breaks = len(lines) - 1  # exactly the separators: no value may hold a line break
+        if head.count("\n") != breaks or head.count("\r") != breaks:
             raise UpstreamError("a header value holds a line break", kind="protocol", sent=False)
         return b"".join(
             (head.encode("utf-8"), b"\r\nHost: ", self._authority, b"\r\n\r\n", body or b"")

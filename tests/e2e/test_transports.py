@@ -179,3 +179,16 @@ def test_on_uvloop_with_keep_alive_and_chunks(kind: str) -> None:
 
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         assert runner.run(run()) == [(207, b'{"a":1}'), (207, b'{"a":1}'), (200, b'{"z":true}')]
+
+
+@pytest.mark.parametrize("value", ["a\r\nX-Injected: 1", "a\nb", "a\rb"])
+async def test_h1_refuses_a_header_value_with_a_line_break(value: str, recorder: Recorder) -> None:
+    transport = make_transport("h1", SETTINGS)
+    await transport.start(recorder.url)
+    try:
+        with pytest.raises(UpstreamError) as info:
+            await transport.send(UpstreamRequest("GET", "/x", {"client-type": value}, None), EACH)
+    finally:
+        await transport.close()
+    assert (info.value.kind, info.value.sent) == ("protocol", False)
+    assert recorder.seen == []  # nothing was sent
