@@ -1,9 +1,10 @@
 """Configuration: frozen data, loaded once at the edge from TOML plus environment overrides.
 
+Each key is declared once, as the field it fills (`key(...)`, gateway/settings.py):
+TOML key, parser, default, environment variable, description, secret or not.
 `load_config(path, env)` reads the file named by GATEWAY_CONFIG (optional), applies the
-environment overrides listed in settings.py, and checks everything at once: a
-`ConfigError` carries one line per problem naming the key, the value (secrets masked)
-and what was expected.
+environment overrides, and checks everything at once: a `ConfigError` carries one line
+per problem naming the key, the value (secrets masked) and what was expected.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import secrets
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from gateway import parsers as p
 from gateway.client_ip import IPNetwork, parse_networks
 from gateway.config_checks import cross_checks
 from gateway.ratelimit.policies import Policy, check_overrides, merge
@@ -21,7 +23,7 @@ from gateway.resilience.breaker import CircuitSettings
 from gateway.resilience.policy import ROUTE_CLASSES, Timeouts
 from gateway.resilience.retry import RetrySettings
 from gateway.secret import Secret, mask
-from gateway.settings import SETTINGS, TABLE_KEYS, Setting
+from gateway.settings import TABLE_KEYS, Setting, build, key, settings_of
 from gateway.signing import DigestAlgorithm
 
 
@@ -33,59 +35,369 @@ class ConfigError(Exception):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    host: str
-    port: int
-    max_body_bytes: int
-    trusted_proxies: tuple[IPNetwork, ...]
-    log_level: str
-    workers: int = 1
-    event_loop: str = "uvloop"
-    shutdown_grace: float = 3.0
-    drain_timeout: float = 25.0
+    host: str = key(
+        "server.host", p.string, "127.0.0.1", "Address the gateway listens on.", "GATEWAY_HOST"
+    )
+    port: int = key(
+        "server.port", p.integer(0, 65535), 8080, "Port the gateway listens on.", "GATEWAY_PORT"
+    )
+    max_body_bytes: int = key(
+        "server.max_body_bytes",
+        p.integer(1024, 16 * 1024 * 1024),
+        64 * 1024,
+        "Largest request body accepted; larger answers 413.",
+        "GATEWAY_MAX_BODY_BYTES",
+    )
+    trusted_proxies: tuple[IPNetwork, ...] = key(
+        "server.trusted_proxies",
+        p.networks,
+        (),
+        "Peers (IPs or CIDRs) whose X-Forwarded-For is believed; comma-separated in the env.",
+        "GATEWAY_TRUSTED_PROXIES",
+        to=parse_networks,
+    )
+    log_level: str = key(
+        "server.log_level",
+        p.choice("DEBUG", "INFO", "WARNING", "ERROR"),
+        "INFO",
+        "Log level.",
+        "GATEWAY_LOG_LEVEL",
+    )
+    workers: int = key(
+        "server.workers",
+        p.integer(1, 64),
+        1,
+        "Processes serving the port (SO_REUSEPORT); more than 1 needs Redis stores.",
+        "GATEWAY_WORKERS",
+    )
+    event_loop: str = key(
+        "server.event_loop",
+        p.choice("uvloop", "asyncio"),
+        "uvloop",
+        "Event loop implementation.",
+        "GATEWAY_EVENT_LOOP",
+    )
+    shutdown_grace: float = key(
+        "server.shutdown_grace",
+        p.seconds(0, 300),
+        3.0,
+        "After SIGTERM: seconds /readyz answers 503 while new connections are still served "
+        "(for load balancers to notice), before the listener closes.",
+        "GATEWAY_SHUTDOWN_GRACE",
+    )
+    drain_timeout: float = key(
+        "server.drain_timeout",
+        p.seconds(0, 3600),
+        25.0,
+        "After the listener closes: seconds in-flight requests may take to finish before "
+        "they are cancelled and the process exits 0.",
+        "GATEWAY_DRAIN_TIMEOUT",
+    )
+
+
+@dataclass(frozen=True)
+class PunchhTimeouts:
+    """The route classes' timeouts as configured; 0 inherits (`resolve`)."""
+
+    read_connect: float = key(
+        "punchh.timeouts.read.connect",
+        p.seconds(0, 60),
+        0.0,
+        "Connect timeout for read calls (GET requests and POS look-ups); "
+        "0: punchh.connect_timeout.",
+        "PUNCHH_TIMEOUT_READ_CONNECT",
+    )
+    read_first_byte: float = key(
+        "punchh.timeouts.read.first_byte",
+        p.seconds(0, 300),
+        5.0,
+        "Seconds from sending a read call to Punchh's status line, per attempt; 0: the "
+        "class's total.",
+        "PUNCHH_TIMEOUT_READ_FIRST_BYTE",
+    )
+    read_total: float = key(
+        "punchh.timeouts.read.total",
+        p.seconds(0, 300),
+        8.0,
+        "Deadline of a whole read call, retries and backoff included; 0: punchh.total_timeout.",
+        "PUNCHH_TIMEOUT_READ_TOTAL",
+    )
+    write_connect: float = key(
+        "punchh.timeouts.write.connect",
+        p.seconds(0, 60),
+        0.0,
+        "Connect timeout for write calls (check-ins, redemptions, profile and basket changes); "
+        "0: punchh.connect_timeout.",
+        "PUNCHH_TIMEOUT_WRITE_CONNECT",
+    )
+    write_first_byte: float = key(
+        "punchh.timeouts.write.first_byte",
+        p.seconds(0, 300),
+        6.0,
+        "Seconds from sending a write call to Punchh's status line, per attempt; 0: the "
+        "class's total.",
+        "PUNCHH_TIMEOUT_WRITE_FIRST_BYTE",
+    )
+    write_total: float = key(
+        "punchh.timeouts.write.total",
+        p.seconds(0, 300),
+        0.0,
+        "Deadline of a whole write call, retries and backoff included; 0: punchh.total_timeout.",
+        "PUNCHH_TIMEOUT_WRITE_TOTAL",
+    )
+    auth_connect: float = key(
+        "punchh.timeouts.auth.connect",
+        p.seconds(0, 60),
+        0.0,
+        "Connect timeout for auth calls (sign-ins, sign-ups, OTP sends, token refresh, "
+        "sign-outs); "
+        "0: punchh.connect_timeout.",
+        "PUNCHH_TIMEOUT_AUTH_CONNECT",
+    )
+    auth_first_byte: float = key(
+        "punchh.timeouts.auth.first_byte",
+        p.seconds(0, 300),
+        0.0,
+        "Seconds from sending a auth call to Punchh's status line, per attempt; 0: the "
+        "class's total.",
+        "PUNCHH_TIMEOUT_AUTH_FIRST_BYTE",
+    )
+    auth_total: float = key(
+        "punchh.timeouts.auth.total",
+        p.seconds(0, 300),
+        0.0,
+        "Deadline of a whole auth call, retries and backoff included; 0: punchh.total_timeout.",
+        "PUNCHH_TIMEOUT_AUTH_TOTAL",
+    )
+
+    def resolve(self, connect: float, total: float) -> dict[str, Timeouts]:
+        """Each class's timeouts: its zeros inherit punchh.connect_timeout and
+        punchh.total_timeout; neither the connect nor the first byte may take longer than
+        the total."""
+        out: dict[str, Timeouts] = {}
+        for cls in ROUTE_CLASSES:
+            own_total = getattr(self, f"{cls}_total") or total
+            own_connect = min(getattr(self, f"{cls}_connect") or connect, own_total)
+            first_byte = min(getattr(self, f"{cls}_first_byte") or own_total, own_total)
+            out[cls] = Timeouts(connect=own_connect, first_byte=first_byte, total=own_total)
+        return out
 
 
 @dataclass(frozen=True)
 class PunchhConfig:
-    base_url: str
-    client_id: str
-    client_secret: Secret
-    connect_timeout: float
-    total_timeout: float
-    pool_size: int
-    user_agent: str
-    pos_user_agent: str
-    digest: Mapping[str, DigestAlgorithm]
-    http_client: str = "h1"
+    timeouts: PunchhTimeouts
+    base_url: str = key(
+        "punchh.base_url",
+        p.base_url,
+        "",
+        "Punchh server, e.g. https://sandbox.punchh.com.",
+        "PUNCHH_BASE_URL",
+    )
+    client_id: str = key(
+        "punchh.client_id", p.string, "", "The business's client id (`client`).", "PUNCHH_CLIENT_ID"
+    )
+    client_secret: Secret = key(
+        "punchh.client_secret",
+        p.secret(1),
+        "",
+        "The business's client secret (signs requests).",
+        "PUNCHH_CLIENT_SECRET",
+        secret=True,
+    )
+    connect_timeout: float = key(
+        "punchh.connect_timeout",
+        p.seconds(0.05, 60),
+        3.0,
+        "Seconds to open a connection to Punchh (504 beyond), for the route classes whose "
+        "punchh.timeouts.<class>.connect is 0.",
+        "PUNCHH_CONNECT_TIMEOUT",
+    )
+    total_timeout: float = key(
+        "punchh.total_timeout",
+        p.seconds(0.1, 300),
+        15.0,
+        "Seconds for a whole Punchh call with its retries (504 beyond), for the route "
+        "classes whose punchh.timeouts.<class>.total is 0.",
+        "PUNCHH_TOTAL_TIMEOUT",
+    )
+    http_client: str = key(
+        "punchh.http_client",
+        p.choice("h1", "pyreqwest", "aiohttp"),
+        "h1",
+        "HTTP client for calls to Punchh: h1 (the gateway's own lean HTTP/1.1 client), "
+        "pyreqwest or aiohttp (make bench compares them).",
+        "PUNCHH_HTTP_CLIENT",
+    )
+    pool_size: int = key(
+        "punchh.pool_size",
+        p.integer(1, 10000),
+        100,
+        "Keep-alive connections to Punchh at most.",
+        "PUNCHH_POOL_SIZE",
+    )
+    user_agent: str = key(
+        "punchh.user_agent",
+        p.user_agent,
+        "LoyaltyGateway/OnlineOrder/0.1/Web",
+        "User-Agent sent on guest routes, Punchh format "
+        "BusinessIdentifier/IntegratorName/OnlineOrder/Version/SourceChannel.",
+        "PUNCHH_USER_AGENT",
+    )
+    pos_user_agent: str = key(
+        "punchh.pos_user_agent",
+        p.user_agent,
+        "LoyaltyGateway/POS/0.1",
+        "User-Agent sent on POS routes, Punchh format IntegratorName/POS/Version.",
+        "PUNCHH_POS_USER_AGENT",
+    )
+    digest_auth: DigestAlgorithm = key(
+        "punchh.digest.auth", p.digest, "sha1", "x-pch-digest for /api/auth (Online Ordering)."
+    )
+    digest_oauth: DigestAlgorithm = key(
+        "punchh.digest.oauth", p.digest, "sha1", "x-pch-digest for /oauth/token."
+    )
+    digest_mobile: DigestAlgorithm = key(
+        "punchh.digest.mobile", p.digest, "sha256", "x-pch-digest for /api2/mobile."
+    )
+    digest_password_less: DigestAlgorithm = key(
+        "punchh.digest.password_less",
+        p.digest,
+        "none",
+        "x-pch-digest for /api2/password_less (Advanced Authentication).",
+    )
+    digest_pos: DigestAlgorithm = key(
+        "punchh.digest.pos", p.digest, "none", "x-pch-digest for /api/pos."
+    )
+
+    @property
+    def digest(self) -> Mapping[str, DigestAlgorithm]:
+        """The request signature's algorithm by route family."""
+        prefix = "digest_"
+        return {
+            f.name.removeprefix(prefix): getattr(self, f.name)
+            for f in fields(self)
+            if f.name.startswith(prefix)
+        }
 
 
 @dataclass(frozen=True)
 class CookieConfig:
-    enabled: bool
-    name: str
-    samesite: str
-    secure: bool
-    allowed_origins: tuple[str, ...]
+    enabled: bool = key(
+        "session.cookie_mode",
+        p.boolean,
+        False,
+        "Browser mode: the session token travels in an HttpOnly cookie, not in the body.",
+        "GATEWAY_COOKIE_MODE",
+    )
+    name: str = key(
+        "session.cookie_name", p.token_name, "lg_session", "Name of the session cookie."
+    )
+    samesite: str = key(
+        "session.cookie_samesite",
+        p.choice("Strict", "Lax", "None"),
+        "Lax",
+        "SameSite attribute of the session cookie.",
+    )
+    secure: bool = key(
+        "session.cookie_secure",
+        p.boolean,
+        True,
+        "Secure attribute of the session cookie (false only for plain-http development).",
+        "GATEWAY_COOKIE_SECURE",
+    )
+    allowed_origins: tuple[str, ...] = key(
+        "session.allowed_origins",
+        p.origins,
+        (),
+        "Origins allowed to send unsafe requests and CORS preflights in cookie mode; "
+        "comma-separated in the env.",
+        "GATEWAY_ALLOWED_ORIGINS",
+    )
 
 
 @dataclass(frozen=True)
 class SessionConfig:
-    secret: Secret
-    ttl: int  # absolute lifetime
-    max_sessions: int
-    idle_timeout: int = 14400
-    refresh_margin: int = 60
-    previous_secrets: tuple[Secret, ...] = ()
-    cookie: CookieConfig = field(
-        default_factory=lambda: CookieConfig(False, "lg_session", "Lax", True, ())
+    cookie: CookieConfig
+    secret: Secret = key(
+        "session.secret",
+        p.secret(32),
+        "",
+        "Key that signs gateway session tokens (HS256); at least 32 characters.",
+        "GATEWAY_SESSION_SECRET",
+        secret=True,
+    )
+    previous_secrets: tuple[Secret, ...] = key(
+        "session.previous_secrets",
+        p.secret_list(32),
+        (),
+        "Earlier session secrets still accepted (not used to sign): rotate without logouts. "
+        "Comma-separated in the env.",
+        "GATEWAY_SESSION_PREVIOUS_SECRETS",
+        secret=True,
+    )
+    ttl: int = key(
+        "session.ttl",
+        p.integer(60, 90 * 86400),
+        86400,
+        "Absolute lifetime of a gateway session, in seconds.",
+        "GATEWAY_SESSION_TTL",
+    )
+    idle_timeout: int = key(
+        "session.idle_timeout",
+        p.integer(60, 90 * 86400),
+        14400,
+        "Seconds without a request after which a session ends.",
+        "GATEWAY_SESSION_IDLE_TIMEOUT",
+    )
+    refresh_margin: int = key(
+        "session.refresh_margin",
+        p.integer(0, 86400),
+        60,
+        "Refresh Punchh's access token this many seconds before it expires.",
+        "GATEWAY_REFRESH_MARGIN",
+    )
+    max_sessions: int = key(
+        "session.max_sessions",
+        p.integer(1, 10_000_000),
+        100_000,
+        "Sessions the memory store holds at most (oldest-expiring evicted first).",
     )
 
 
 @dataclass(frozen=True)
 class StoreConfig:
-    url: Secret  # may carry a Redis password
-    prefix: str
-    timeout: float
-    encryption_key: Secret
+    url: Secret = key(
+        "store.url",
+        p.store_url,
+        "memory://",
+        "Where sessions live: memory:// (one process) or redis://host:port/db, rediss://.",
+        "GATEWAY_STORE_URL",
+        secret=True,
+        to=Secret,
+    )
+    prefix: str = key(
+        "store.prefix",
+        p.string,
+        "lg:",
+        "Prefix of every key the gateway writes in Redis.",
+        "GATEWAY_STORE_PREFIX",
+    )
+    timeout: float = key(
+        "store.timeout",
+        p.seconds(0.01, 10),
+        0.5,
+        "Seconds a Redis command may take before the store counts as unavailable.",
+        "GATEWAY_STORE_TIMEOUT",
+    )
+    encryption_key: Secret = key(
+        "store.encryption_key",
+        p.secret(32),
+        "",
+        "Encrypts Punchh tokens at rest in Redis (AES-256-GCM); 32+ characters, required with "
+        "redis.",
+        "GATEWAY_STORE_KEY",
+        secret=True,
+    )
 
     @property
     def backend(self) -> str:
@@ -94,27 +406,101 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class CacheConfig:
-    enabled: bool
-    url: Secret  # empty: follow store.url
-    max_entries: int
-    max_bytes: int
+    enabled: bool = key(
+        "cache.enabled",
+        p.boolean,
+        True,
+        "Cache guest look-ups and balances (per-route TTLs in the route table).",
+        "GATEWAY_CACHE_ENABLED",
+    )
+    url: Secret = key(
+        "cache.url",
+        p.cache_url,
+        "",
+        "Where cached answers live: empty follows store.url; memory:// or redis://.",
+        "GATEWAY_CACHE_URL",
+        secret=True,
+        to=Secret,
+    )
+    max_entries: int = key(
+        "cache.max_entries",
+        p.integer(1, 10_000_000),
+        10_000,
+        "Answers the memory cache holds at most.",
+    )
+    max_bytes: int = key(
+        "cache.max_bytes",
+        p.integer(1024, 4 * 1024**3),
+        32 * 1024 * 1024,
+        "Bytes of answers the memory cache holds at most.",
+    )
 
 
 @dataclass(frozen=True)
 class RateLimitConfig:
-    enabled: bool
-    url: Secret  # empty: follow store.url
-    max_concurrent_upstream: int
-    queue: int
-    queue_timeout: float
-    policies: tuple[Policy, ...]
+    policies: tuple[Policy, ...]  # rate_limit.policies, a table (ratelimit/policies.py)
+    enabled: bool = key(
+        "rate_limit.enabled",
+        p.boolean,
+        True,
+        "Rate limits and abuse protection (policies under [rate_limit.policies.<name>]).",
+        "GATEWAY_RATE_LIMIT_ENABLED",
+    )
+    url: Secret = key(
+        "rate_limit.url",
+        p.cache_url,
+        "",
+        "Where rate-limit state lives: empty follows store.url; memory:// or redis://.",
+        "GATEWAY_RATE_LIMIT_URL",
+        secret=True,
+        to=Secret,
+    )
+    max_concurrent_upstream: int = key(
+        "rate_limit.max_concurrent_upstream",
+        p.integer(1, 100_000),
+        128,
+        "Calls to Punchh in flight at most, per process; beyond them a short queue, then 503.",
+        "GATEWAY_MAX_CONCURRENT_UPSTREAM",
+    )
+    queue: int = key(
+        "rate_limit.queue",
+        p.integer(0, 100_000),
+        64,
+        "Requests that may wait for a free upstream slot.",
+    )
+    queue_timeout: float = key(
+        "rate_limit.queue_timeout",
+        p.seconds(0.0, 60),
+        1.0,
+        "Seconds a request waits for a free upstream slot before 503 upstream_overloaded.",
+    )
 
 
 @dataclass(frozen=True)
 class AdminConfig:
-    host: str
-    port: int  # 0: /metrics and the status page on the main port
-    token: Secret
+    host: str = key(
+        "admin.host",
+        p.string,
+        "127.0.0.1",
+        "Address of the admin listener (/metrics, /gateway/status) when admin.port is set.",
+        "GATEWAY_ADMIN_HOST",
+    )
+    port: int = key(
+        "admin.port",
+        p.integer(0, 65535),
+        0,
+        "A separate port for /metrics and the status page (0: on the main port).",
+        "GATEWAY_ADMIN_PORT",
+    )
+    token: Secret = key(
+        "admin.token",
+        p.secret(24),
+        "",
+        "Bearer token for /metrics and /gateway/status on the main port (24+ characters). "
+        "Without it the status page is served on the admin port only; /metrics stays open.",
+        "GATEWAY_ADMIN_TOKEN",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
@@ -126,26 +512,76 @@ class PosDevice:
 
 @dataclass(frozen=True)
 class PosConfig:
-    enabled: bool
-    business_key: Secret
-    devices: tuple[PosDevice, ...] = ()
+    enabled: bool = key(
+        "pos.enabled",
+        p.boolean,
+        False,
+        "Serve the /api/pos routes to configured devices (off: they answer 404).",
+        "GATEWAY_POS_ENABLED",
+    )
+    business_key: Secret = key(
+        "pos.business_key",
+        p.secret(1),
+        "",
+        "Punchh business key (btoken) for POS routes.",
+        "PUNCHH_BUSINESS_KEY",
+        secret=True,
+    )
+    devices: tuple[PosDevice, ...] = ()  # pos.devices, a table (read by the loader)
 
 
 @dataclass(frozen=True)
 class SandboxSettings:
-    enabled: bool
-    host: str
-    port: int
+    enabled: bool = key(
+        "sandbox.enabled",
+        p.boolean,
+        False,
+        "Start the built-in Punchh sandbox in-process and use it as the upstream.",
+        "GATEWAY_SANDBOX",
+    )
+    host: str = key(
+        "sandbox.host", p.string, "127.0.0.1", "Address of the embedded sandbox (loopback only)."
+    )
+    port: int = key(
+        "sandbox.port",
+        p.integer(0, 65535),
+        0,
+        "Port of the embedded sandbox (0: any free port).",
+        "GATEWAY_SANDBOX_PORT",
+    )
 
 
 @dataclass(frozen=True)
 class ResilienceConfig:
-    timeouts: Mapping[str, Timeouts]  # by route class: read, write, auth
     retry: RetrySettings
     circuit: CircuitSettings
-    idempotency_ttl: int
-    idempotency_max_entries: int
-    idempotency_url: Secret = field(default_factory=lambda: Secret(""))  # empty: store.url
+    idempotency_url: Secret = key(
+        "idempotency.url",
+        p.cache_url,
+        "",
+        "Where Idempotency-Key records live: empty follows store.url; memory:// (per "
+        "process) or redis:// (shared by replicas).",
+        "GATEWAY_IDEMPOTENCY_URL",
+        secret=True,
+        to=Secret,
+    )
+    idempotency_ttl: int = key(
+        "idempotency.ttl",
+        p.integer(0, 7 * 86400),
+        3600,
+        "Seconds a write's answer is kept for replays of its Idempotency-Key (0: only "
+        "while the first request is in flight).",
+        "GATEWAY_IDEMPOTENCY_TTL",
+    )
+    idempotency_max_entries: int = key(
+        "idempotency.max_entries",
+        p.integer(1, 10_000_000),
+        10000,
+        "Idempotency keys remembered at most, per process (oldest dropped first).",
+        "GATEWAY_IDEMPOTENCY_MAX_ENTRIES",
+    )
+    # By route class (read, write, auth): punchh.timeouts resolved (PunchhTimeouts).
+    timeouts: Mapping[str, Timeouts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -163,10 +599,13 @@ class GatewayConfig:
     source: str = field(default="<defaults>", compare=False)
 
 
+SETTINGS: tuple[Setting, ...] = settings_of(GatewayConfig)  # every key, in field order
+
+
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
-    for key, value in doc.items():
-        name = f"{prefix}{key}"
+    for part, value in doc.items():
+        name = f"{prefix}{part}"
         if isinstance(value, dict) and name not in TABLE_KEYS:
             flat.update(_flatten(value, name + "."))
         else:
@@ -246,117 +685,22 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
 def _build(
     v: dict[str, Any], devices: tuple[PosDevice, ...], policies: tuple[Policy, ...], source: str
 ) -> GatewayConfig:
-    client_id, client_secret, business_key = (
-        v["punchh.client_id"],
-        v["punchh.client_secret"],
-        v["pos.business_key"],
-    )
-    if v["sandbox.enabled"]:
+    given: dict[str, Any] = {
+        "RateLimitConfig.policies": policies,
+        "PosConfig.devices": devices,
+        "GatewayConfig.source": source,
+    }
+    cfg: GatewayConfig = build(GatewayConfig, v, given)
+    punchh, pos = cfg.punchh, cfg.pos
+    if cfg.sandbox.enabled:
         # The embedded sandbox takes whatever credentials the gateway has; make some up if none.
-        client_id = client_id or "sandbox-client-" + secrets.token_hex(4)
-        client_secret = client_secret or Secret(secrets.token_urlsafe(32))
-        business_key = business_key or Secret(secrets.token_urlsafe(16))
-    return GatewayConfig(
-        server=ServerConfig(
-            host=v["server.host"],
-            port=v["server.port"],
-            max_body_bytes=v["server.max_body_bytes"],
-            trusted_proxies=parse_networks(v["server.trusted_proxies"]),
-            log_level=v["server.log_level"],
-            workers=v["server.workers"],
-            event_loop=v["server.event_loop"],
-            shutdown_grace=v["server.shutdown_grace"],
-            drain_timeout=v["server.drain_timeout"],
-        ),
-        punchh=PunchhConfig(
-            base_url=v["punchh.base_url"],
-            client_id=client_id,
-            client_secret=client_secret,
-            connect_timeout=v["punchh.connect_timeout"],
-            total_timeout=v["punchh.total_timeout"],
-            pool_size=v["punchh.pool_size"],
-            http_client=v["punchh.http_client"],
-            user_agent=v["punchh.user_agent"],
-            pos_user_agent=v["punchh.pos_user_agent"],
-            digest={
-                family: v[f"punchh.digest.{family}"]
-                for family in ("auth", "oauth", "mobile", "password_less", "pos")
-            },
-        ),
-        session=SessionConfig(
-            secret=v["session.secret"],
-            ttl=v["session.ttl"],
-            max_sessions=v["session.max_sessions"],
-            idle_timeout=v["session.idle_timeout"],
-            refresh_margin=v["session.refresh_margin"],
-            previous_secrets=v["session.previous_secrets"],
-            cookie=CookieConfig(
-                enabled=v["session.cookie_mode"],
-                name=v["session.cookie_name"],
-                samesite=v["session.cookie_samesite"],
-                secure=v["session.cookie_secure"],
-                allowed_origins=v["session.allowed_origins"],
-            ),
-        ),
-        store=StoreConfig(
-            url=Secret(v["store.url"]),
-            prefix=v["store.prefix"],
-            timeout=v["store.timeout"],
-            encryption_key=v["store.encryption_key"],
-        ),
-        cache=CacheConfig(
-            enabled=v["cache.enabled"],
-            url=Secret(v["cache.url"]),
-            max_entries=v["cache.max_entries"],
-            max_bytes=v["cache.max_bytes"],
-        ),
-        rate_limit=RateLimitConfig(
-            enabled=v["rate_limit.enabled"],
-            url=Secret(v["rate_limit.url"]),
-            max_concurrent_upstream=v["rate_limit.max_concurrent_upstream"],
-            queue=v["rate_limit.queue"],
-            queue_timeout=v["rate_limit.queue_timeout"],
-            policies=policies,
-        ),
-        admin=AdminConfig(host=v["admin.host"], port=v["admin.port"], token=v["admin.token"]),
-        pos=PosConfig(enabled=v["pos.enabled"], business_key=business_key, devices=devices),
-        sandbox=SandboxSettings(
-            enabled=v["sandbox.enabled"], host=v["sandbox.host"], port=v["sandbox.port"]
-        ),
-        resilience=_resilience(v),
-        source=source,
-    )
-
-
-def _timeouts(v: dict[str, Any], cls: str) -> Timeouts:
-    """A class's timeouts; its zeros inherit punchh.connect_timeout / punchh.total_timeout;
-    neither the connect nor the first byte may take longer than the total."""
-    key = f"punchh.timeouts.{cls}"
-    total = v[f"{key}.total"] or v["punchh.total_timeout"]
-    connect = min(v[f"{key}.connect"] or v["punchh.connect_timeout"], total)
-    first_byte = min(v[f"{key}.first_byte"] or total, total)
-    return Timeouts(connect=connect, first_byte=first_byte, total=total)
-
-
-def _resilience(v: dict[str, Any]) -> ResilienceConfig:
-    return ResilienceConfig(
-        timeouts={cls: _timeouts(v, cls) for cls in ROUTE_CLASSES},
-        retry=RetrySettings(
-            max_attempts=v["retry.max_attempts"],
-            backoff_base=v["retry.backoff_base"],
-            backoff_max=v["retry.backoff_max"],
-            budget_ratio=v["retry.budget_ratio"],
-            budget_min_per_second=v["retry.budget_min_per_second"],
-        ),
-        circuit=CircuitSettings(
-            enabled=v["circuit.enabled"],
-            failure_ratio=v["circuit.failure_ratio"],
-            min_calls=v["circuit.min_calls"],
-            window=v["circuit.window"],
-            consecutive=v["circuit.consecutive_failures"],
-            open_seconds=v["circuit.open_seconds"],
-        ),
-        idempotency_ttl=v["idempotency.ttl"],
-        idempotency_max_entries=v["idempotency.max_entries"],
-        idempotency_url=Secret(v["idempotency.url"]),
+        punchh = replace(
+            punchh,
+            client_id=punchh.client_id or "sandbox-client-" + secrets.token_hex(4),
+            client_secret=punchh.client_secret or Secret(secrets.token_urlsafe(32)),
+        )
+        pos = replace(pos, business_key=pos.business_key or Secret(secrets.token_urlsafe(16)))
+    timeouts = punchh.timeouts.resolve(punchh.connect_timeout, punchh.total_timeout)
+    return replace(
+        cfg, punchh=punchh, pos=pos, resilience=replace(cfg.resilience, timeouts=timeouts)
     )

@@ -35,9 +35,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.config import SETTINGS
 from gateway.metrics import Metrics
 from gateway.secret import mask
-from gateway.settings import SETTINGS, TABLE_KEYS, Setting
+from gateway.settings import TABLE_KEYS, Setting
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path("docs") / "operators"

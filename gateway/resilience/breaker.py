@@ -20,8 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway import parsers as p
 from gateway.errors import CircuitOpen
 from gateway.resilience.window import SlidingCounts
+from gateway.settings import key
 
 State = Literal["closed", "open", "half_open"]
 _CALLS, _FAILURES = 0, 1
@@ -30,12 +32,48 @@ STATE_VALUES: dict[State, int] = {"closed": 0, "half_open": 1, "open": 2}
 
 @dataclass(frozen=True, slots=True)
 class CircuitSettings:
-    enabled: bool
-    failure_ratio: float
-    min_calls: int
-    window: int
-    consecutive: int
-    open_seconds: float
+    enabled: bool = key(
+        "circuit.enabled",
+        p.boolean,
+        True,
+        "A circuit breaker per upstream family: while open, calls answer 503 at once.",
+        "GATEWAY_CIRCUIT_ENABLED",
+    )
+    failure_ratio: float = key(
+        "circuit.failure_ratio",
+        p.fraction,
+        0.5,
+        "Share of failed calls in the window that opens the breaker (with min_calls).",
+        "GATEWAY_CIRCUIT_FAILURE_RATIO",
+    )
+    min_calls: int = key(
+        "circuit.min_calls",
+        p.integer(1, 1000000),
+        20,
+        "Calls in the window before failure_ratio is judged.",
+        "GATEWAY_CIRCUIT_MIN_CALLS",
+    )
+    window: int = key(
+        "circuit.window",
+        p.integer(1, 3600),
+        10,
+        "Seconds of calls the failure ratio is computed over.",
+        "GATEWAY_CIRCUIT_WINDOW",
+    )
+    consecutive: int = key(
+        "circuit.consecutive_failures",
+        p.integer(1, 100000),
+        5,
+        "Failed calls in a row (timeouts, connection errors, 5xx) that open the breaker.",
+        "GATEWAY_CIRCUIT_CONSECUTIVE_FAILURES",
+    )
+    open_seconds: float = key(
+        "circuit.open_seconds",
+        p.seconds(0.1, 3600),
+        5.0,
+        "Seconds the breaker stays open before one probe call is let through (half-open).",
+        "GATEWAY_CIRCUIT_OPEN_SECONDS",
+    )
 
 
 class CircuitBreaker:

@@ -12,19 +12,52 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from gateway import parsers as p
 from gateway.resilience.window import SlidingCounts
+from gateway.settings import key
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
 class RetrySettings:
-    max_attempts: int  # attempts in all, the first included
-    backoff_base: float
-    backoff_max: float
-    budget_ratio: float
-    budget_min_per_second: int
-    budget_window: int = 10
+    max_attempts: int = key(
+        "retry.max_attempts",
+        p.integer(1, 10),
+        3,
+        "Attempts per call to Punchh, the first included (1: no retries). Only reads, writes "
+        "carrying an external_uid, and calls that never left are sent again.",
+        "GATEWAY_RETRY_MAX_ATTEMPTS",
+    )
+    backoff_base: float = key(
+        "retry.backoff_base",
+        p.seconds(0.001, 10),
+        0.05,
+        "Backoff before retry n is random in [0, backoff_base * 2^(n-1)] (full jitter).",
+        "GATEWAY_RETRY_BACKOFF_BASE",
+    )
+    backoff_max: float = key(
+        "retry.backoff_max",
+        p.seconds(0.001, 60),
+        1.0,
+        "Longest backoff before a retry, in seconds.",
+        "GATEWAY_RETRY_BACKOFF_MAX",
+    )
+    budget_ratio: float = key(
+        "retry.budget_ratio",
+        p.fraction,
+        0.2,
+        "Retries allowed as a share of first attempts over the last 10 s, per process.",
+        "GATEWAY_RETRY_BUDGET_RATIO",
+    )
+    budget_min_per_second: int = key(
+        "retry.budget_min_per_second",
+        p.integer(0, 10000),
+        5,
+        "Retries per second always allowed, whatever the ratio (over the same 10 s window).",
+        "GATEWAY_RETRY_BUDGET_MIN_PER_SECOND",
+    )
+    budget_window: int = 10  # seconds: not a configuration key
 
 
 def backoff(attempt: int, base: float, cap: float, rng: Callable[[], float]) -> float:

@@ -32,9 +32,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from gateway.config import GatewayConfig, load_config
+from gateway.config import SETTINGS, GatewayConfig, load_config
 from gateway.docgen import EXTRA_ENV, exposed_names
-from gateway.settings import SETTINGS, Setting
+from gateway.settings import Setting
 from tests.packaging.dockerfile import ROOT, stages
 
 DEPLOY = ROOT / "deploy"
@@ -58,7 +58,7 @@ KNOWN_ENV = {s.env for s in SETTINGS if s.env} | set(EXTRA_ENV)
 
 def _setting(key: str) -> Setting:
     found = [s for s in SETTINGS if s.key == key]
-    assert found, f"gateway/settings.py has no {key} (graceful shutdown, issue 9)"
+    assert found, f"the configuration declares no {key} (graceful shutdown, issue 9)"
     return found[0]
 
 

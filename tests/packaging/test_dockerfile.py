@@ -12,8 +12,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+from gateway.config import SETTINGS
 from gateway.docgen import EXTRA_ENV
-from gateway.settings import SETTINGS
 from tests.packaging.dockerfile import (
     DOCKERFILE,
     ROOT,

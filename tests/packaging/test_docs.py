@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gateway import docgen
-from gateway.config import _flatten
-from gateway.settings import SETTINGS, TABLE_KEYS
+from gateway.config import SETTINGS, _flatten
+from gateway.settings import TABLE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "operators"

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_config
-from gateway.settings import SETTINGS
+from gateway.config import SETTINGS, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_ENV = {
