@@ -2,7 +2,8 @@
 
 Writes docs/operators/:
 
-- configuration.md: every key of gateway/settings.py (TOML key, environment variable,
+- configuration.md: every key declared in the configuration's dataclasses (gateway/config.py,
+  `key(...)`, read through `SETTINGS`) (TOML key, environment variable,
   default with secrets masked, accepted values as the parser words them, meaning), the
   tables checked elsewhere (TABLE_KEYS) and the variables read outside the settings;
 - metrics.md: every metric of gateway/metrics.py, from a `Metrics` on a fresh registry
@@ -230,7 +231,7 @@ def accepts(setting: Setting) -> str:
 
 
 def render_configuration() -> str:
-    lines = _header("Configuration", "gateway/settings.py")
+    lines = _header("Configuration", "the key(...) declarations in gateway/config.py")
     lines += [
         "Every setting of loyalty-gateway, in one table. Each is read from, strongest first:",
         "its **environment variable**, the **TOML file** named by `GATEWAY_CONFIG` (the key "
