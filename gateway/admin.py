@@ -18,11 +18,10 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.errors import Forbidden, Unauthorized
+from gateway.errors import Forbidden, StoreUnavailable, Unauthorized
 from gateway.keys import CONFIG, METRICS, SESSION_COUNT, SESSIONS
 from gateway.metrics import render
 from gateway.status import snapshot
-from gateway.store.base import StoreUnavailable
 
 log = logging.getLogger("gateway")
 MAIN_APP = web.AppKey("main_app", web.Application)

@@ -4,13 +4,11 @@ two values that must agree). Each problem is one line naming the key, the value
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from gateway.config import PosDevice
+from collections.abc import Sequence
+from typing import Any
 
 
-def cross_checks(v: dict[str, Any], devices: tuple[PosDevice, ...], problems: list[str]) -> None:
+def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[str]) -> None:
     reported = {p.split(" ", 1)[0] for p in problems}  # a bad value is reported once, not twice
     if not v["sandbox.enabled"]:
         for key, env_name in (

@@ -10,6 +10,12 @@
     ├── UnsupportedMediaType        415     unsupported_media_type
     ├── Conflict                    409     idempotency_key_in_flight
     ├── Unprocessable               422     idempotency_key_reused
+    ├── RateLimited                 429     rate_limited
+    ├── LimiterUnavailable          503     rate_limiter_unavailable
+    ├── UpstreamBusy                503     upstream_busy (Punchh's Retry-After on the route)
+    ├── Overloaded                  503     upstream_overloaded (the concurrency cap)
+    ├── StoreUnavailable            503     session_store_unavailable
+    ├── NotReady                    503     not_ready, draining
     ├── InternalError               500     internal_error
     ├── UpstreamError               502     upstream_unavailable (connect, reset, bad answer)
     ├── UpstreamRetryRefused        502     upstream_retry_refused (a 4xx to a retried write)
@@ -92,6 +98,48 @@ class Conflict(GatewayError):
 class Unprocessable(GatewayError):
     status = 422
     default_code = "unprocessable"
+
+
+class RateLimited(GatewayError):
+    """A rate-limit policy refused the request (`Retry-After`, RateLimit fields)."""
+
+    status = 429
+    default_code = "rate_limited"
+
+
+class LimiterUnavailable(GatewayError):
+    """The rate-limit store cannot answer for a policy that fails closed."""
+
+    status = 503
+    default_code = "rate_limiter_unavailable"
+
+
+class UpstreamBusy(GatewayError):
+    """Punchh asked for a pause on this route (its 429 or 503 with `Retry-After`)."""
+
+    status = 503
+    default_code = "upstream_busy"
+
+
+class Overloaded(GatewayError):
+    """Too many calls to Punchh in flight in this process, and the queue is full."""
+
+    status = 503
+    default_code = "upstream_overloaded"
+
+
+class StoreUnavailable(GatewayError):
+    """The session store cannot answer; nothing is deleted because of it."""
+
+    status = 503
+    default_code = "session_store_unavailable"
+
+
+class NotReady(GatewayError):
+    """/readyz before the upstream client is up, or while draining."""
+
+    status = 503
+    default_code = "not_ready"
 
 
 class InternalError(GatewayError):

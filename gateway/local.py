@@ -24,23 +24,17 @@ from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.policy import user_tag
 from gateway.config import GatewayConfig
 from gateway.cookies import clear_session_cookie
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, NotReady, StoreUnavailable
 from gateway.exchange import Exchange
 from gateway.owner import guest_of
 from gateway.plan import Next
 from gateway.punchh_calls import sign_out_request, sign_out_spec
 from gateway.readiness import Readiness
 from gateway.sessions import Resolved, SessionManager
-from gateway.store.base import StoreUnavailable
 from gateway.upstream import UpstreamClient
 
 log = logging.getLogger("gateway")
 _OK = json.dumps({"status": "ok"})
-
-
-class NotReady(GatewayError):
-    status = 503
-    default_code = "not_ready"
 
 
 @dataclass(frozen=True, slots=True)

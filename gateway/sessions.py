@@ -10,10 +10,11 @@ a session.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from gateway.errors import Unauthorized
 from gateway.expiring import ExpiringDict
+from gateway.session_record import PunchhTokens, Resolved, Session
 from gateway.store.base import SessionStore
 from gateway.tokens import (
     LEEWAY_SECONDS,
@@ -25,52 +26,9 @@ from gateway.tokens import (
     new_session_id,
 )
 
+__all__ = ["PunchhTokens", "Resolved", "Session", "SessionManager"]
+
 Clock = Callable[[], float]
-
-
-@dataclass(frozen=True, slots=True)
-class PunchhTokens:
-    """What a Punchh sign-in hands out. Never shown: repr is masked field by field."""
-
-    access_token: str | None = field(default=None, repr=False)
-    authentication_token: str | None = field(default=None, repr=False)
-    id_token: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
-    expires_in: float | None = None  # access token lifetime, as Punchh said
-
-    def values(self) -> tuple[str, ...]:
-        return tuple(
-            v
-            for v in (
-                self.access_token,
-                self.authentication_token,
-                self.id_token,
-                self.refresh_token,
-            )
-            if v
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    sid: str
-    user_id: str | None
-    tokens: PunchhTokens
-    created_at: float
-    expires_at: float  # absolute end
-    last_seen: float = 0.0
-    access_expires_at: float | None = None
-    family: str = "auth"  # the route family of the sign-in: decides how to sign out
-
-    def deadline(self, idle_timeout: float) -> float:
-        """When the record may be dropped: idle timeout or absolute end, whichever is first."""
-        return min(self.expires_at, self.last_seen + idle_timeout)
-
-
-@dataclass(frozen=True, slots=True)
-class Resolved:
-    session: Session
-    token: str  # the gateway token the client presented
 
 
 class SessionManager:

@@ -13,10 +13,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from gateway.errors import CircuitOpen, UpstreamError, UpstreamRetryRefused, UpstreamTimeout
+from gateway.errors import (
+    CircuitOpen,
+    StoreUnavailable,
+    UpstreamError,
+    UpstreamRetryRefused,
+    UpstreamTimeout,
+)
 from gateway.exchange import Exchange
 from gateway.metrics import Metrics
-from gateway.store.base import StoreUnavailable
 
 Record = Callable[[Exchange, int, float], None]
 

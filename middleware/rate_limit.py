@@ -18,28 +18,18 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from gateway.errors import GatewayError
+from gateway.errors import LimiterUnavailable, RateLimited, UpstreamBusy
 from gateway.exchange import Exchange
 from gateway.metrics import Metrics
 from gateway.plan import Next, Plan, Stage
 from gateway.ratelimit.gcra import Decision, seconds
-from gateway.ratelimit.guards import Holds, UpstreamBusy, retry_after_seconds
+from gateway.ratelimit.guards import Holds, retry_after_seconds
 from gateway.ratelimit.headers import policy_item, rate_limit_headers
 from gateway.ratelimit.policies import Policy, is_failure, key_for
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
 
 log = logging.getLogger("gateway.ratelimit")
 Drawn = list[tuple[Policy, str, Decision]]
-
-
-class RateLimited(GatewayError):
-    status = 429
-    default_code = "rate_limited"
-
-
-class LimiterUnavailable(GatewayError):
-    status = 503
-    default_code = "rate_limiter_unavailable"
 
 
 def make_rate_limit_stage(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
+
+from gateway.identifiers import normal
 
 _GATEWAY_FIELDS = frozenset({"client", "authentication_token"})
 # Answer and request fields naming a guest, and the kind of identifier each is. A POS
@@ -51,17 +52,6 @@ def user_tag(user: str) -> str:
     return f"user:{user}"
 
 
-def _normal(kind: str, value: object) -> str | None:
-    if not isinstance(value, str | int) or isinstance(value, bool) or str(value).strip() == "":
-        return None
-    text = str(value).strip()
-    if kind == "phone":
-        text = re.sub(r"\D", "", text)
-    elif kind in ("email", "referral_code"):
-        text = text.lower()
-    return text or None
-
-
 def _boxes(source: Any) -> list[dict[str, Any]]:
     """Where Punchh puts a guest's fields: the top level, `user`, or `data`."""
     if not isinstance(source, dict):
@@ -76,7 +66,7 @@ def identifiers(*sources: Any) -> tuple[str, ...]:
     for source in sources:
         for box in _boxes(source):
             for field, kind in IDENT_FIELDS.items():
-                value = _normal(kind, box.get(field))
+                value = normal(kind, box.get(field))
                 if value:
                     found.add(f"ident:{kind}:{value}")
     return tuple(sorted(found))
@@ -85,7 +75,7 @@ def identifiers(*sources: Any) -> tuple[str, ...]:
 def invite_tag(body: Any) -> str | None:
     """The referrer a sign-up names: `user.invite_code` is another guest's referral code."""
     user = body.get("user") if isinstance(body, dict) else None
-    code = _normal("referral_code", user.get("invite_code")) if isinstance(user, dict) else None
+    code = normal("referral_code", user.get("invite_code")) if isinstance(user, dict) else None
     return f"ident:referral_code:{code}" if code else None
 
 
@@ -93,7 +83,7 @@ def answer_user(doc: Any) -> str | None:
     """The Punchh user id an answer is about (`user_id` or `id`; top level, `user`, `data`)."""
     for box in _boxes(doc):
         for key in ("user_id", "id"):
-            value = _normal("user_id", box.get(key))
+            value = normal("user_id", box.get(key))
             if value:
                 return value
     return None

@@ -14,19 +14,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 
-from gateway.errors import GatewayError
+from gateway.errors import Overloaded
 
 MAX_HOLD = 300.0  # never believe a Retry-After longer than five minutes
-
-
-class UpstreamBusy(GatewayError):
-    status = 503
-    default_code = "upstream_busy"
-
-
-class Overloaded(GatewayError):
-    status = 503
-    default_code = "upstream_overloaded"
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

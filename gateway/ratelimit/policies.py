@@ -8,11 +8,11 @@ values here (pure); the stage only gathers them.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from gateway.identifiers import normal
 from gateway.ratelimit.gcra import Rate
 
 KeyKind = Literal["ip", "session", "target", "account", "global"]
@@ -67,21 +67,16 @@ BUILT_IN: tuple[Policy, ...] = (
 )
 
 
-def _normal(value: object) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)  # {"phone": 5550100101} reaches the same phone as the string
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip().lower()
-    digits = re.sub(r"\D", "", text)
-    return digits if "@" not in text and len(digits) >= 7 else text
+def _person(box: dict[str, Any]) -> str | None:
+    """The email, else the phone, of a body part, as the cache names them too."""
+    return normal("email", box.get("email")) or normal("phone", box.get("phone"))
 
 
 def target_of(body: Any) -> str | None:
     """Whom an OTP goes to (REFERENCE.md: `email` or `phone` in the body)."""
     if not isinstance(body, dict):
         return None
-    return _normal(body.get("email")) or _normal(body.get("phone"))
+    return _person(body)
 
 
 def account_of(body: Any, family: str) -> str | None:
@@ -93,7 +88,7 @@ def account_of(body: Any, family: str) -> str | None:
     box = body if family == "password_less" else body.get("user")
     if not isinstance(box, dict):
         return None
-    return _normal(box.get("email")) or _normal(box.get("phone"))
+    return _person(box)
 
 
 def key_for(

@@ -10,15 +10,8 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
-from gateway.errors import GatewayError
-
 if TYPE_CHECKING:
-    from gateway.sessions import Session
-
-
-class StoreUnavailable(GatewayError):
-    status = 503
-    default_code = "session_store_unavailable"
+    from gateway.session_record import Session
 
 
 class SessionStore(Protocol):

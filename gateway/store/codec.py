@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gateway.sessions import PunchhTokens, Session
+from gateway.session_record import PunchhTokens, Session
 
 VERSION = 1
 

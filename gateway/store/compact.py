@@ -8,7 +8,7 @@ a split, paid only on a store read.
 
 from __future__ import annotations
 
-from gateway.sessions import PunchhTokens, Session
+from gateway.session_record import PunchhTokens, Session
 
 _SEP = "\x00"
 

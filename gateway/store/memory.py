@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from gateway.store.compact import deadline_of, pack, unpack
 
 if TYPE_CHECKING:
-    from gateway.sessions import Session
+    from gateway.session_record import Session
 
 
 DECODED_MAX = 1024

@@ -24,8 +24,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.sessions import Session
-from gateway.store.base import StoreUnavailable
+from gateway.errors import StoreUnavailable
+from gateway.session_record import Session
 from gateway.store.codec import TokenCipher, UnreadableRecord, dump_session, load_session
 from gateway.store.resp import LeanRedis
 

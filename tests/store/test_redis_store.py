@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from gateway.errors import StoreUnavailable
 from gateway.sessions import PunchhTokens, Session
-from gateway.store.base import StoreUnavailable
 from gateway.store.codec import TokenCipher
 from gateway.store.redis import RedisSessionStore, make_redis_client
 

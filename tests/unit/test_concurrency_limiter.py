@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.ratelimit.guards import ConcurrencyLimiter, Overloaded
+from gateway.errors import Overloaded
+from gateway.ratelimit.guards import ConcurrencyLimiter
 
 
 async def test_free_slots_are_taken_without_waiting_and_given_back() -> None:

@@ -1,0 +1,32 @@
+"""One normal form for guest identifiers: the rate limiter and the cache agree on who."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.cache.policy import identifiers
+from gateway.identifiers import normal
+from gateway.ratelimit.policies import account_of, target_of
+
+SAME_PHONE = ["5550107777", 5550107777, "(555) 010-7777", " 555.010.7777 "]
+SAME_EMAIL = ["ada@example.com", " Ada@Example.COM "]
+
+
+@pytest.mark.parametrize("phone", SAME_PHONE)
+def test_every_form_of_a_phone_is_one_phone(phone: object) -> None:
+    assert normal("phone", phone) == "5550107777"
+    assert target_of({"phone": phone}) == "5550107777"
+    assert account_of({"phone": phone}, "password_less") == "5550107777"
+    assert identifiers({"phone": phone}) == ("ident:phone:5550107777",)
+
+
+@pytest.mark.parametrize("email", SAME_EMAIL)
+def test_every_form_of_an_email_is_one_email(email: str) -> None:
+    assert target_of({"email": email}) == "ada@example.com"
+    assert account_of({"user": {"email": email}}, "auth") == "ada@example.com"
+    assert identifiers({"email": email}) == ("ident:email:ada@example.com",)
+
+
+@pytest.mark.parametrize("value", [None, True, 1.5, [], {}, "", "   ", "---"])
+def test_what_is_not_an_identifier(value: object) -> None:
+    assert normal("phone", value) is None
