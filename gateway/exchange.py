@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from gateway.errors import GatewayError
     from gateway.plan import Plan
     from gateway.sessions import Resolved
+    from gateway.store.resp import Prefetch
 
 
 class Exchange:
@@ -30,6 +31,7 @@ class Exchange:
         "limit_note",
         "path",
         "plan",
+        "prefetched",
         "request",
         "request_id",
         "session",
@@ -55,6 +57,7 @@ class Exchange:
         self.limit_note = "-"
         self.upstream_seconds = 0.0
         self.upstream_calls = 0
+        self.prefetched: Prefetch | None = None  # the cached answer, read with the rate limits
 
     def __repr__(self) -> str:  # never the body, the session or a header: they hold secrets
         return f"Exchange({self.request_id!r}, {self.plan.label!r})"

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from gateway.metrics import Metrics
     from gateway.ratelimit.policies import Policy
     from gateway.routes import Route
+    from gateway.store.resp import Prefetch
 
 Next = Callable[["Exchange"], Awaitable[web.StreamResponse]]
 Stage = Callable[["Plan", Next], Next]  # bind a stage to a route: its step, or `nxt` itself
@@ -41,6 +42,9 @@ class Plan:
     read_body: bool = True
     call: CallTemplate | None = None
     policies: tuple[Policy, ...] = ()
+    # Set by the cache stage on a cached read: its Redis read as a command the rate-limit
+    # draw carries in the same round trip (None where it saves nothing).
+    prefetch: Callable[[Exchange], Prefetch | None] | None = None
     run: Next = _unbound
     stages: tuple[str, ...] = ()  # the names of the bound stages, outermost first
     _counted: dict[tuple[int, str], Any] = field(default_factory=dict)

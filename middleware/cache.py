@@ -30,10 +30,13 @@ from gateway.exchange import Exchange
 from gateway.metrics import Metrics
 from gateway.owner import guest_of
 from gateway.plan import Next, Plan, Stage
+from gateway.store.resp import Prefetch
 
 log = logging.getLogger("gateway.cache")
 IDENT_TTL = 86400.0
-Fetched = tuple[Entry, bool]  # the answer, and whether another session may be handed it
+# The answer kept, whether another session may be handed it, and the answer as built
+# (the fetching request's own: a miss is not rebuilt from the entry).
+Fetched = tuple[Entry, bool, web.StreamResponse]
 
 
 def _identity(ex: Exchange) -> tuple[str, list[str]]:
@@ -65,6 +68,21 @@ def _shareable(ex: Exchange, body: bytes) -> bool:
     """Not an answer that echoed this session's own gateway token: another session of the
     same guest must never be handed it, neither from the cache nor from a shared flight."""
     return ex.session is None or ex.session.token.encode() not in body
+
+
+def _bypass(directive: str | None) -> bool:
+    """`Cache-Control: no-cache` or `no-store` from the frontend."""
+    if directive is None:
+        return False
+    lowered = directive.lower()
+    return "no-cache" in lowered or "no-store" in lowered
+
+
+def _missed(response: web.StreamResponse) -> web.StreamResponse:
+    """The answer just fetched, marked as such."""
+    response.headers["X-Cache"] = "MISS"
+    response.headers["Age"] = "0"
+    return response
 
 
 def _replay(entry: Entry, outcome: str, now: float) -> web.Response:
@@ -108,19 +126,21 @@ def make_cache_stage(
             if ex.device is not None and user is not None:  # whose look-up it was
                 gens.update(await safely(cache.generations([user_tag(user)]), {}))
             await safely(cache.put(key, entry, ttl, gens), None)
-        return entry, shareable
+        return entry, shareable, response
 
-    async def shared(ex: Exchange, nxt: Next, key: str, ttl: int) -> Entry:
+    async def shared(ex: Exchange, nxt: Next, key: str, ttl: int) -> web.StreamResponse:
+        """The answer for `key`: fetched once however many ask at the same moment; the
+        fetching request keeps the answer it built, the others get theirs from the entry."""
         future = flights.get(key)
         if future is not None:
-            entry, shareable = await asyncio.shield(future)
+            entry, shareable, _ = await asyncio.shield(future)
             if shareable:
-                return entry
-            return (await fetch(ex, nxt, key, ttl, keep=True))[0]
+                return _replay(entry, "MISS", clock())
+            return _missed((await fetch(ex, nxt, key, ttl, keep=True))[2])
         future = asyncio.ensure_future(fetch(ex, nxt, key, ttl, keep=True))
         flights[key] = future
         future.add_done_callback(lambda f: _forget(flights, key, f))
-        return (await asyncio.shield(future))[0]
+        return _missed((await asyncio.shield(future))[2])
 
     async def wrote(ex: Exchange, response: web.StreamResponse | None) -> None:
         """After a write: learn what its answer says (a new phone), then make stale. Only a
@@ -170,19 +190,30 @@ def make_cache_stage(
         name = plan.label
         hit, miss, bypass = (metrics.cache.labels(name, r) for r in ("hit", "miss", "bypass"))
 
-        async def cache_read(ex: Exchange) -> web.StreamResponse:
+        def key_of(ex: Exchange) -> str:
             identity, _ = _identity(ex)
-            key = cache_key(name, identity, ex.query(), ex.doc)
+            return cache_key(name, identity, ex.query(), ex.doc)
+
+        def prefetch(ex: Exchange) -> Prefetch | None:
+            if _bypass(ex.request.headers.get("Cache-Control")):
+                return None
+            return cache.prefetch_for(key_of(ex))
+
+        plan.prefetch = prefetch
+
+        async def cache_read(ex: Exchange) -> web.StreamResponse:
+            pre = ex.prefetched
+            key = pre.cache_key if pre is not None else key_of(ex)
             directive = ex.request.headers.get("Cache-Control")
-            if directive is not None and (
-                "no-cache" in directive.lower() or "no-store" in directive.lower()
-            ):
+            if directive is not None and _bypass(directive):
                 bypass.inc()
                 ex.cache_note = "bypass"
                 keep = "no-store" not in directive.lower()
-                entry, _ = await fetch(ex, nxt, key, ttl, keep=keep)
-                return _replay(entry, "MISS", clock())
-            entry = await safely(cache.get(key), None)
+                return _missed((await fetch(ex, nxt, key, ttl, keep=keep))[2])
+            if pre is not None:  # read with the rate limits, in the same round trip
+                entry = cache.entry_from(pre.reply)
+            else:
+                entry = await safely(cache.get(key), None)
             if entry is not None:
                 hit.inc()
                 ex.cache_note = "hit"
@@ -190,7 +221,7 @@ def make_cache_stage(
             miss.inc()
             ex.cache_note = "miss"
             ex.source = "upstream"  # a shared flight's answer is Punchh's too
-            return _replay(await shared(ex, nxt, key, ttl), "MISS", clock())
+            return await shared(ex, nxt, key, ttl)
 
         return cache_read
 

@@ -27,6 +27,7 @@ from gateway.ratelimit.guards import Holds, retry_after_seconds
 from gateway.ratelimit.headers import policy_item, rate_limit_headers
 from gateway.ratelimit.policies import Policy, is_failure, key_for
 from gateway.ratelimit.store import RateStore, RateStoreUnavailable
+from gateway.store.resp import Prefetch
 
 log = logging.getLogger("gateway.ratelimit")
 Drawn = list[tuple[Policy, str, Decision]]
@@ -59,8 +60,14 @@ def make_rate_limit_stage(
         except RateStoreUnavailable:
             metrics.store_error("rate_limit")  # the unit stays taken: the safe side
 
-    async def check(ex: Exchange, covering: tuple[Policy, ...], family: str) -> Drawn:
-        """Every policy's key, then one draw on all their buckets (one Redis round trip)."""
+    async def check(
+        ex: Exchange,
+        covering: tuple[Policy, ...],
+        family: str,
+        prefetch: Callable[[Exchange], Prefetch | None] | None,
+    ) -> Drawn:
+        """Every policy's key, then one draw on all their buckets (one Redis round trip,
+        which also carries the route's cached-answer read when it has one)."""
         sid = ex.session.session.sid if ex.session is not None else None
         keyed: list[tuple[Policy, str]] = []
         for policy in covering:
@@ -69,11 +76,14 @@ def make_rate_limit_stage(
                 keyed.append((policy, key))
         if not keyed:
             return []
+        read = prefetch(ex) if prefetch is not None else None
         try:
-            decisions = await store.take_many([(key, p.rate) for p, key in keyed])
+            decisions = await store.take_many([(key, p.rate) for p, key in keyed], read)
         except RateStoreUnavailable as exc:
             unavailable(keyed, exc)
             return []
+        if read is not None and read.done:
+            ex.prefetched = read
         drawn: Drawn = []
         for (policy, key), decision in zip(keyed, decisions, strict=False):
             if not decision.allowed:
@@ -94,6 +104,7 @@ def make_rate_limit_stage(
         name, family = route.name, route.family
         covering = tuple(p for p in policies if p.covers(route.limit_classes))
         plan.policies = covering
+        prefetch = plan.prefetch  # the cache stage, bound before this one, set it
 
         async def rate_limit(ex: Exchange) -> web.StreamResponse:
             wait = holds.remaining(name, clock())
@@ -102,7 +113,7 @@ def make_rate_limit_stage(
                     "Punchh asked for a pause on this route",
                     headers={"Retry-After": str(seconds(wait))},
                 )
-            drawn = await check(ex, covering, family) if covering else []
+            drawn = await check(ex, covering, family, prefetch) if covering else []
             ex.limit_note = "allowed" if drawn else "none"
             response = await nxt(ex)
             status = response.status

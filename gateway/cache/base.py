@@ -4,9 +4,10 @@ serves from Punchh (fail-open); a cache never turns an answer into an error."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from gateway.cache.policy import Entry
+from gateway.store.resp import Prefetch
 
 
 class CacheUnavailable(Exception):
@@ -28,5 +29,12 @@ class ResponseCache(Protocol):
         """Remember which user a guest identifier (phone, email, ...) belongs to."""
 
     async def users_for(self, idents: Sequence[str]) -> set[str]: ...
+
+    def prefetch_for(self, key: str) -> Prefetch | None:
+        """`get(key)` as a command the rate-limit draw can carry, or None where that saves
+        nothing."""
+
+    def entry_from(self, raw: Any) -> Entry | None:
+        """The entry a prefetched read's reply holds."""
 
     async def close(self) -> None: ...

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from gateway.cache.policy import Entry
 from gateway.expiring import ExpiringDict
+from gateway.store.resp import Prefetch
 
 GENERATION_TTL = 86400.0
 _OVERHEAD = 256  # bytes counted per entry beyond its body
@@ -93,6 +95,12 @@ class MemoryResponseCache:
     async def users_for(self, idents: Sequence[str]) -> set[str]:
         now = self._clock()
         return {u for u in (self._idents.get(i, now) for i in idents) if u is not None}
+
+    def prefetch_for(self, key: str) -> Prefetch | None:
+        return None  # nothing to save: a look-up here is a dict read
+
+    def entry_from(self, raw: Any) -> Entry | None:
+        return None
 
     async def close(self) -> None:
         self._entries.clear()

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from gateway.cache.base import CacheUnavailable
 from gateway.cache.policy import Entry
-from gateway.store.resp import LeanRedis
+from gateway.store.resp import LeanRedis, Prefetch
 
 GENERATION_TTL_MS = 86_400_000
 
@@ -86,8 +86,18 @@ class RedisResponseCache:
                 raw = await self._get(keys=keys, args=args)
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
+        return self.entry_from(raw)
+
+    def prefetch_for(self, key: str) -> Prefetch | None:
+        """The read of `get(key)` as a command another call can carry (one round trip)."""
+        if self._fast is None:
+            return None
+        return Prefetch(self._fast, _GET, [f"{self._p}e:{key}"], [f"{self._p}g:"], key)
+
+    def entry_from(self, raw: Any) -> Entry | None:
+        """What the read's reply says: the entry, or None (absent, stale, unreadable)."""
         try:
-            return _unpack(raw) if raw else None
+            return _unpack(raw) if isinstance(raw, bytes) and raw else None
         except (ValueError, KeyError, TypeError):
             return None
 

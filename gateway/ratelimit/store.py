@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from gateway.expiring import ExpiringDict
 from gateway.ratelimit.gcra import US, Decision, Rate, gcra, give_back
-from gateway.store.resp import LeanRedis
+from gateway.store.resp import LeanRedis, Prefetch
 
 
 class RateStoreUnavailable(Exception):
@@ -23,9 +23,12 @@ class RateStoreUnavailable(Exception):
 class RateStore(Protocol):
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision: ...
 
-    async def take_many(self, draws: Sequence[tuple[str, Rate]]) -> list[Decision]:
+    async def take_many(
+        self, draws: Sequence[tuple[str, Rate]], prefetch: Prefetch | None = None
+    ) -> list[Decision]:
         """Take from each bucket in order, stopping at the first that refuses (the last
-        decision returned): in Redis, one round trip for every policy of a request."""
+        decision returned): in Redis, one round trip for every policy of a request, which
+        also carries `prefetch` (the cached-answer read) when it is for the same client."""
 
     async def refund(self, key: str, rate: Rate) -> None:
         """Give back one unit taken for an attempt that turned out not to count."""
@@ -46,7 +49,9 @@ class MemoryRateStore:
             self._tats.set(key, decision.tat, decision.tat / US, now)
         return decision
 
-    async def take_many(self, draws: Sequence[tuple[str, Rate]]) -> list[Decision]:
+    async def take_many(
+        self, draws: Sequence[tuple[str, Rate]], prefetch: Prefetch | None = None
+    ) -> list[Decision]:
         out: list[Decision] = []
         for key, rate in draws:
             decision = await self.take(key, rate)
@@ -146,13 +151,22 @@ class RedisRateStore:
             raise RateStoreUnavailable(type(exc).__name__) from None
         return Decision(bool(allowed), None, int(remaining), int(retry) / US, int(reset) / US)
 
-    async def take_many(self, draws: Sequence[tuple[str, Rate]]) -> list[Decision]:
+    async def take_many(
+        self, draws: Sequence[tuple[str, Rate]], prefetch: Prefetch | None = None
+    ) -> list[Decision]:
         args: list[int] = []
         for _, rate in draws:
             args += (rate.window_us, rate.interval_us)
         keys = [self._prefix + key for key, _ in draws]
         try:
-            if self._fast is not None:
+            if self._fast is not None and prefetch is not None and prefetch.client is self._fast:
+                flat, prefetch.reply = await self._fast.evalsha_many(
+                    [(_GCRA_MANY, keys, args), (prefetch.script, prefetch.keys, prefetch.args)]
+                )
+                prefetch.done = not isinstance(prefetch.reply, RedisError)
+                if isinstance(flat, RedisError):
+                    raise flat
+            elif self._fast is not None:
                 flat = await self._fast.evalsha(_GCRA_MANY, keys, args)
             else:
                 flat = await self._many(keys=keys, args=args)

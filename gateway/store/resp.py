@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
+from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
@@ -131,6 +132,7 @@ class LeanRedis:
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
         self._shas: dict[str, bytes] = {}
+        self.writes = 0  # pipelines sent: one round trip each
 
     def __repr__(self) -> str:
         return f"LeanRedis({self._host}:{self._port})"  # never the password
@@ -199,6 +201,7 @@ class LeanRedis:
             waiters.append(waiter)
         assert proto.transport is not None
         proto.transport.write(b"".join(encode(args) for args in commands))
+        self.writes += 1
         timer = loop.call_later(self._timeout, self._expire, proto, waiters[-1])
         try:
             return [await w for w in waiters]
@@ -209,22 +212,48 @@ class LeanRedis:
         if not last.done():  # answers can no longer be matched on this connection
             proto.fail(TimeoutError("Redis did not answer in time"))
 
-    async def evalsha(self, script: str, keys: list[Any], args: list[Any]) -> Reply:
-        """EVALSHA, loading the script once when Redis does not know it (NOSCRIPT)."""
+    def _sha(self, script: str) -> bytes:
         sha = self._shas.get(script)
         if sha is None:
             # Redis names scripts by SHA-1: an identifier, not a security measure.
             digest = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
             sha = self._shas[script] = digest.encode()
-        try:
-            return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
-        except ResponseError as exc:
-            if not str(exc).startswith("NOSCRIPT"):
-                raise
-        await self.execute("SCRIPT", "LOAD", script)
-        return await self.execute("EVALSHA", sha, len(keys), *keys, *args)
+        return sha
+
+    async def evalsha(self, script: str, keys: list[Any], args: list[Any]) -> Reply:
+        """EVALSHA, loading the script once when Redis does not know it (NOSCRIPT)."""
+        reply = (await self.evalsha_many([(script, keys, args)]))[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
+
+    async def evalsha_many(self, calls: list[tuple[str, list[Any], list[Any]]]) -> list[Reply]:
+        """Several scripts in one write (one round trip), replies in order, errors as
+        values; a script Redis does not know yet is loaded and run again on its own."""
+        commands = [("EVALSHA", self._sha(s), len(k), *k, *a) for s, k, a in calls]
+        replies = await self.pipeline(commands)
+        for i, (script, _, _) in enumerate(calls):
+            reply = replies[i]
+            if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
+                await self.execute("SCRIPT", "LOAD", script)
+                replies[i] = (await self.pipeline([commands[i]]))[0]
+        return replies
 
     async def aclose(self) -> None:
         if self._proto is not None:
             self._proto.fail(ConnectionError("closed"))
             self._proto = None
+
+
+@dataclass(slots=True)
+class Prefetch:
+    """A read that rides in the same write as another call (one round trip for both):
+    the cached-answer read sent with the rate-limit draw. Its reply is kept here."""
+
+    client: LeanRedis
+    script: str
+    keys: list[Any]
+    args: list[Any]
+    cache_key: str
+    reply: Reply = None
+    done: bool = False
