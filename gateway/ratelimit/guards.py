@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from email.utils import parsedate_to_datetime
 
 from gateway.errors import Overloaded
@@ -96,12 +94,3 @@ class ConcurrencyLimiter:
                 waiter.set_result(None)  # the slot passes on: in_flight is unchanged
                 return
         self.in_flight -= 1
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        if not self.take():
-            await self.wait()
-        try:
-            yield
-        finally:
-            self.give()

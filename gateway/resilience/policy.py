@@ -9,7 +9,6 @@ replayable is sent again only when it provably never left (the connection failed
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,15 +49,3 @@ def replayable(route: Route, doc: dict[str, Any] | None) -> bool:
         return False
     uid = doc.get("external_uid")
     return isinstance(uid, str | int) and not isinstance(uid, bool) and str(uid).strip() != ""
-
-
-def spec_for(
-    route: Route, doc: dict[str, Any] | None, timeouts: Mapping[str, Timeouts]
-) -> CallSpec:
-    return CallSpec(
-        route=route.name,
-        family=route.family,
-        timeouts=timeouts[route_class(route)],
-        replayable=replayable(route, doc),
-        read=route.read,
-    )

@@ -70,13 +70,3 @@ async def test_a_cancelled_waiter_does_not_lose_the_slot_it_was_handed() -> None
         await waiter
     assert limiter.in_flight == 0
     assert limiter.take()
-
-
-async def test_the_slot_context_manager() -> None:
-    limiter = ConcurrencyLimiter(1, queue=0, timeout=1.0)
-    async with limiter.slot():
-        assert limiter.in_flight == 1
-        with pytest.raises(Overloaded):
-            async with limiter.slot():
-                pass
-    assert limiter.in_flight == 0

@@ -34,7 +34,7 @@ from gateway.resilience.idempotency import (
     fingerprint,
     parse_key,
 )
-from gateway.resilience.policy import CallSpec, Timeouts, replayable, route_class, spec_for
+from gateway.resilience.policy import CallSpec, Timeouts, replayable, route_class
 from gateway.resilience.retry import RetryBudget, RetrySettings, backoff
 from gateway.routes import PUNCHH_ROUTES, Route
 from gateway.transports.base import AttemptTimeouts, UpstreamRequest, UpstreamResponse
@@ -373,17 +373,27 @@ def test_profile_update_is_never_replayable() -> None:
     assert not replayable(route, {"external_uid": "abc"})
 
 
-def test_spec_for_picks_the_class_timeouts() -> None:
-    timeouts = {
-        "read": Timeouts(1, 2, 3),
-        "write": Timeouts(4, 5, 6),
-        "auth": Timeouts(7, 8, 9),
+def test_a_routes_call_spec_picks_the_class_timeouts() -> None:
+    """The call template (built once per route) and the call's spec (per request)."""
+    from gateway.call import call_spec, call_template
+    from gateway.config import load_config
+    from tests.conftest import gateway_env
+
+    env = {
+        f"PUNCHH_TIMEOUT_{cls}_{part}": str(value)
+        for cls, first in (("READ", 1), ("WRITE", 4), ("AUTH", 7))
+        for part, value in (("CONNECT", first), ("FIRST_BYTE", first + 1), ("TOTAL", first + 2))
     }
-    spec = spec_for(_route("POST", "/api/pos/checkins"), {"external_uid": "u1"}, timeouts)
+    cfg = load_config(None, gateway_env("http://127.0.0.1:9", **env))
+
+    def spec_of(route: Route, doc: dict[str, str] | None) -> CallSpec:
+        return call_spec(route, call_template(route, cfg), doc)
+
+    spec = spec_of(_route("POST", "/api/pos/checkins"), {"external_uid": "u1"})
     assert spec == CallSpec("POST /api/pos/checkins", "pos", Timeouts(4, 5, 6), replayable=True)
-    spec = spec_for(_route("POST", "/api2/mobile/users/login"), None, timeouts)
+    spec = spec_of(_route("POST", "/api2/mobile/users/login"), None)
     assert (spec.family, spec.timeouts, spec.replayable) == ("mobile", Timeouts(7, 8, 9), False)
-    spec = spec_for(_route("GET", "/api/auth/users"), None, timeouts)
+    spec = spec_of(_route("GET", "/api/auth/users"), None)
     assert (spec.timeouts, spec.replayable) == (Timeouts(1, 2, 3), True)
 
 
