@@ -217,7 +217,9 @@ class RedisIdempotencyBook:
             return future
         pending = json.dumps({"fp": print_, "state": "pending"})
         loop = asyncio.get_running_loop()
-        give_up = loop.time() + self._lease_ms / 1000
+        # A few polls past the lease: the claim that sees the lease end must still get to
+        # try once more (on a slow machine the last poll before it could fall just short).
+        give_up = loop.time() + self._lease_ms / 1000 + 4 * self._poll
         while True:
             try:
                 if await self._r.set(self._rkey(key), pending, nx=True, px=self._lease_ms):
