@@ -90,6 +90,10 @@ ERRORS: dict[str, str] = {
     "bad_request": "A malformed request that no more precise code describes.",
     "invalid_json": "The body is not valid JSON.",
     "invalid_body": "The body is JSON but not an object.",
+    "invalid_identifier": (
+        "An OTP send or a sign-in whose email or phone is not a string (a phone may be a "
+        "number), or whose `user` is not an object: refused before any budget or call."
+    ),
     "invalid_path": (
         "An unsafe path: encoded slashes, backslashes, control characters, double "
         "encoding. Punchh is not called."

@@ -2,6 +2,7 @@
 
     GatewayError                    status  code
     ├── BadRequest                  400     bad_request, invalid_json, invalid_body, invalid_path
+    │   └── InvalidIdentifier       400     invalid_identifier
     ├── Unauthorized                401     unauthorized, session_required, invalid_session
     ├── Forbidden                   403     forbidden
     ├── NotFound                    404     not_found
@@ -54,6 +55,13 @@ class GatewayError(Exception):
 class BadRequest(GatewayError):
     status = 400
     default_code = "bad_request"
+
+
+class InvalidIdentifier(BadRequest):
+    """An identifier the abuse budgets are keyed by (an email, a phone) of another JSON
+    type than a string (or a number, for a phone): refused before any budget is drawn."""
+
+    default_code = "invalid_identifier"
 
 
 class Unauthorized(GatewayError):

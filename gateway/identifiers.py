@@ -11,6 +11,10 @@ identifier; anything else, or nothing left after normalising, is None.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.errors import InvalidIdentifier
 
 _NOT_DIGIT = re.compile(r"\D")
 _CASELESS = frozenset({"email", "referral_code"})
@@ -25,3 +29,18 @@ def normal(kind: str, value: object) -> str | None:
     elif kind in _CASELESS:
         text = text.lower()
     return text or None
+
+
+def identifier(box: Mapping[str, Any], name: str, kind: str) -> str | None:
+    """`box[name]` in normal form; absent or null: None. Any other JSON type than a string
+    (or an integer, for a phone) is `InvalidIdentifier` (400): a list, an object or a
+    number in an email's place must not slip past the budget keyed by it."""
+    value = box.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str) or (
+        kind == "phone" and isinstance(value, int) and not isinstance(value, bool)
+    ):
+        return normal(kind, value)
+    expected = "a string or a number" if kind == "phone" else "a string"
+    raise InvalidIdentifier(f"{name} must be {expected}")

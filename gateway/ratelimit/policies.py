@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from gateway.identifiers import normal
+from gateway.errors import InvalidIdentifier
+from gateway.identifiers import identifier
 from gateway.ratelimit.gcra import Rate
 
 KeyKind = Literal["ip", "session", "target", "account", "global"]
@@ -68,8 +69,11 @@ BUILT_IN: tuple[Policy, ...] = (
 
 
 def _person(box: dict[str, Any]) -> str | None:
-    """The email, else the phone, of a body part, as the cache names them too."""
-    return normal("email", box.get("email")) or normal("phone", box.get("phone"))
+    """The email, else the phone, of a body part, as the cache names them too; either of
+    another JSON type is 400 invalid_identifier (gateway/identifiers.py)."""
+    email = identifier(box, "email", "email")
+    phone = identifier(box, "phone", "phone")
+    return email or phone
 
 
 def target_of(body: Any) -> str | None:
@@ -86,8 +90,10 @@ def account_of(body: Any, family: str) -> str | None:
     if not isinstance(body, dict):
         return None
     box = body if family == "password_less" else body.get("user")
+    if box is None:
+        return None  # a sign-in that names no account (an SSO code grant)
     if not isinstance(box, dict):
-        return None
+        raise InvalidIdentifier("user must be an object")
     return _person(box)
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from gateway.errors import InvalidIdentifier
 from gateway.ratelimit.gcra import Decision, Rate
 from gateway.ratelimit.headers import rate_limit_headers
 from gateway.ratelimit.policies import (
@@ -31,13 +32,39 @@ BY_NAME = {p.name: p for p in BUILT_IN}
         ({"user": {"phone": "555-010-0100"}}, None, "5550100100"),
         ({}, None, None),
         (None, None, None),
-        ({"email": True}, None, None),
         ({"phone": 5550100101}, "5550100101", "5550100101"),  # a JSON number is the same phone
     ],
 )
 def test_targets_and_accounts(body: Any, target: str | None, account: str | None) -> None:
     assert target_of(body) == target
     assert account_of(body, "password_less" if "user" not in (body or {}) else "auth") == account
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": True},  # a bool is no email (it was: no target, so no budget at all)
+        {"email": 1, "phone": "5550107777"},
+        {"phone": ["5550107777"]},
+        {"phone": {"x": "5550107777"}},
+        {"phone": 5550107777.0},
+        {"email": ["a@b.co"]},
+    ],
+)
+def test_an_identifier_of_another_json_type_is_refused(body: Any) -> None:
+    """Not counted was not refused: Punchh still reached the number (issue 15, finding 1)."""
+    with pytest.raises(InvalidIdentifier):
+        target_of(body)
+    with pytest.raises(InvalidIdentifier):
+        account_of(body, "password_less")
+    with pytest.raises(InvalidIdentifier):
+        account_of({"user": body}, "auth")
+
+
+def test_a_user_that_is_not_an_object_is_refused_and_no_user_is_no_account() -> None:
+    with pytest.raises(InvalidIdentifier):
+        account_of({"user": ["a@b.co"]}, "auth")
+    assert account_of({"code": "sso-code"}, "oauth") is None
 
 
 def test_account_is_read_where_punchh_reads_it() -> None:
