@@ -6,7 +6,8 @@ what the gateway does around the call (`login` keeps Punchh's tokens and hands
 out a session; `refresh` renews the session's tokens; `logout` ends the session), and
 its cache policy: `cache_ttl` seconds for a read (0: not cached), `invalidates` for a
 write that changes the guest's points, rewards, basket or profile; and its abuse class
-for rate limiting (`otp_send`, `sign_in`, `sign_up`, or none). For resilience: `read` for a
+for rate limiting (`otp_send`, `sign_in`, `sign_up`, `password_reset`, or none). For
+resilience: `read` for a
 call that changes nothing at Punchh (every GET, and the POS look-ups sent as POST), and
 `dedupe` for a write that Punchh applies once per `external_uid` (check-ins, redemptions):
 those are the calls that may be sent again (gateway/resilience/policy.py).
@@ -93,7 +94,7 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     _r("POST", "/api/auth/customers/sign_in", "auth", "none", "login", abuse="sign_in"),
     _r("GET", "/api/auth/users", "auth", "guest", cache=60),
     _r("PUT", "/api/auth/users", "auth", "guest", writes=True),
-    _r("POST", "/api/auth/users/forgot_password", "auth", "none"),
+    _r("POST", "/api/auth/users/forgot_password", "auth", "none", abuse="password_reset"),
     _r("PATCH", "/api/auth/users/change_password", "auth", "guest"),
     _r("GET", "/api/auth/checkins/balance", "auth", "guest", cache=30),
     _r("GET", "/api/auth/users/balance", "auth", "guest", cache=30),

@@ -19,7 +19,15 @@ from gateway.ratelimit.gcra import Rate
 KeyKind = Literal["ip", "session", "target", "account", "global"]
 Counts = Literal["requests", "failures"]
 KEY_KINDS: tuple[str, ...] = ("ip", "session", "target", "account", "global")
-ROUTE_CLASSES: tuple[str, ...] = ("*", "guest", "otp_send", "sign_in", "sign_up", "pos")
+ROUTE_CLASSES: tuple[str, ...] = (
+    "*",
+    "guest",
+    "otp_send",
+    "sign_in",
+    "sign_up",
+    "password_reset",
+    "pos",
+)
 MAX_WINDOW = 30 * 86400.0
 
 
@@ -65,6 +73,8 @@ BUILT_IN: tuple[Policy, ...] = (
     _p("sign_in_account", "account", "sign_in", 5, 900, counts="failures", closed=True),
     _p("sign_in_ip", "ip", "sign_in", 20, 900, counts="failures", closed=True),
     _p("sign_up_ip", "ip", "sign_up", 10, 3600, closed=True),
+    # Password-reset mail bombing: reset mails per account (user.email), besides `ip`.
+    _p("password_reset_target", "account", "password_reset", 3, 600, closed=True),
 )
 
 

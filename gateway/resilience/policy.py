@@ -36,8 +36,13 @@ class CallSpec:
     read: bool = False  # changes nothing at Punchh, whatever the attempts did
 
 
+# The abuse classes of the calls that sign a guest in or up, or send an OTP: the auth class.
+# A password reset is budgeted against abuse too, but it is an ordinary write.
+_AUTH_ABUSE = frozenset({"otp_send", "sign_in", "sign_up"})
+
+
 def route_class(route: Route) -> RouteClass:
-    if route.action != "forward" or route.abuse_class:
+    if route.action != "forward" or route.abuse_class in _AUTH_ABUSE:
         return "auth"
     return "read" if route.read else "write"
 

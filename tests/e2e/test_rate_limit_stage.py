@@ -233,7 +233,7 @@ async def test_an_overridden_built_in_keeps_its_other_fields(
                 "rate_limit.policies.ip.key = 'user': expected one of ip, session, target, "
                 "account, global",
                 "rate_limit.policies.ip.routes = ['admin']: expected a list of *, guest, "
-                "otp_send, sign_in, sign_up, pos",
+                "otp_send, sign_in, sign_up, password_reset, pos",
                 "rate_limit.policies.ip.window = 0: expected seconds, more than 0 and at most "
                 "2592000",
                 "rate_limit.policies.ip.counts = 'errors': expected requests or failures",
@@ -246,7 +246,7 @@ async def test_an_overridden_built_in_keeps_its_other_fields(
             '[rate_limit.policies.y]\nkey = "ip"\nlimit = 2.5\nwindow = -1\n',
             [
                 "rate_limit.policies.ip.routes = 'guest': expected a list of *, guest, "
-                "otp_send, sign_in, sign_up, pos",
+                "otp_send, sign_in, sign_up, password_reset, pos",
                 "rate_limit.policies.ip.limit = True: expected an integer from 1 to 1000000",
                 "rate_limit.policies.y.limit = 2.5: expected an integer from 1 to 1000000",
                 "rate_limit.policies.y.window = -1: expected seconds, more than 0 and at most "

@@ -85,7 +85,7 @@ def test_keys() -> None:
 
 def test_every_abuse_class_is_covered_by_a_built_in_policy() -> None:
     classes = {r.abuse_class for r in PUNCHH_ROUTES if r.abuse_class}
-    assert classes == {"otp_send", "sign_in", "sign_up"}
+    assert classes == {"otp_send", "sign_in", "sign_up", "password_reset"}
     for abuse in classes:
         covering = [p.name for p in BUILT_IN if abuse in p.classes]
         assert covering, abuse
