@@ -8,6 +8,8 @@ values here (pure); the stage only gathers them.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -107,6 +109,22 @@ def account_of(body: Any, family: str) -> str | None:
     return _person(box)
 
 
+@functools.lru_cache(maxsize=4096)
+def ip_bucket(ip: str) -> str:
+    """Whose budget an address draws on: an IPv4 address its own; an IPv6 address its /64,
+    which one client commonly controls whole (RFC 4291 §2.5.4: the interface identifier is
+    the low 64 bits), so hopping addresses inside it buys nothing."""
+    if ":" not in ip:
+        return ip
+    try:
+        address = ipaddress.IPv6Address(ip)
+    except ValueError:
+        return ip
+    if address.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
+
+
 def key_for(
     policy: Policy, *, ip: str, session: str | None, body: Any, family: str = "auth"
 ) -> str | None:
@@ -114,7 +132,7 @@ def key_for(
     apply to it (no session on a session policy, no target on an OTP send)."""
     value: str | None
     if policy.key == "ip":
-        value = ip or None
+        value = ip_bucket(ip) if ip else None
     elif policy.key == "session":
         value = session
     elif policy.key == "target":
