@@ -24,7 +24,10 @@ def loads(raw: bytes | str) -> Any:
     """Raises ValueError (orjson.JSONDecodeError and json.JSONDecodeError both are)."""
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
     if _LONG_DIGITS.search(data):
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except RecursionError:  # orjson refuses past 1024 levels; json would crash
+            raise ValueError("JSON nested too deeply") from None
     return orjson.loads(data)
 
 

@@ -80,3 +80,16 @@ def test_build_payload(
     assert build_payload(
         method, doc, query, client_id=client, auth_token=auth, add_auth_token=add
     ) == (body, qs)
+
+
+def test_a_deeply_nested_body_with_a_long_number_is_invalid_json_not_a_crash() -> None:
+    """A 19+ digit number sends the body to `json` (orjson would round it); nesting that
+    `json` cannot follow is then a 400, as it is for orjson, never a RecursionError."""
+    from gateway.body import parse_body
+    from gateway.errors import BadRequest
+
+    deep = b'{"n": 12345678901234567890123, "a": ' + b"[" * 20000 + b"]" * 20000 + b"}"
+    with pytest.raises(BadRequest) as info:
+        parse_body(deep, "application/json")
+    assert info.value.code == "invalid_json"
+    assert parse_body(b'{"n": 12345678901234567890123}', "").doc == {"n": 12345678901234567890123}
