@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from prometheus_client import Gauge
 
-from gateway.errors import GatewayError
 from gateway.exchange import Exchange
 from gateway.plan import Plan
 from gateway.readiness import Readiness
@@ -60,7 +59,7 @@ def make_front(
             if exc.status < 400:
                 raise
             return render_error(ex, exc)
-        except (GatewayError, Exception) as exc:
+        except Exception as exc:  # GatewayError and the unexpected alike
             return render_error(ex, exc)
 
     async def front(request: web.Request, plan: Plan | None) -> web.StreamResponse:

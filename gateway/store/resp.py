@@ -203,10 +203,20 @@ class LeanRedis:
         proto.transport.write(b"".join(encode(args) for args in commands))
         self.writes += 1
         timer = loop.call_later(self._timeout, self._expire, proto, waiters[-1])
+        replies: list[Reply] = []
         try:
-            return [await w for w in waiters]
+            for waiter in waiters:
+                replies.append(await waiter)
+        except BaseException:
+            for waiter in waiters:  # the rest: failed with it, or never to be awaited now
+                if not waiter.done():
+                    waiter.cancel()  # its reply is skipped in order when it comes
+                elif not waiter.cancelled():
+                    waiter.exception()  # retrieved: no "never retrieved" warning
+            raise
         finally:
             timer.cancel()
+        return replies
 
     def _expire(self, proto: _Protocol, last: asyncio.Future[Reply]) -> None:
         if not last.done():  # answers can no longer be matched on this connection

@@ -111,3 +111,34 @@ async def test_a_lost_connection_is_opened_again(lean: LeanRedis) -> None:
         await asyncio.sleep(0.01)
     assert await lean.execute("PING") == b"PONG"
     assert await lean.execute("CLIENT", "ID") != own
+
+
+async def test_a_pipeline_cut_by_a_lost_connection_fails_every_command_cleanly(
+    lean: LeanRedis,
+) -> None:
+    """A lost connection fails every waiting command; none is left unretrieved (warnings
+    are errors here) and the next call opens a new connection."""
+    import gc
+
+    import redis.asyncio as aioredis
+
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    own = await lean.execute("CLIENT", "ID")
+    waiting = asyncio.ensure_future(
+        lean.pipeline([("BLPOP", "lean-test-never", 5), ("PING",), ("PING",)])
+    )
+    await asyncio.sleep(0.05)
+    other = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        assert await other.client_kill_filter(_id=own) == 1
+    finally:
+        await other.aclose()
+    with pytest.raises(ConnectionError):
+        await waiting
+    del waiting
+    gc.collect()
+    loop.set_exception_handler(None)
+    assert [c["message"] for c in reported] == []
+    assert await lean.execute("PING") == b"PONG"
