@@ -1,6 +1,8 @@
 """A frontend's request body as the gateway understands it: a JSON object, or nothing.
 
-400 invalid_json (malformed), 400 invalid_body (JSON but not an object),
+400 invalid_json (malformed, or nested deeper than MAX_DEPTH = 32 levels: no frontend
+body is; a deeper one would only cost recursion further on), 400 invalid_body (JSON but
+not an object),
 415 unsupported_media_type (a body that says it is not JSON).
 """
 
@@ -11,6 +13,8 @@ from typing import Any
 
 from gateway import jsonio
 from gateway.errors import BadRequest, UnsupportedMediaType
+
+MAX_DEPTH = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +29,7 @@ def parse_body(raw: bytes, content_type: str) -> ParsedBody:
     if content_type not in ("application/json", "") and not content_type.endswith("+json"):
         raise UnsupportedMediaType("request bodies must be application/json")
     try:
-        doc = jsonio.loads(raw)
+        doc = jsonio.loads(raw, max_depth=MAX_DEPTH)
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("request body is not valid JSON", code="invalid_json") from None
     if not isinstance(doc, dict):

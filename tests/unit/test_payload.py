@@ -93,3 +93,36 @@ def test_a_deeply_nested_body_with_a_long_number_is_invalid_json_not_a_crash() -
         parse_body(deep, "application/json")
     assert info.value.code == "invalid_json"
     assert parse_body(b'{"n": 12345678901234567890123}', "").doc == {"n": 12345678901234567890123}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"{}", 1),
+        (b'{"a": [[1], {"b": []}]}', 4),
+        (b'{"s": "[[[[{{{{", "t": "\\"[[["}', 1),  # brackets in strings, escaped quotes
+        (b'["\\\\", [["]]"]]]', 3),  # an escaped backslash ends before the quote
+        (b"[" * 50 + b"]" * 50, 50),
+    ],
+)
+def test_depth_counts_brackets_outside_strings(text: bytes, expected: int) -> None:
+    from gateway.jsonio import depth
+
+    assert depth(text) == expected
+
+
+def test_bodies_deeper_than_32_levels_are_invalid_json() -> None:
+    from gateway.body import MAX_DEPTH, parse_body
+    from gateway.errors import BadRequest
+
+    def deep(levels: int) -> bytes:
+        return b'{"a": ' + b"[" * (levels - 1) + b"1" + b"]" * (levels - 1) + b"}"
+
+    assert MAX_DEPTH == 32
+    assert parse_body(deep(32), "application/json").doc is not None
+    many_strings = b'{"a": "' + b"[" * 100 + b'", "b": [[1]]}'  # many brackets, none deep
+    assert parse_body(many_strings, "application/json").doc == {"a": "[" * 100, "b": [[1]]}
+    for levels in (33, 300, 5000):
+        with pytest.raises(BadRequest) as info:
+            parse_body(deep(levels), "application/json")
+        assert info.value.code == "invalid_json"

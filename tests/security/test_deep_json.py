@@ -1,0 +1,49 @@
+"""Issue 15, finding 8: deeply nested JSON. A frontend body nested deeper than 32 levels is
+400 invalid_json, refused while parsing, before any budget, store or Punchh call; before,
+a body past orjson's writing limit (255) fell back to `json`, which hit Python's recursion
+limit while serialising what is sent to Punchh: 500 and a traceback. 32 levels still pass.
+A real gateway process, the sandbox."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from sandbox.server import SandboxServer
+from tests.conftest import gateway_env
+from tests.support.process import gateway_process
+
+RESET = "/api/auth/users/forgot_password"
+
+
+def body(email: str, levels: int) -> bytes:
+    """A body `levels` deep: the body object, then `levels - 1` arrays under `note`."""
+    inner = "[" * (levels - 1) + '"x"' + "]" * (levels - 1)
+    return f'{{"user": {{"email": "{email}"}}, "note": {inner}}}'.encode()
+
+
+async def test_nesting_beyond_32_levels_is_invalid_json(sandbox: SandboxServer) -> None:
+    async with gateway_process(gateway_env(sandbox.url)) as gw, aiohttp.ClientSession() as http:
+        answers = []
+        for i, levels in enumerate((33, 1000, 20000)):
+            raw = body(f"deep{i}@example.com", levels)
+            async with http.post(
+                f"{gw.url}{RESET}", data=raw, headers={"Content-Type": "application/json"}
+            ) as resp:
+                answers.append((resp.status, await resp.json()))
+        async with http.post(
+            f"{gw.url}{RESET}",
+            data=body("ok@example.com", 32),
+            headers={"Content-Type": "application/json"},
+        ) as resp:
+            allowed = resp.status
+        async with http.get(f"{sandbox.url}/__sandbox/calls") as resp:
+            calls = await resp.json()
+        logs = gw.logs()
+    for status, answer in answers:
+        assert status == 400
+        assert answer["error"]["code"] == "invalid_json"
+        assert answer["error"]["request_id"]
+    assert allowed == 200  # 32 levels: the body object, and 31 arrays
+    assert calls.get(f"POST {RESET}") == 1
+    assert "Traceback" not in logs
+    assert "RecursionError" not in logs
