@@ -6,7 +6,7 @@ route (503 upstream_busy while its `Retry-After` runs), then each policy's key (
 session, OTP target, sign-in account) draws on that policy's GCRA budget.
 Failure-counted policies draw too (an attempt in flight counts, so parallel guesses cannot
 overrun the budget) and give the unit back when Punchh's answer shows the attempt did not
-fail. Rejects: 429 rate_limited with `Retry-After`; 503 rate_limiter_unavailable when the
+fail, or when a later budget refuses the request. Rejects: 429 rate_limited with `Retry-After`; 503 rate_limiter_unavailable when the
 store cannot answer for a fail-closed policy. Limited routes' answers carry the IETF
 `RateLimit-Policy` and `RateLimit` fields.
 """
@@ -87,6 +87,10 @@ def make_rate_limit_stage(
         drawn: Drawn = []
         for (policy, key), decision in zip(keyed, decisions, strict=False):
             if not decision.allowed:
+                # Refused: no attempt is made, so no failure-counted unit stays taken.
+                for taken, taken_key, _ in drawn:
+                    if taken.counts == "failures":
+                        await refund(taken, taken_key)
                 metrics.rate_limited.labels(policy.name).inc()
                 ex.limit_note = f"limited:{policy.name}"
                 retry = str(max(1, seconds(decision.retry_after)))

@@ -18,9 +18,9 @@ from gateway.errors import InvalidIdentifier
 from gateway.identifiers import identifier
 from gateway.ratelimit.gcra import Rate
 
-KeyKind = Literal["ip", "session", "target", "account", "global"]
+KeyKind = Literal["ip", "session", "target", "account", "account_ip", "global"]
 Counts = Literal["requests", "failures"]
-KEY_KINDS: tuple[str, ...] = ("ip", "session", "target", "account", "global")
+KEY_KINDS: tuple[str, ...] = ("ip", "session", "target", "account", "account_ip", "global")
 ROUTE_CLASSES: tuple[str, ...] = (
     "*",
     "guest",
@@ -71,8 +71,13 @@ BUILT_IN: tuple[Policy, ...] = (
     # OTP pumping (SMS toll fraud): per target phone/email, and per client IP.
     _p("otp_target", "target", "otp_send", 3, 600, closed=True),
     _p("otp_ip", "ip", "otp_send", 10, 3600, closed=True),
-    # Credential stuffing and OTP guessing: failed sign-ins per account and per IP.
-    _p("sign_in_account", "account", "sign_in", 5, 900, counts="failures", closed=True),
+    # Credential stuffing and OTP guessing: failed sign-ins (wrong passwords, wrong OTPs)
+    # per (account, client IP), per account from every address, and per IP. A stranger
+    # at one address spends the first, not the owner's: locking an account out for
+    # everyone takes sign_in_account / sign_in_account_ip = 10 addresses. The pair is
+    # drawn in this order, so a refusal of the first takes nothing from the second.
+    _p("sign_in_account_ip", "account_ip", "sign_in", 5, 900, counts="failures", closed=True),
+    _p("sign_in_account", "account", "sign_in", 50, 900, counts="failures", closed=True),
     _p("sign_in_ip", "ip", "sign_in", 20, 900, counts="failures", closed=True),
     _p("sign_up_ip", "ip", "sign_up", 10, 3600, closed=True),
     # Password-reset mail bombing: reset mails per account (user.email), besides `ip`.
@@ -139,6 +144,9 @@ def key_for(
         value = target_of(body)
     elif policy.key == "account":
         value = account_of(body, family)
+    elif policy.key == "account_ip":
+        account = account_of(body, family)
+        value = f"{account}|{ip_bucket(ip)}" if account and ip else None
     else:
         value = "*"
     return f"{policy.name}:{value}" if value else None

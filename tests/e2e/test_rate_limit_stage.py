@@ -82,14 +82,16 @@ async def test_fields_name_every_policy_covering_the_route(gw: Client, recorder:
         '"ip";q=600;w=60, "otp_target";q=3;w=600, "otp_ip";q=10;w=3600',
         '"ip";r=599;t=1, "otp_target";r=2;t=200, "otp_ip";r=9;t=360',
     )
-    # Failure-counted policies only look before Punchh answers: all 5 and 20 still there.
+    # Failure-counted policies only look before Punchh answers: all 5, 50 and 20 still there.
     recorder.reply("POST", SIGN_IN, Reply(200, {"id": 9, "access_token": "PUNCHH-ACC"}))
     signed_in = await gw.post(SIGN_IN, json={"user": {"email": "a@example.com"}})
     assert signed_in.status == 200
     assert _limits(signed_in) == (
-        '"ip";q=600;w=60, "sign_in_account";q=5;w=900, "sign_in_ip";q=20;w=900',
+        '"ip";q=600;w=60, "sign_in_account_ip";q=5;w=900, "sign_in_account";q=50;w=900, '
+        '"sign_in_ip";q=20;w=900',
         # Failure-counted policies reserve a unit for the attempt in flight.
-        '"ip";r=598;t=1, "sign_in_account";r=4;t=180, "sign_in_ip";r=19;t=45',
+        '"ip";r=598;t=1, "sign_in_account_ip";r=4;t=180, "sign_in_account";r=49;t=18, '
+        '"sign_in_ip";r=19;t=45',
     )
     token = (await signed_in.json())["access_token"]
     me = await gw.get(ME, headers={"Authorization": f"Bearer {token}"})
@@ -231,7 +233,7 @@ async def test_an_overridden_built_in_keeps_its_other_fields(
             'counts = "errors"\nfail = "maybe"\nenabled = "no"\n',
             [
                 "rate_limit.policies.ip.key = 'user': expected one of ip, session, target, "
-                "account, global",
+                "account, account_ip, global",
                 "rate_limit.policies.ip.routes = ['admin']: expected a list of *, guest, "
                 "otp_send, sign_in, sign_up, password_reset, pos",
                 "rate_limit.policies.ip.window = 0: expected seconds, more than 0 and at most "

@@ -83,6 +83,32 @@ def test_keys() -> None:
     assert key_for(BY_NAME["otp_target"], ip="1.2.3.4", session=None, body={}) is None
 
 
+def test_sign_in_keys_per_account_and_per_account_and_address() -> None:
+    body = {"user": {"email": " Victim@X.co ", "password": "guess"}}
+    kw: dict[str, Any] = {"session": None, "body": body, "family": "auth"}
+    assert key_for(BY_NAME["sign_in_account"], ip="203.0.113.9", **kw) == (
+        "sign_in_account:victim@x.co"
+    )
+    assert key_for(BY_NAME["sign_in_account_ip"], ip="203.0.113.9", **kw) == (
+        "sign_in_account_ip:victim@x.co|203.0.113.9"
+    )
+    # An IPv6 client's /64 is one address here too.
+    assert key_for(BY_NAME["sign_in_account_ip"], ip="2001:db8::7", **kw) == (
+        "sign_in_account_ip:victim@x.co|2001:db8::/64"
+    )
+    assert key_for(BY_NAME["sign_in_account_ip"], ip="", **kw) is None
+    no_account: dict[str, Any] = {"session": None, "body": {"code": "c"}, "family": "oauth"}
+    assert key_for(BY_NAME["sign_in_account_ip"], ip="203.0.113.9", **no_account) is None
+    # The defaults the issue names: 5 per (account, address), 50 per account, per 900 s.
+    pair = BY_NAME["sign_in_account_ip"], BY_NAME["sign_in_account"]
+    assert [(p.rate.limit, p.rate.window, p.counts) for p in pair] == [
+        (5, 900, "failures"),
+        (50, 900, "failures"),
+    ]
+    names = [p.name for p in BUILT_IN]
+    assert names.index("sign_in_account_ip") < names.index("sign_in_account")
+
+
 def test_every_abuse_class_is_covered_by_a_built_in_policy() -> None:
     classes = {r.abuse_class for r in PUNCHH_ROUTES if r.abuse_class}
     assert classes == {"otp_send", "sign_in", "sign_up", "password_reset"}
@@ -91,7 +117,15 @@ def test_every_abuse_class_is_covered_by_a_built_in_policy() -> None:
         assert covering, abuse
     assert all(
         BY_NAME[n].fail_closed
-        for n in ("otp_target", "otp_ip", "sign_in_account", "sign_in_ip", "sign_up_ip")
+        for n in (
+            "otp_target",
+            "otp_ip",
+            "sign_in_account_ip",
+            "sign_in_account",
+            "sign_in_ip",
+            "sign_up_ip",
+            "password_reset_target",
+        )
     )
     assert not BY_NAME["ip"].fail_closed
 

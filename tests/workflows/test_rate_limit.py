@@ -147,22 +147,53 @@ async def test_credential_stuffing_against_one_account_is_stopped(
         wrong = await _sign_in(fe, stuffer, email, f"guess-{i}")
         assert wrong.status == 401, wrong
         assert "error" in wrong.body
+        assert '"sign_in_account_ip";r=' in wrong.headers["RateLimit"]
         assert '"sign_in_account";r=' in wrong.headers["RateLimit"]
     assert await admin.calls() == {SIGN_IN: 5}
-    # The sixth, even with the right password, even from elsewhere: refused before Punchh.
-    assert _refused(await _sign_in(fe, stuffer, victim), "sign_in_account") == 180
-    assert _refused(await _sign_in(fe, next(ips), victim), "sign_in_account") == 180
+    # The sixth from that address, even with the right password: refused before Punchh.
+    assert _refused(await _sign_in(fe, stuffer, victim), "sign_in_account_ip") == 180
+    assert _refused(await _sign_in(fe, stuffer, victim.upper()), "sign_in_account_ip") == 180
     assert await admin.calls() == {SIGN_IN: 5}
+    # The owner, from their own address, is not locked out by the stranger's failures.
+    owner = await _sign_in(fe, next(ips), victim)
+    assert owner.status == 200, owner
+    assert await admin.calls() == {SIGN_IN: 6}
     # Another account from the same IP signs in, over and over: successes do not count.
     for _ in range(10):
         good = await _sign_in(fe, stuffer, other)
         assert good.status == 200, good
-    assert await admin.calls() == {SIGN_IN: 15}
-    # 900 s / 5 later the victim has one attempt back.
-    clock.advance(180)
-    back = await _sign_in(fe, next(ips), victim)
-    assert back.status == 200, back
     assert await admin.calls() == {SIGN_IN: 16}
+    # 900 s / 5 later the stuffer's address has one attempt back on the victim.
+    clock.advance(180)
+    back = await _sign_in(fe, stuffer, victim, "guess-again")
+    assert back.status == 401, back
+    _refused(await _sign_in(fe, stuffer, victim), "sign_in_account_ip")
+    assert await admin.calls() == {SIGN_IN: 17}
+
+
+async def test_stuffing_one_account_from_many_addresses_is_stopped_at_50(
+    fe: Frontend, admin: SandboxAdmin, clock: ManualClock, ips: Iterator[str]
+) -> None:
+    victim = "victim@example.com"
+    assert (await _sign_up(fe, next(ips), victim)).status == 201
+    await admin.reset_calls()
+    # A botnet: one wrong password from each of 50 addresses, all reach Punchh...
+    for i in range(50):
+        wrong = await _sign_in(fe, next(ips), victim, f"guess-{i}")
+        assert wrong.status == 401, wrong
+    assert await admin.calls() == {SIGN_IN: 50}
+    # ...then the account's budget from every address is spent: 900 s / 50 = 18 s.
+    assert _refused(await _sign_in(fe, next(ips), victim, "guess-50"), "sign_in_account") == 18
+    # The owner at home, refused while the account's budget is spent, five times: a refused
+    # attempt never reached Punchh, so it takes nothing from home's own budget.
+    home = "203.0.113.200"
+    for _ in range(5):
+        _refused(await _sign_in(fe, home, victim), "sign_in_account")
+    assert await admin.calls() == {SIGN_IN: 50}
+    clock.advance(18)
+    back = await _sign_in(fe, home, victim)
+    assert back.status == 200, back
+    assert await admin.calls() == {SIGN_IN: 51}
 
 
 async def test_failed_sign_ins_per_ip_are_limited(
@@ -193,10 +224,17 @@ async def test_concurrent_stuffing_gets_no_more_than_the_limit_to_punchh(
         {"method": "POST", "path": "/api/auth/customers/sign_in", "latency_ms": 200},
     )
     assert status in (200, 201)
-    guesses = [_sign_in(fe, next(ips), victim, f"guess-{i}") for i in range(12)]
+    # From one address: sign_in_account_ip's 5.
+    stuffer = "203.0.113.66"
+    guesses = [_sign_in(fe, stuffer, victim, f"guess-{i}") for i in range(12)]
     answers = await asyncio.gather(*guesses)
     assert (await admin.calls()).get(SIGN_IN, 0) <= 5
     assert sorted(a.status for a in answers) == [401] * 5 + [429] * 7
+    # From 60 addresses at once: sign_in_account's 50, the 5 above included.
+    guesses = [_sign_in(fe, next(ips), victim, f"guess-{i}") for i in range(60)]
+    answers = await asyncio.gather(*guesses)
+    assert (await admin.calls()).get(SIGN_IN, 0) <= 50
+    assert sorted(a.status for a in answers) == [401] * 45 + [429] * 15
 
 
 async def test_sso_code_guessing_counts_as_failed_sign_ins(
@@ -225,22 +263,44 @@ async def test_wrong_otp_codes_count_as_failures_per_account(
     code = await admin.otp(email=email)
     wrong = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 6)]
     await admin.reset_calls()
-    for guess in wrong:  # from five different IPs: the account's budget, not the IP's
-        answer = await _verify(fe, next(ips), guess, email=email)
+    guesser = "203.0.113.66"
+    for guess in wrong:  # from one address: the (account, address) budget
+        answer = await _verify(fe, guesser, guess, email=email)
         assert answer.status == 422, answer
         assert answer.body["errors"]["otp"]
-    assert _refused(await _verify(fe, next(ips), code, email=email), "sign_in_account") == 180
-    _refused(await _verify(fe, next(ips), code, email=email.upper()), "sign_in_account")
+    assert _refused(await _verify(fe, guesser, code, email=email), "sign_in_account_ip") == 180
+    _refused(await _verify(fe, guesser, code, email=email.upper()), "sign_in_account_ip")
     assert await admin.calls() == {OTP_VERIFY: 5}
-    # Another account's OTP sign-in is unaffected.
+    # The owner, from their own address, asks for a code (the sandbox, like Punchh, drops
+    # one that was guessed at) and signs in with it.
+    home = next(ips)
+    assert (await _send(fe, home, email=email)).status == 200
+    owner = await _verify(fe, home, await admin.otp(email=email), email=email)
+    assert owner.status == 200, owner
+    # Another account's OTP sign-in from the guesser's address is unaffected.
     assert (await _send(fe, next(ips), phone="555-030-0001")).status == 200
-    other = await _verify(fe, next(ips), await admin.otp(phone="5550300001"), phone="5550300001")
+    other = await _verify(fe, guesser, await admin.otp(phone="5550300001"), phone="5550300001")
     assert other.status == 200, other
-    # One attempt back after 180 s: a fresh code signs in.
+    # One attempt back for the guesser after 180 s.
     clock.advance(180)
+    assert (await _verify(fe, guesser, wrong[0], email=email)).status == 422
+    _refused(await _verify(fe, guesser, wrong[1], email=email), "sign_in_account_ip")
+
+
+async def test_otp_guessing_from_many_addresses_is_stopped_at_50(
+    fe: Frontend, admin: SandboxAdmin, ips: Iterator[str]
+) -> None:
+    email = "otp-victim@example.com"
     assert (await _send(fe, next(ips), email=email)).status == 200
-    signed_in = await _verify(fe, next(ips), await admin.otp(email=email), email=email)
-    assert signed_in.status == 200, signed_in
+    code = await admin.otp(email=email)
+    wrong = [f"{(int(code) + n) % 1_000_000:06d}" for n in range(1, 52)]
+    await admin.reset_calls()
+    for guess in wrong[:50]:
+        answer = await _verify(fe, next(ips), guess, email=email)
+        assert answer.status == 422, answer
+    assert _refused(await _verify(fe, next(ips), wrong[50], email=email), "sign_in_account") == 18
+    _refused(await _verify(fe, next(ips), code, email=email.upper()), "sign_in_account")
+    assert await admin.calls() == {OTP_VERIFY: 50}
 
 
 async def test_a_decoy_user_email_does_not_reset_the_otp_guess_budget(
@@ -250,13 +310,14 @@ async def test_a_decoy_user_email_does_not_reset_the_otp_guess_budget(
     assert (await _send(fe, next(ips), email=email)).status == 200
     await admin.reset_calls()
     answers = []
+    guesser = "203.0.113.66"
     for n in range(6):
         body = {"email": email, "otp": f"{n:06d}", "user": {"email": f"decoy{n}@x.co"}, **CONSENT}
         answers.append(
-            await fe.call("POST", "/api2/password_less/verify", json=body, headers=_from(next(ips)))
+            await fe.call("POST", "/api2/password_less/verify", json=body, headers=_from(guesser))
         )
     assert await admin.calls() == {OTP_VERIFY: 5}
-    _refused(answers[5], "sign_in_account")
+    _refused(answers[5], "sign_in_account_ip")
 
 
 # -- sign-up floods -----------------------------------------------------------------------
