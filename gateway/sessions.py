@@ -2,13 +2,15 @@
 
 `SessionManager` issues, resolves, touches and ends sessions over a `SessionStore`
 (gateway/store/). `resolve` raises `Unauthorized` (401): `session_required` without a
-token; `invalid_session` for a forged, expired, idle-timed-out or revoked one.
+token; `invalid_session` for a forged, expired, idle-timed-out or revoked one, and for a
+store record whose session id or guest is not the token's (WARNING logged).
 A store that cannot answer raises `StoreUnavailable` (503): a network error never ends
 a session.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -27,6 +29,7 @@ from gateway.tokens import (
 )
 
 __all__ = ["PunchhTokens", "Resolved", "Session", "SessionManager"]
+log = logging.getLogger("gateway.sessions")
 
 Clock = Callable[[], float]
 
@@ -112,6 +115,11 @@ class SessionManager:
             self._verified.set(token, claims, claims.exp + LEEWAY_SECONDS, now)
         session = await self.store.get(claims.sid)
         if session is None:
+            raise Unauthorized("session has ended", code="invalid_session")
+        if session.sid != claims.sid or session.user_id != claims.sub:
+            # A store that answered with another session's record: never serve it.
+            field = "session id" if session.sid != claims.sid else "guest"
+            log.warning("session record does not match its token", extra={"field": field})
             raise Unauthorized("session has ended", code="invalid_session")
         if now > session.deadline(self._idle):
             await self.store.delete(session.sid)

@@ -1,9 +1,12 @@
 """A session as bytes for a shared store, its Punchh tokens sealed with AES-256-GCM.
 
-The tokens are encrypted with a key from the environment (GATEWAY_STORE_KEY), bound to
-the session id as associated data: a Redis dump alone yields no usable Punchh token,
-and a sealed blob moved to another session id does not open. A record that does not
-open (another key, tampering) reads as no session.
+The tokens are encrypted with a key from the environment (GATEWAY_STORE_KEY); the
+associated data is the rest of the record with the session id of the key it is read
+from (not the id the record claims): a Redis dump alone yields no usable Punchh token, a
+record copied onto another session's key does not open, and neither does one whose
+guest, lifetime or family was edited. A record that does not open (another key, a move,
+tampering) reads as no session, with a WARNING. Version 1 records (sealed with the
+session id alone) still open under their own key until they expire.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gateway.session_record import PunchhTokens, Session
 
-VERSION = 1
+VERSION = 2
+_FIELDS = ("user_id", "created_at", "expires_at", "last_seen", "access_expires_at", "family")
 
 
 class UnreadableRecord(Exception):
@@ -46,12 +50,18 @@ class TokenCipher:
             raise UnreadableRecord("sealed tokens do not open") from None
 
 
+def _bound(record: dict[str, Any], sid: str) -> bytes:
+    """The associated data: the version, the key's session id and every other field."""
+    fields = [record["v"], sid, *(record[name] for name in _FIELDS)]
+    return json.dumps(fields, separators=(",", ":")).encode()
+
+
 def dump_session(session: Session, cipher: TokenCipher) -> bytes:
     t = session.tokens
     tokens = json.dumps(
         [t.access_token, t.authentication_token, t.id_token, t.refresh_token, t.expires_in]
     ).encode()
-    record = {
+    record: dict[str, Any] = {
         "v": VERSION,
         "sid": session.sid,
         "user_id": session.user_id,
@@ -60,20 +70,21 @@ def dump_session(session: Session, cipher: TokenCipher) -> bytes:
         "last_seen": session.last_seen,
         "access_expires_at": session.access_expires_at,
         "family": session.family,
-        "tokens": cipher.seal(tokens, session.sid.encode()),
     }
+    record["tokens"] = cipher.seal(tokens, _bound(record, session.sid))
     return json.dumps(record, separators=(",", ":")).encode()
 
 
-def load_session(raw: bytes, cipher: TokenCipher) -> Session:
+def load_session(raw: bytes, cipher: TokenCipher, sid: str) -> Session:
+    """The session stored under `sid`'s key; UnreadableRecord unless it was sealed there."""
     try:
         record: Any = json.loads(raw)
-        if not isinstance(record, dict) or record.get("v") != VERSION:
+        if not isinstance(record, dict) or record.get("v") not in (1, VERSION):
             raise UnreadableRecord("not a session record of this version")
-        sid = str(record["sid"])
-        access, auth, id_token, refresh, expires_in = json.loads(
-            cipher.open(record["tokens"], sid.encode())
-        )
+        if record.get("sid") != sid:
+            raise UnreadableRecord("record of another session id")
+        aad = sid.encode() if record["v"] == 1 else _bound(record, sid)
+        access, auth, id_token, refresh, expires_in = json.loads(cipher.open(record["tokens"], aad))
         return Session(
             sid=sid,
             user_id=record["user_id"],

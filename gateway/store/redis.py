@@ -138,8 +138,9 @@ class RedisSessionStore:
             self._recent.pop(sid, None)
             return None
         try:
-            session = load_session(raw, self._cipher)
+            session = load_session(raw, self._cipher, sid)
         except UnreadableRecord as exc:
+            # Another store key, tampering, or a record copied from another session's key.
             log.warning("session record unreadable", extra={"reason": str(exc)})
             return None
         self._remember(session, max(0, int(ttl_ms)) / 1000)
@@ -182,7 +183,7 @@ class RedisSessionStore:
             if raw is None:
                 return
             try:
-                user_id = load_session(raw, self._cipher).user_id
+                user_id = load_session(raw, self._cipher, sid).user_id
             except UnreadableRecord:
                 return
             if user_id is not None:

@@ -1,9 +1,11 @@
 """Session store and manager: bounded, expiring on the injected clock, never showing tokens."""
 
+from dataclasses import replace
+
 import pytest
 
 from gateway.errors import Unauthorized
-from gateway.sessions import PunchhTokens, SessionManager
+from gateway.sessions import PunchhTokens, Session, SessionManager
 from gateway.store.memory import MemorySessionStore
 from tests.support.clock import ManualClock
 
@@ -68,3 +70,46 @@ async def test_no_token_in_repr() -> None:
     text = repr(session) + repr(manager) + repr(TOKENS)
     for secret in ("ACC-x", "AUTH-x", "ID-x", "REF-x", SECRET.decode()):
         assert secret not in text
+
+
+class _Swapping(MemorySessionStore):
+    """A store that answers for one session id with another session's record, as a
+    tampered shared store would: the manager must not serve it."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__(max_sessions=10, clock=clock)
+        self.swap: dict[str, str] = {}
+
+    async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
+        return await super().get(self.swap.get(sid, sid), fresh=fresh)
+
+
+@pytest.mark.parametrize("same_guest", [False, True])
+async def test_a_record_of_another_session_is_refused(
+    same_guest: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = ManualClock()
+    store = _Swapping(clock)
+    manager = SessionManager(store, secret=SECRET, ttl=3600, idle_timeout=3600, clock=clock)
+    victim, _ = await manager.create("42", TOKENS)
+    _, token = await manager.create("42" if same_guest else "7", TOKENS)
+    attacker = (await manager.resolve(token)).session
+    store.swap[attacker.sid] = victim.sid
+    with pytest.raises(Unauthorized) as info:
+        await manager.resolve(token)
+    assert info.value.code == "invalid_session"
+    (record,) = [r for r in caplog.records if r.name == "gateway.sessions"]
+    assert record.levelname == "WARNING"
+    assert record.getMessage() == "session record does not match its token"
+    assert "ACC-x" not in str(record.__dict__)
+
+
+async def test_a_record_of_another_guest_under_the_right_id_is_refused() -> None:
+    clock = ManualClock()
+    store = MemorySessionStore(max_sessions=10, clock=clock)
+    manager = SessionManager(store, secret=SECRET, ttl=3600, idle_timeout=3600, clock=clock)
+    session, token = await manager.create("42", TOKENS)
+    await store.replace(replace(session, user_id="7"), 3600)
+    with pytest.raises(Unauthorized) as info:
+        await manager.resolve(token)
+    assert info.value.code == "invalid_session"
