@@ -360,7 +360,16 @@ class SessionConfig:
         "session.max_sessions",
         p.integer(1, 10_000_000),
         100_000,
-        "Sessions the memory store holds at most (oldest-expiring evicted first).",
+        "Sessions the memory store holds at most; when full, the least recently used go, "
+        "never a guest's only session while a guest with more than one has some to give.",
+    )
+    max_per_user: int = key(
+        "session.max_per_user",
+        p.integer(1, 1000),
+        10,
+        "Sessions one guest holds at most (every store); a new sign-in beyond it ends that "
+        "guest's oldest session.",
+        "GATEWAY_SESSION_MAX_PER_USER",
     )
 
 

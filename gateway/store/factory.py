@@ -15,11 +15,16 @@ def make_session_store(
     cfg: GatewayConfig, *, clock: Callable[[], float], redis: RedisClients
 ) -> SessionStore:
     if cfg.store.backend == "memory":
-        return MemorySessionStore(max_sessions=cfg.session.max_sessions, clock=clock)
+        return MemorySessionStore(
+            max_sessions=cfg.session.max_sessions,
+            max_per_user=cfg.session.max_per_user,
+            clock=clock,
+        )
     url = cfg.store.url.reveal()
     return RedisSessionStore(
         redis.client(url),
         prefix=cfg.store.prefix,
         cipher=TokenCipher(cfg.store.encryption_key.encode()),
         fast=redis.lean(url),
+        max_per_user=cfg.session.max_per_user,
     )

@@ -1,5 +1,15 @@
-"""Sessions in this process's memory: bounded by count, each record expiring on its own
-deadline on the injected clock. Locks are asyncio locks: one process, nobody else to exclude.
+"""Sessions in this process's memory: bounded by count and per guest, each record expiring
+on its own deadline on the injected clock. Locks are asyncio locks: one process, nobody
+else to exclude.
+
+Who goes when there is no room (issue 15, finding 5: one account signing in over and over
+must not log other guests out):
+- a guest holds at most `max_per_user` sessions: a sign-in beyond that ends the guest's
+  oldest;
+- when the table is full (`max_sessions`), expired records go first, then the least
+  recently used, taken from guests with more than one session before any guest's only
+  one. "Used" is "written": a session is rewritten when the manager touches it, at most
+  once a minute, so recency has that resolution and reads cost nothing extra.
 """
 
 from __future__ import annotations
@@ -17,17 +27,38 @@ if TYPE_CHECKING:
 
 
 DECODED_MAX = 1024
+EVICT_SHARE = 100  # a full table frees 1/EVICT_SHARE of its room at once: one scan buys many
+
+
+def _user_key(user_id: str) -> int | str:
+    """A numeric guest id as an int (28 bytes, not ~55): only where the string is the int's
+    own spelling, so two spellings never share a key."""
+    if (
+        user_id.isascii()
+        and user_id.isdigit()
+        and len(user_id) < 19
+        and str(int(user_id)) == user_id
+    ):
+        return int(user_id)
+    return user_id
 
 
 class MemorySessionStore:
     """sid → one compact string (gateway/store/compact.py) starting with its deadline:
-    one dict entry and one string a session. Expired entries go on read, and in a sweep
-    when the table is full; if still full, the earliest-expiring tenth goes."""
+    one dict entry and one string a session, in the order they were last written (the
+    oldest write first); guest → their sids, oldest first."""
 
-    def __init__(self, *, max_sessions: int, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, *, max_sessions: int, clock: Callable[[], float], max_per_user: int = 10
+    ) -> None:
         self._clock = clock
         self._max = max_sessions
+        self._per_user = max_per_user
         self._items: dict[str, str] = {}
+        # guest → their session id, or their ids in creation order when more than one. A
+        # lone id is the very string keying `_items` and a numeric guest id is an int key
+        # (Punchh's are): ~70 bytes a guest (bench/session_memory.py).
+        self._users: dict[int | str, str | tuple[str, ...]] = {}
         # The last sessions decoded, by sid, with the record they were decoded from: a hot
         # session is read on every request and its record rarely changes (decoding is a
         # split and a dozen conversions). Bounded: at most DECODED_MAX of them.
@@ -38,9 +69,27 @@ class MemorySessionStore:
     def _live(self, sid: str) -> str | None:
         raw = self._items.get(sid)
         if raw is not None and deadline_of(raw) <= self._clock():
-            del self._items[sid]
+            self._drop(sid)
             return None
         return raw
+
+    def _mine(self, user_id: str) -> tuple[str, ...]:
+        held = self._users.get(_user_key(user_id), ())
+        return (held,) if isinstance(held, str) else held
+
+    def _set_mine(self, user_id: str, sids: tuple[str, ...]) -> None:
+        if not sids:
+            self._users.pop(_user_key(user_id), None)
+        else:
+            self._users[_user_key(user_id)] = sids[0] if len(sids) == 1 else sids
+
+    def _drop(self, sid: str) -> None:
+        raw = self._items.pop(sid, None)
+        if raw is None:
+            return
+        user_id = unpack(sid, raw).user_id
+        if user_id is not None:
+            self._set_mine(user_id, tuple(s for s in self._mine(user_id) if s != sid))
 
     async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
         raw = self._live(sid)
@@ -56,39 +105,69 @@ class MemorySessionStore:
         return session
 
     async def put(self, session: Session, ttl: float) -> None:
-        if session.sid not in self._items and len(self._items) >= self._max:
+        sid, user_id = session.sid, session.user_id
+        if sid in self._items:
+            self._drop(sid)
+        if user_id is not None:
+            mine = tuple(s for s in self._mine(user_id) if self._live(s) is not None)
+            for oldest in mine[: max(0, len(mine) - self._per_user + 1)]:
+                self._drop(oldest)  # the guest's oldest session ends first
+        if len(self._items) >= self._max:
             self._make_room()
-        self._items[session.sid] = pack(session, self._clock() + ttl)
+        if user_id is not None:
+            self._set_mine(user_id, (*self._mine(user_id), sid))
+        self._items[sid] = pack(session, self._clock() + ttl)
 
     async def replace(self, session: Session, ttl: float) -> bool:
         if self._live(session.sid) is None:
             return False
+        del self._items[session.sid]  # written again: to the end of the order, most recent
         self._items[session.sid] = pack(session, self._clock() + ttl)
         return True
 
     def _sweep(self) -> None:
         now = self._clock()
         for sid in [k for k, raw in self._items.items() if deadline_of(raw) <= now]:
-            del self._items[sid]
+            self._drop(sid)
 
     def _make_room(self) -> None:
         self._sweep()
-        if len(self._items) >= self._max:
-            oldest = sorted(self._items, key=lambda k: deadline_of(self._items[k]))
-            for sid in oldest[: max(1, self._max // 10)]:
-                del self._items[sid]
+        need = len(self._items) - self._max + max(1, self._max // EVICT_SHARE)
+        if need <= 0:
+            return
+        # Least recently written first, from guests with sessions to spare (each keeps
+        # one); then, if that was not enough, anyone's, still least recently written.
+        crowded = {u: sids for u, sids in self._users.items() if isinstance(sids, tuple)}
+        spare = {u: len(sids) - 1 for u, sids in crowded.items()}
+        owner = {sid: u for u, sids in crowded.items() for sid in sids}
+        chosen: list[str] = []
+        if owner:
+            for sid in self._items:
+                user_id = owner.get(sid)
+                if user_id is not None and spare[user_id] > 0:
+                    spare[user_id] -= 1
+                    chosen.append(sid)
+                    if len(chosen) == need:
+                        break
+        if len(chosen) < need:
+            taken = set(chosen)
+            rest = (sid for sid in self._items if sid not in taken)
+            chosen += [sid for sid, _ in zip(rest, range(need - len(chosen)), strict=False)]
+        for sid in chosen:
+            self._drop(sid)
 
     async def delete(self, sid: str) -> None:
-        self._items.pop(sid, None)
+        self._drop(sid)
 
     async def delete_user(self, user_id: str) -> int:
-        # A scan, not an index: revoke-all is rare, and an index per guest cost ~300 bytes
-        # a session (bench/session_memory.py); 100k sessions scan in tens of milliseconds.
-        self._sweep()
-        sids = [k for k, raw in self._items.items() if unpack(k, raw).user_id == user_id]
+        sids = [s for s in self._mine(user_id) if self._live(s) is not None]
         for sid in sids:
-            del self._items[sid]
+            self._drop(sid)
         return len(sids)
+
+    def sessions_of(self, user_id: str) -> tuple[str, ...]:
+        """The guest's live session ids, oldest first."""
+        return tuple(s for s in self._mine(user_id) if self._live(s) is not None)
 
     @asynccontextmanager
     async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[bool]:
@@ -114,6 +193,7 @@ class MemorySessionStore:
 
     async def close(self) -> None:
         self._items.clear()
+        self._users.clear()
 
     def __len__(self) -> int:
         return len(self._items)

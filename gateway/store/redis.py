@@ -91,8 +91,10 @@ class RedisSessionStore:
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
         fast: LeanRedis | None = None,
+        max_per_user: int = 10,
     ) -> None:
         self._redis = client
+        self._per_user = max_per_user
         self._fast = fast  # the session read goes through it when given
         self._clock = clock
         # sid → (until when, the session): read again after RECENT_SECONDS. Another
@@ -158,10 +160,47 @@ class RedisSessionStore:
                     pipe.sadd(user_key, session.sid)
                     pipe.pexpire(user_key, ms, nx=True)
                     pipe.pexpire(user_key, ms, gt=True)
-                await pipe.execute()
+                    pipe.scard(user_key)
+                replies = await pipe.execute()
+            if session.user_id is not None and int(replies[-1]) > self._per_user:
+                await self._trim(session.user_id, session.sid)
         except RedisError as exc:
             raise _unavailable(exc) from None
         self._remember(session, ttl)
+
+    async def _trim(self, user_id: str, newest: str) -> None:
+        """End the guest's oldest sessions beyond `max_per_user` (by sign-in time; one that
+        does not open counts as oldest; ids whose record expired leave the set). Two
+        sign-ins of one guest on two replicas at the same instant may each keep one more:
+        the next sign-in trims again."""
+        user_key = self._key("user", user_id)
+        sids = sorted(s.decode() for s in await self._redis.smembers(user_key))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for sid in sids:
+                pipe.get(self._key("session", sid))
+            raws = await pipe.execute()
+        live: list[tuple[float, str]] = []
+        gone: list[str] = []
+        for sid, raw in zip(sids, raws, strict=True):
+            if raw is None:
+                gone.append(sid)
+                continue
+            try:
+                live.append((load_session(raw, self._cipher, sid).created_at, sid))
+            except UnreadableRecord:
+                live.append((float("-inf"), sid))
+        live.sort(key=lambda item: (item[1] == newest, item[0]), reverse=True)  # keep: newest
+        ended = [sid for _, sid in live[self._per_user :]]
+        for sid in ended:
+            self._recent.pop(sid, None)
+        if ended or gone:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if ended:
+                    pipe.delete(*(self._key("session", sid) for sid in ended))
+                pipe.srem(user_key, *ended, *gone)
+                await pipe.execute()
+        if ended:
+            log.info("sessions over the per-guest limit ended", extra={"count": len(ended)})
 
     async def replace(self, session: Session, ttl: float) -> bool:
         key, raw = self._key("session", session.sid), dump_session(session, self._cipher)

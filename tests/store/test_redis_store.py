@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -167,3 +168,21 @@ def test_every_store_on_one_redis_url_shares_one_pool() -> None:
     )
     parts = build_parts(load_config(None, own), time.time, CollectorRegistry())
     assert parts.cache._redis is not parts.rate_store._redis  # type: ignore[attr-defined]
+
+
+async def test_a_guest_holds_at_most_max_per_user_sessions(redis_client: Any, prefix: str) -> None:
+    """Issue 15, finding 5, on Redis: a sign-in beyond `max_per_user` ends the guest's
+    oldest session (by sign-in time, not by id); other guests are untouched; an id whose
+    record already expired leaves the guest's set."""
+    store = RedisSessionStore(
+        redis_client, prefix=prefix, cipher=TokenCipher(b"m" * 40), max_per_user=3
+    )
+    await store.put(_session("other", "7"), 60)
+    await store.put(_session("gone", "42"), 0.05)
+    await asyncio.sleep(0.1)
+    for i, sid in enumerate(("z", "y", "x", "w", "v")):  # created in this order
+        await store.put(replace(_session(sid), created_at=10.0 + i), 60)
+    live = [sid for sid in ("z", "y", "x", "w", "v") if await store.get(sid, fresh=True)]
+    assert live == ["x", "w", "v"]
+    assert await redis_client.smembers(f"{prefix}user:42") == {b"x", b"w", b"v"}
+    assert await store.get("other", fresh=True) is not None

@@ -113,3 +113,64 @@ async def test_a_record_of_another_guest_under_the_right_id_is_refused() -> None
     with pytest.raises(Unauthorized) as info:
         await manager.resolve(token)
     assert info.value.code == "invalid_session"
+
+
+# -- issue 15, finding 5: who goes when there is no room ---------------------------------
+
+
+def _store(clock: ManualClock, max_sessions: int, max_per_user: int = 10) -> SessionManager:
+    store = MemorySessionStore(max_sessions=max_sessions, max_per_user=max_per_user, clock=clock)
+    return SessionManager(store, secret=SECRET, ttl=3600, idle_timeout=3600, clock=clock)
+
+
+async def _alive(manager: SessionManager, session: Session) -> bool:
+    return await manager.store.get(session.sid) is not None
+
+
+async def test_a_guest_holds_at_most_max_per_user_sessions_the_oldest_ending_first() -> None:
+    clock = ManualClock()
+    manager = _store(clock, max_sessions=100, max_per_user=10)
+    mine = []
+    for _ in range(13):
+        mine.append((await manager.create("42", TOKENS))[0])
+        clock.advance(1)
+    assert [await _alive(manager, s) for s in mine] == [False] * 3 + [True] * 10
+    store = manager.store
+    assert isinstance(store, MemorySessionStore)
+    assert store.sessions_of("42") == tuple(s.sid for s in mine[3:])
+    assert len(store) == 10
+    assert await store.delete_user("42") == 10
+    assert len(store) == 0
+
+
+async def test_one_account_signing_in_over_and_over_logs_nobody_else_out() -> None:
+    clock = ManualClock()
+    manager = _store(clock, max_sessions=20)
+    others = [(await manager.create(f"guest-{i}", TOKENS))[0] for i in range(8)]
+    clock.advance(1)
+    flood = [(await manager.create("attacker", TOKENS))[0] for _ in range(200)]
+    assert all([await _alive(manager, s) for s in others])
+    assert sum([await _alive(manager, s) for s in flood]) == 10
+    assert all([await _alive(manager, s) for s in flood[-10:]])
+
+
+async def test_a_full_table_takes_from_guests_with_sessions_to_spare_first() -> None:
+    clock = ManualClock()
+    manager = _store(clock, max_sessions=10)
+    singles = [(await manager.create(f"guest-{i}", TOKENS))[0] for i in range(6)]
+    clock.advance(1)
+    pairs = [(await manager.create(f"pair-{i // 2}", TOKENS))[0] for i in range(4)]
+    # Full: the next sign-in takes the least recently used session of a guest with two,
+    # although the six singles are older.
+    newcomer, _ = await manager.create("newcomer", TOKENS)
+    assert all([await _alive(manager, s) for s in (*singles, newcomer)])
+    assert [await _alive(manager, s) for s in pairs] == [False, True, True, True]
+    # Once no guest has a session to spare, the least recently used goes, whoever's; a
+    # session in use is not the least recently used.
+    clock.advance(61)
+    await manager.resolve(manager.token_for(singles[0]))  # touched: written again
+    await manager.create("another", TOKENS)  # pair-1 still had two: its older one goes
+    assert not await _alive(manager, pairs[2])
+    await manager.create("third", TOKENS)
+    assert await _alive(manager, singles[0])
+    assert not await _alive(manager, singles[1])
