@@ -2,8 +2,12 @@
 
 A sign-in answer's Punchh tokens are taken into a new session and replaced by the gateway
 token (or, in cookie mode, removed: the token travels in the cookie); a sign-out ends the
-session; any other answer that echoes a session's Punchh token is scrubbed. A sign-in
-answer that cannot be parsed is never passed on: 502.
+session. No answer, of any status, JSON or not, carries a Punchh token the gateway holds
+for the session, including those this request refreshed away, nor, if it answers a
+sign-in, an `access_token`, `refresh_token`, `id_token` or `authentication_token` at any
+depth (issue 15, finding 6): the gateway token stands where the guest's credential stood,
+anything else goes. A bytes check comes first: an answer that needs no change is passed
+on unparsed. A sign-in answer that cannot be parsed is never passed on: 502.
 """
 
 from __future__ import annotations
@@ -15,9 +19,14 @@ from gateway import jsonio
 from gateway.body import compact_json
 from gateway.errors import UpstreamError
 from gateway.routes import Route
-from gateway.sessions import Resolved, SessionManager
-from gateway.translate import id_token_expiry, rewrite_login, scrub, take_tokens
+from gateway.scrub import Scrub, drop_token_keys, named_tokens, token_swaps
+from gateway.sessions import PunchhTokens, Resolved, SessionManager
+from gateway.translate import id_token_expiry, rewrite_login, take_tokens
 from gateway.upstream import UpstreamResponse
+
+# A sign-in answer worth reading: a key ending in `_token`, or escapes that may spell one.
+_TOKEN_MARKS = (b"_token", b"\\u")
+_UNREAD = object()  # an answer not read as JSON: scrubbed as bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,33 +55,75 @@ async def after_call(
     manager: SessionManager,
     *,
     cookie_mode: bool,
+    earlier: tuple[PunchhTokens, ...] = (),
 ) -> Answer:
+    """`earlier`: the session's tokens before this request refreshed them; Punchh may echo
+    those too."""
+    held: dict[str, str] = {}
+    if resolved is not None:
+        shown = None if cookie_mode else resolved.token
+        held = token_swaps((*earlier, resolved.session.tokens), shown)
     if route.action == "logout" and resolved is not None:
         await manager.end(resolved.session.sid)
-        return Answer(scrub_body(resp, resolved), ended=True)
-    if route.action == "login" and 200 <= resp.status < 300 and _is_json(resp):
-        doc = _load(resp)
-        found = take_tokens(doc)
-        if found is not None:
-            tokens, user_id = found
-            expires_at = None if tokens.expires_in else id_token_expiry(tokens.id_token)
-            _, token = await manager.create(
-                user_id, tokens, family=route.family, access_expires_at=expires_at
-            )
-            shown = None if cookie_mode else token
-            return Answer(compact_json(rewrite_login(doc, shown, manager.lifetime)), token)
-    if resolved is not None:
-        return Answer(scrub_body(resp, resolved))
-    return Answer(resp.body)
+        return Answer(scrub_body(resp, Scrub(held)), ended=True)
+    if route.action == "login":
+        return await _sign_in_answer(route, resp, held, manager, cookie_mode=cookie_mode)
+    return Answer(scrub_body(resp, Scrub(held)) if held else resp.body)
 
 
-def scrub_body(resp: UpstreamResponse, resolved: Resolved) -> bytes:
-    secrets_ = resolved.session.tokens.values()
-    if not any(t.encode() in resp.body for t in secrets_):
+def scrub_body(resp: UpstreamResponse, scrub: Scrub) -> bytes:
+    if not scrub.found_in(resp.body):
         return resp.body  # the common case: nothing to scrub, no parse
     if not _is_json(resp):
-        body = resp.body
-        for t in secrets_:
-            body = body.replace(t.encode(), b"")
-        return body
-    return compact_json(scrub(_load(resp), resolved.session.tokens, resolved.token))
+        return scrub.body(resp.body)
+    return compact_json(scrub.doc(_load(resp)))
+
+
+async def _sign_in_answer(
+    route: Route,
+    resp: UpstreamResponse,
+    held: dict[str, str],
+    manager: SessionManager,
+    *,
+    cookie_mode: bool,
+) -> Answer:
+    """Tokens taken from a 2xx JSON answer into a new session; from any sign-in answer,
+    every token-named value at any depth is dropped or swapped, and echoes scrubbed."""
+    body = resp.body
+    signed_in = 200 <= resp.status < 300 and _is_json(resp)
+    if signed_in:
+        doc = _load(resp)
+    elif not any(mark in body for mark in _TOKEN_MARKS) and not Scrub(held).found_in(body):
+        return Answer(body)
+    else:
+        doc = _try_load(resp)
+        if doc is _UNREAD:
+            return Answer(Scrub(dict.fromkeys(named_tokens(body), "") | held).body(body))
+    found = take_tokens(doc) if signed_in else None
+    taken = found[0] if found is not None else None
+    dropped = drop_token_keys(doc, taken)
+    scrub = Scrub(dict.fromkeys(dropped, "") | held)
+    if found is None:
+        if not dropped and not scrub.found_in(body):
+            return Answer(body)
+        return Answer(compact_json(scrub.doc(doc)))
+    tokens, user_id = found
+    expires_at = None if tokens.expires_in else id_token_expiry(tokens.id_token)
+    _, token = await manager.create(
+        user_id, tokens, family=route.family, access_expires_at=expires_at
+    )
+    shown = None if cookie_mode else token
+    scrub = Scrub(dict.fromkeys(dropped, "") | held | token_swaps((tokens,), shown))
+    doc = rewrite_login(doc, shown, manager.lifetime)
+    return Answer(compact_json(scrub.doc(doc)), token)
+
+
+def _try_load(resp: UpstreamResponse) -> Any:
+    """A sign-in answer that signed no one in (not 2xx, or not JSON), read as JSON if it is
+    JSON; one that cannot be read is scrubbed as bytes, not refused."""
+    if not _is_json(resp):
+        return _UNREAD
+    try:
+        return jsonio.loads(resp.body)
+    except (ValueError, UnicodeDecodeError):
+        return _UNREAD

@@ -6,6 +6,7 @@
     upstream.send  one call to Punchh (errors become 502/504)
     retry on 401   Punchh refused the access token: refresh once, send once more
     after_call     sign-in → new session; sign-out → session ended; echoes scrubbed
+                   (of the tokens this request refreshed away too)
     answer         Punchh's status and body, headers by allowlist, the cookie in cookie mode
 
 `POST /api2/password_less/refresh_token` is answered by the gateway itself: it refreshes
@@ -29,7 +30,7 @@ from gateway.plan import Next
 from gateway.punchh_calls import refreshable
 from gateway.refresh import Refresher
 from gateway.routes import Route
-from gateway.sessions import Resolved, SessionManager
+from gateway.sessions import PunchhTokens, Resolved, SessionManager
 from gateway.upstream import UpstreamClient, UpstreamResponse
 
 
@@ -73,6 +74,7 @@ def make_proxy_handler(
 
     async def proxy(ex: Exchange) -> web.StreamResponse:
         rid, resolved = ex.request_id, ex.session
+        earlier: tuple[PunchhTokens, ...] = ()  # tokens refreshed away: scrubbed from the answer
         if action == "login":
             # A sign-up Punchh applied but the gateway could not keep would be half-applied:
             # with the store down, answer 503 before calling Punchh.
@@ -80,6 +82,7 @@ def make_proxy_handler(
         if resolved is not None:
             fresh = await refresher.ensure_fresh(resolved.session, rid, timing=ex)
             if fresh is not resolved.session:
+                earlier += (resolved.session.tokens,)
                 resolved = Resolved(fresh, resolved.token)
         resp = await send(ex, resolved)
         if (
@@ -89,11 +92,14 @@ def make_proxy_handler(
             and refreshable(resolved.session)
         ):
             fresh = await refresher.refresh_now(resolved.session, rid, timing=ex)
+            earlier += (resolved.session.tokens,)
             resolved = Resolved(fresh, resolved.token)
             resp = await send(ex, resolved)
         ex.source = "upstream"
         try:
-            answer = await after_call(route, resp, resolved, manager, cookie_mode=cookie.enabled)
+            answer = await after_call(
+                route, resp, resolved, manager, cookie_mode=cookie.enabled, earlier=earlier
+            )
         except GatewayError as exc:  # Punchh has answered: its status says what it did
             exc.outcome = _outcome_of(resp.status)
             raise

@@ -3,7 +3,7 @@
 Up: `client` is always the gateway's own; a gateway token given as
 `authentication_token` becomes the session's real one. Down: a login answer's Punchh
 tokens are taken out (`take_tokens`) and replaced by the gateway token
-(`rewrite_login`); any other answer that echoes a session's Punchh token is scrubbed.
+(`rewrite_login`); any answer that echoes a Punchh token is scrubbed (gateway/scrub.py).
 Where Punchh puts tokens (REFERENCE.md): top level, under `data` (Advanced
 Authentication), under `user`, or as a mobile `access_token` object.
 """
@@ -21,7 +21,7 @@ JSON = Any
 _HIDDEN_KEYS = ("id_token", "refresh_token")
 
 
-def _containers(doc: JSON) -> Iterator[dict[str, Any]]:
+def containers(doc: JSON) -> Iterator[dict[str, Any]]:
     if isinstance(doc, dict):
         yield doc
         for key in ("data", "user"):
@@ -57,7 +57,7 @@ def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
     """Punchh's tokens and the user id in a sign-in answer, or None when it has none."""
     found: dict[str, Any] = {}
     user_id: str | None = None
-    for box in _containers(doc):
+    for box in containers(doc):
         access = box.get("access_token")
         if isinstance(access, dict):  # mobile: {"token", "refresh_token", "seconds_to_expire"}
             found.setdefault("access_token", access.get("token"))
@@ -91,7 +91,7 @@ def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
 def rewrite_login(doc: JSON, gateway_token: str | None, lifetime: int) -> JSON:
     """The answer the frontend gets: the gateway token wherever Punchh put its own, or,
     in cookie mode (`gateway_token` None), no token at all: it travels in the cookie."""
-    for box in _containers(doc):
+    for box in containers(doc):
         access = box.get("access_token")
         if isinstance(access, dict):
             _set_or_drop(access, "token", gateway_token)
@@ -114,23 +114,6 @@ def _set_or_drop(box: dict[str, Any], key: str, value: str | None) -> None:
         box.pop(key, None)
     else:
         box[key] = value
-
-
-def scrub(doc: JSON, tokens: PunchhTokens, gateway_token: str) -> JSON:
-    """Replace any Punchh token echoed anywhere in `doc`; drop id and refresh tokens."""
-    shown = {t for t in (tokens.access_token, tokens.authentication_token) if t}
-    hidden = {t for t in (tokens.id_token, tokens.refresh_token) if t}
-
-    def walk(node: JSON) -> JSON:
-        if isinstance(node, dict):
-            return {k: walk(v) for k, v in node.items() if not (isinstance(v, str) and v in hidden)}
-        if isinstance(node, list):
-            return [walk(v) for v in node if not (isinstance(v, str) and v in hidden)]
-        if isinstance(node, str) and node in shown:
-            return gateway_token
-        return node
-
-    return walk(doc)
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -50,11 +50,11 @@ ROUTE_TABLES = (
 def make_sandbox_app(
     cfg: SandboxConfig, *, clock: Callable[[], float] = time.time
 ) -> web.Application:
-    calls, faults = CallCounter(), FaultBook()
+    calls, faults, state = CallCounter(), FaultBook(), SandboxState()
     app = web.Application(
         middlewares=[
             make_calls_middleware(calls),  # count "METHOD /path" of every family request
-            make_faults_middleware(faults),  # injected latency / status / dropped connection
+            make_faults_middleware(faults, state),  # latency / status / drop / token echo
             make_errors_middleware(),  # SandboxError and 404/405 -> Punchh-shaped JSON
             make_user_agent_middleware(),  # 400 without a User-Agent
             make_signature_middleware(cfg),  # 412 on a bad x-pch-digest
@@ -64,7 +64,7 @@ def make_sandbox_app(
         ]
     )
     app[CONFIG_KEY] = cfg
-    app[STATE_KEY] = SandboxState()
+    app[STATE_KEY] = state
     app[CLOCK_KEY] = clock
     app[FAULTS_KEY] = faults
     app[CALLS_KEY] = calls

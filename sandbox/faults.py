@@ -5,8 +5,10 @@ exact path (either omitted = any); the first live rule that matches applies, in 
 ``latency_ms`` first, then one of
   - ``reset: "before"``: drop the connection; the request is never applied;
   - ``status``: answer that status (``Retry-After`` when ``retry_after`` is given), unapplied;
-  - ``reset: "after"``: apply the request, then drop the connection without an answer.
-(``reset`` wins over ``status`` when a rule has both.)
+  - ``reset: "after"``: apply the request, then drop the connection without an answer;
+  - ``echo`` (``"json"`` or ``"text"``): apply the request, then answer with the guest's
+    tokens echoed in odd shapes (``sandbox.echo``), with ``status`` if given.
+(``reset`` wins over ``echo``, and ``echo`` over a bare ``status``, when a rule has both.)
 ``times`` is how many requests the rule applies to (None = until cleared).
 ``/__sandbox/`` routes are never faulted.
 """
@@ -22,9 +24,13 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from sandbox.calls import SANDBOX_PREFIX
+from sandbox.echo import ECHOES, echo_tokens
+from sandbox.state import SandboxState
 
 RESETS = ("before", "after")
-_FIELDS = frozenset({"method", "path", "latency_ms", "status", "retry_after", "reset", "times"})
+_FIELDS = frozenset(
+    {"method", "path", "latency_ms", "status", "retry_after", "reset", "echo", "times"}
+)
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -37,6 +43,7 @@ class FaultRule:
     status: int | None = None
     retry_after: int | None = None
     reset: str | None = None
+    echo: str | None = None
     times: int | None = None  # requests left; None = until cleared
 
     def matches(self, method: str, path: str) -> bool:
@@ -58,6 +65,9 @@ def parse_rule(data: Mapping[str, Any], rule_id: int) -> FaultRule:
     reset = data.get("reset")
     if reset is not None and reset not in RESETS:
         raise ValueError(f"reset={reset!r}: expected 'before', 'after' or null")
+    echo = data.get("echo")
+    if echo is not None and echo not in ECHOES:
+        raise ValueError(f"echo={echo!r}: expected 'json', 'text' or null")
     rule = FaultRule(
         id=rule_id,
         method=method.upper() if method else None,
@@ -66,10 +76,11 @@ def parse_rule(data: Mapping[str, Any], rule_id: int) -> FaultRule:
         status=_opt_int(data, "status", 100, 599),
         retry_after=_opt_int(data, "retry_after", 0, 86_400),
         reset=reset,
+        echo=echo,
         times=_opt_int(data, "times", 1, 1_000_000),
     )
-    if not (rule.latency_ms or rule.status or rule.reset):
-        raise ValueError("a fault needs latency_ms, status or reset")
+    if not (rule.latency_ms or rule.status or rule.reset or rule.echo):
+        raise ValueError("a fault needs latency_ms, status, reset or echo")
     return rule
 
 
@@ -130,7 +141,9 @@ def _drop_connection(request: web.Request) -> web.Response:
     return web.Response(status=499)
 
 
-def make_faults_middleware(book: FaultBook, *, sleep: Sleep = asyncio.sleep) -> Middleware:
+def make_faults_middleware(
+    book: FaultBook, state: SandboxState, *, sleep: Sleep = asyncio.sleep
+) -> Middleware:
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
         rule = None
@@ -142,6 +155,8 @@ def make_faults_middleware(book: FaultBook, *, sleep: Sleep = asyncio.sleep) -> 
             await sleep(rule.latency_ms / 1000)
         if rule.reset == "before":
             return _drop_connection(request)
+        if rule.echo is not None and rule.reset is None:
+            return await echo_tokens(state, request, await handler(request), rule.echo, rule.status)
         if rule.status is not None and rule.reset is None:
             headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
             body = {"error": f"Sandbox fault: status {rule.status}"}

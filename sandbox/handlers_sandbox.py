@@ -7,7 +7,8 @@ GET    /__sandbox/ledger                200 {"checkins": [every check-in applied
 GET    /__sandbox/users/{id}            200 full guest state; 404
 POST   /__sandbox/users/{id}/rewards    201 reward {name?, discount_amount?, expires_in?}
 POST   /__sandbox/sso/code              201 {"code"} for /oauth/token {user_id}; 404
-POST   /__sandbox/faults                201 rule (see ``sandbox.faults``); 400 bad rule
+POST   /__sandbox/faults                201 rule (see ``sandbox.faults``; ``echo``: the guest's
+                                        tokens echoed in the answer, ``sandbox.echo``); 400
 GET    /__sandbox/faults                200 {"faults": [...]}
 DELETE /__sandbox/faults                200 {"cleared": n}
 POST   /__sandbox/settings              200 {"access_token_ttl"}: lifetime of grants issued

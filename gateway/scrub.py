@@ -1,0 +1,195 @@
+"""Punchh tokens out of Punchh's answers, whatever their shape (issue 15, finding 6).
+
+`Scrub` swaps every Punchh token the gateway holds for a session (`token_swaps`: the
+gateway token where the guest's credential stood, nothing for id and refresh tokens) in a
+body, a string or a JSON document at any depth, keys included, after a cheap bytes check;
+`drop_token_keys` takes every `access_token`, `refresh_token`, `id_token` and
+`authentication_token` out of a sign-in answer, wherever it stands; `named_tokens` finds
+them in a sign-in answer that is not JSON. Used by gateway/answer.py.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from gateway.sessions import PunchhTokens
+from gateway.translate import containers
+
+JSON = Any
+_TOKEN_KEYS = frozenset({"access_token", "authentication_token", "id_token", "refresh_token"})
+# Matched as substrings only from this length: a one-character "token" must not wreck answers.
+_MIN_TOKEN = 8
+_GONE = object()  # a string that was exactly a token, left with nothing: dropped
+# A sign-in answer not read as JSON: a value named as a token, `"name": "v"` or `name=v`.
+_NAMED_TOKEN = re.compile(
+    rb"(?:access|refresh|id|authentication)_token[\"']?\s*[:=]\s*[\"']?([\w.~+/\\-]{8,})"
+)
+
+
+def token_swaps(held: Iterable[PunchhTokens], gateway_token: str | None) -> dict[str, str]:
+    """What stands where each held Punchh token stood: the gateway token for an access or
+    authentication token ("" in cookie mode: it travels in the cookie only), "" for id and
+    refresh tokens (the frontend never holds those)."""
+    swaps: dict[str, str] = {}
+    for tokens in held:
+        for hidden in (tokens.id_token, tokens.refresh_token):
+            if hidden:
+                swaps[hidden] = ""
+    for tokens in held:
+        for shown in (tokens.access_token, tokens.authentication_token):
+            if shown:
+                swaps[shown] = gateway_token or ""
+    return swaps
+
+
+class Scrub:
+    """Punchh tokens an answer must not carry, each with what takes its place (a mapping
+    from `token_swaps`). A string containing a token has it swapped; a string that was
+    exactly a token and is left with nothing is dropped from its object or list, and a key
+    likewise. Tokens under 8 characters are matched only as whole strings: a one-character
+    "token" must not wreck every answer. Nothing is compiled until something is found."""
+
+    __slots__ = ("_bytes", "_needles", "_swaps", "_text")
+
+    def __init__(self, swaps: dict[str, str]) -> None:
+        self._swaps = swaps
+        self._needles = [
+            t.encode() if len(t) >= _MIN_TOKEN else b'"%s"' % t.encode() for t in swaps
+        ]
+        self._needles += [t.replace("/", "\\/").encode() for t in swaps if "/" in t]
+        self._text: re.Pattern[str] | None = None
+        self._bytes: tuple[re.Pattern[bytes], dict[bytes, bytes]] | None = None
+
+    def found_in(self, body: bytes) -> bool:
+        """The cheap check: does `body` hold any of the tokens, as sent or JSON-escaped."""
+        return any(needle in body for needle in self._needles)
+
+    def text(self, value: str) -> str | None:
+        """`value` with every token swapped; None when nothing is left of it."""
+        swap = self._swaps.get(value)
+        if swap is not None:
+            return swap or None
+        if self._text is None:
+            long = sorted((t for t in self._swaps if len(t) >= _MIN_TOKEN), key=len, reverse=True)
+            self._text = re.compile("|".join(map(re.escape, long)) or "(?!)")
+        return self._text.sub(lambda m: self._swaps[m.group()], value)
+
+    def body(self, raw: bytes) -> bytes:
+        """A body that is not read as JSON: every token swapped byte-wise."""
+        if self._bytes is None:
+            forms = {
+                n: r
+                for t, swap in self._swaps.items()
+                if len(t) >= _MIN_TOKEN
+                for n, r in _spellings(t, swap)
+            }
+            joined = b"|".join(re.escape(n) for n in sorted(forms, key=len, reverse=True))
+            self._bytes = (re.compile(joined or b"(?!)"), forms)
+        pattern, swaps = self._bytes
+        return pattern.sub(lambda m: swaps[m.group()], raw)
+
+    def doc(self, doc: JSON) -> JSON:
+        """`doc` (changed in place) with every token swapped, at any depth, keys too.
+        A loop, not recursion: jsonio reads documents up to 1024 levels deep."""
+        if isinstance(doc, str):
+            return self.text(doc) or ""
+        todo = [doc]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, dict):
+                items = list(node.items())
+                node.clear()
+                for key, value in items:
+                    key = self.text(key)
+                    value = self._value(value, todo)
+                    if key is not None and value is not _GONE:
+                        node[key] = value
+            elif isinstance(node, list):
+                node[:] = [v for v in (self._value(v, todo) for v in node) if v is not _GONE]
+        return doc
+
+    def _value(self, value: JSON, todo: list[JSON]) -> JSON:
+        if isinstance(value, str):
+            text = self.text(value)
+            return _GONE if text is None else text
+        if isinstance(value, dict | list):
+            todo.append(value)
+        return value
+
+
+def _spellings(token: str, swap: str) -> Iterator[tuple[bytes, bytes]]:
+    """A token as bytes, and as a JSON writer may escape it ("/" as "\\/"); a short one only
+    as a whole JSON string."""
+    if len(token) < _MIN_TOKEN:
+        yield b'"' + token.encode() + b'"', b'"' + swap.encode() + b'"'
+        return
+    yield token.encode(), swap.encode()
+    if "/" in token:
+        yield token.replace("/", "\\/").encode(), swap.replace("/", "\\/").encode()
+
+
+def scrub(doc: JSON, tokens: PunchhTokens, gateway_token: str | None) -> JSON:
+    """Replace any Punchh token echoed anywhere in `doc`; drop id and refresh tokens."""
+    return Scrub(token_swaps((tokens,), gateway_token)).doc(doc)
+
+
+def drop_token_keys(doc: JSON, taken: PunchhTokens | None) -> list[str]:
+    """A sign-in answer, in place: every `access_token`, `refresh_token`, `id_token` and
+    `authentication_token` at any depth goes, save where `rewrite_login` puts the gateway
+    token (the containers, when tokens were `taken`), a value equal to a taken access or
+    authentication token (the scrub swaps it), null, and a message (text with a space, or
+    a list of such: a 422's "can't be blank"). Returns the token-like strings dropped, to
+    be scrubbed wherever else they stand. A loop, not recursion (see `Scrub.doc`)."""
+    spared = {id(box) for box in containers(doc)} if taken else set()
+    shown = {taken.access_token, taken.authentication_token} if taken else set()
+    dropped: list[str] = []
+    todo = [doc]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, dict):
+            for key in [k for k in node if k in _TOKEN_KEYS]:
+                value = node[key]
+                if value is None or (isinstance(value, str) and value in shown):
+                    continue
+                if id(node) in spared and _rewritten(key, value):
+                    continue
+                if not _is_message(value):
+                    del node[key]
+                    dropped.extend(_token_like(value))
+            node = list(node.values())
+        if isinstance(node, list):
+            todo.extend(v for v in node if isinstance(v, dict | list))
+    return dropped
+
+
+def _rewritten(key: str, value: JSON) -> bool:
+    """What `rewrite_login` replaces in a container (a dict: the mobile access token object)."""
+    if key == "access_token":
+        return isinstance(value, str | dict)
+    return key == "authentication_token" and isinstance(value, str)
+
+
+def _is_message(value: JSON) -> bool:
+    if isinstance(value, list):
+        return bool(value) and all(isinstance(v, str) and " " in v for v in value)
+    return isinstance(value, str) and " " in value
+
+
+def _token_like(value: JSON) -> Iterator[str]:
+    """The strings a dropped value held (itself, or one level in) that may be tokens."""
+    inner = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    )
+    for v in inner:
+        if isinstance(v, str) and len(v) >= _MIN_TOKEN and " " not in v:
+            yield v
+
+
+def named_tokens(raw: bytes) -> list[str]:
+    """The values named as tokens (`"access_token": "v"`, `id_token=v`) in a sign-in answer
+    that is not read as JSON."""
+    if b"_token" not in raw:
+        return []
+    return [m.decode("ascii") for m in _NAMED_TOKEN.findall(raw)]
