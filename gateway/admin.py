@@ -1,9 +1,10 @@
 """Admin routes: `GET /metrics` (Prometheus text) and `GET /gateway/status` (the status page).
 
-On the main port (admin.port = 0) they need `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>`:
-/metrics only when a token is configured, the status page always (no token configured:
-403 admin_only). On a separate admin port (admin.port set, bound to admin.host, loopback
-by default) they need nothing: reaching that port is the privilege.
+On the main port (admin.port = 0) both need `Authorization: Bearer <GATEWAY_ADMIN_TOKEN>`;
+with no token configured they are not served there (403 admin_only): what the gateway
+counts (routes, policies, errors) is not for strangers. On a separate admin port
+(admin.port set, bound to admin.host, loopback by default) they need nothing: reaching
+that port is the privilege.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from gateway.connections import Connections
 from gateway.errors import Forbidden, StoreUnavailable, Unauthorized
 from gateway.keys import CONFIG, METRICS, SESSION_COUNT, SESSIONS
 from gateway.metrics import render
+from gateway.protocol import GatewayRunner
 from gateway.status import snapshot
 
 log = logging.getLogger("gateway")
@@ -31,12 +34,12 @@ def _main(request: web.Request) -> web.Application:
     return request.app.get(MAIN_APP, request.app)
 
 
-def _check_token(request: web.Request, *, required: bool) -> None:
+def _check_token(request: web.Request) -> None:
     token = _main(request)[CONFIG].admin.token
     if not token:
-        if required:
-            raise Forbidden("the status page is served on the admin port", code="admin_only")
-        return
+        raise Forbidden(
+            "served on the admin port, or here with GATEWAY_ADMIN_TOKEN", code="admin_only"
+        )
     given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
     if not hmac.compare_digest(given.encode(), token.encode()):
         raise Unauthorized("an admin token is required", code="admin_token_required")
@@ -45,7 +48,7 @@ def _check_token(request: web.Request, *, required: bool) -> None:
 def make_metrics_handler(guarded: bool) -> Handler:
     async def metrics(request: web.Request) -> web.Response:
         if guarded:
-            _check_token(request, required=False)
+            _check_token(request)
         main = _main(request)
         await _count_sessions(main)
         body, content_type = render(main[METRICS])
@@ -59,7 +62,7 @@ def make_metrics_handler(guarded: bool) -> Handler:
 def make_status_handler(guarded: bool) -> Handler:
     async def status(request: web.Request) -> web.Response:
         if guarded:
-            _check_token(request, required=True)
+            _check_token(request)
         return aiohttp_jinja2.render_template("status.html", request, snapshot(_main(request)))
 
     return status
@@ -101,7 +104,14 @@ async def admin_site(app: web.Application) -> AsyncIterator[None]:
     admin = web.Application()
     admin[MAIN_APP] = app
     add_admin_routes(admin, guarded=False)
-    runner = web.AppRunner(admin, access_log=None)
+    server = cfg.server
+    # The main listener's connection policy: deadlines, cap, JSON refusals, no versions.
+    runner = GatewayRunner(
+        admin,
+        Connections(server.header_timeout, server.body_timeout, server.max_connections),
+        access_log=None,
+        keepalive_timeout=server.keepalive_timeout,
+    )
     await runner.setup()
     await web.TCPSite(runner, cfg.admin.host, cfg.admin.port).start()
     log.info("admin listening", extra={"host": cfg.admin.host, "port": cfg.admin.port})

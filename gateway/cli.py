@@ -40,10 +40,27 @@ def _serve(env: dict[str, str]) -> int:
     logging.getLogger("gateway").info(
         "starting", extra={"host": cfg.server.host, "port": cfg.server.port, "config": cfg.source}
     )
+    logging.getLogger("gateway").info(admin_where(cfg))
     if cfg.server.workers > 1:
         return serve_workers(cfg, env)
     serve_one(cfg)
     return 0
+
+
+def admin_where(cfg: GatewayConfig) -> str:
+    """Where /metrics and the status page are, said once at start (never the token)."""
+    if cfg.admin.port:
+        base = f"http://{cfg.admin.host}:{cfg.admin.port}"
+        return f"metrics and status page on the admin port: {base}/metrics, {base}/gateway/status"
+    if cfg.admin.token:
+        return (
+            "metrics and status page on the main port, with Authorization: Bearer "
+            "<GATEWAY_ADMIN_TOKEN>: /metrics, /gateway/status"
+        )
+    return (
+        "metrics and status page not served: set GATEWAY_ADMIN_PORT (a separate listener) "
+        "or GATEWAY_ADMIN_TOKEN (the main port, with that bearer token)"
+    )
 
 
 def _check_config(env: dict[str, str]) -> int:
@@ -56,6 +73,7 @@ def _check_config(env: dict[str, str]) -> int:
     pos = f"on, {len(cfg.pos.devices)} device(s)" if cfg.pos.enabled else "off"
     print(f"  pos routes: {pos}")
     print(f"  workers: {cfg.server.workers}, stores: {cfg.store.backend}")
+    print(f"  {admin_where(cfg)}")
     return 0
 
 

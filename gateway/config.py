@@ -93,6 +93,38 @@ class ServerConfig:
         "they are cancelled and the process exits 0.",
         "GATEWAY_DRAIN_TIMEOUT",
     )
+    header_timeout: float = key(
+        "server.header_timeout",
+        p.seconds(0.1, 300),
+        10.0,
+        "Seconds a connection has to send a request's complete headers (from its opening, "
+        "or from the first byte of a later request on it); then it is closed.",
+        "GATEWAY_HEADER_TIMEOUT",
+    )
+    body_timeout: float = key(
+        "server.body_timeout",
+        p.seconds(0.1, 3600),
+        15.0,
+        "Seconds a request's body may take to arrive once its headers have; then 408 "
+        "body_timeout and the connection closes.",
+        "GATEWAY_BODY_TIMEOUT",
+    )
+    keepalive_timeout: float = key(
+        "server.keepalive_timeout",
+        p.seconds(1, 3600),
+        75.0,
+        "Seconds an idle keep-alive connection (no byte of a next request) stays open; keep it "
+        "above the load balancer's idle timeout.",
+        "GATEWAY_KEEPALIVE_TIMEOUT",
+    )
+    max_connections: int = key(
+        "server.max_connections",
+        p.integer(1, 1_000_000),
+        10000,
+        "Open connections per process; a connection beyond it is served /healthz and /readyz "
+        "only (others 503 overloaded) and closed after its answer.",
+        "GATEWAY_MAX_CONNECTIONS",
+    )
 
 
 @dataclass(frozen=True)
@@ -506,7 +538,7 @@ class AdminConfig:
         p.secret(24),
         "",
         "Bearer token for /metrics and /gateway/status on the main port (24+ characters). "
-        "Without it the status page is served on the admin port only; /metrics stays open.",
+        "Without it both are served on the admin port only (403 admin_only here).",
         "GATEWAY_ADMIN_TOKEN",
         secret=True,
     )

@@ -98,6 +98,14 @@ ERRORS: dict[str, str] = {
         "An unsafe path: encoded slashes, backslashes, control characters, double "
         "encoding. Punchh is not called."
     ),
+    "malformed_request": (
+        "A request aiohttp's parser refused (request line, header, Content-Length, chunked "
+        "framing), answered by the connection with a fresh request id; the input is never "
+        "echoed. The connection closes."
+    ),
+    "headers_too_large": (
+        "A request line or header field longer than 8190 bytes. The connection closes."
+    ),
     "not_refreshable": "A refresh was asked for a session that has no refresh token.",
     "unauthorized": "Authentication failed in a way no more precise code describes.",
     "session_required": "A guest route without a gateway session token.",
@@ -110,8 +118,9 @@ ERRORS: dict[str, str] = {
     ),
     "forbidden": "Refused in a way no more precise code describes.",
     "admin_only": (
-        "The status page on the main port when no admin token is configured: it is served "
-        "on the admin port (`GATEWAY_ADMIN_PORT`)."
+        "/metrics or the status page on the main port when no admin token is configured: "
+        "they are served on the admin port (`GATEWAY_ADMIN_PORT`), or here with "
+        "`GATEWAY_ADMIN_TOKEN`."
     ),
     "browser_forbidden": (
         "A POS route called by a browser (`Origin`, `Sec-Fetch-*` or `Cookie` present)."
@@ -123,6 +132,10 @@ ERRORS: dict[str, str] = {
     "not_found": "No such resource (aiohttp's own 404).",
     "route_not_found": "The path and method are not in the route table. Punchh is not called.",
     "method_not_allowed": "The path exists with other methods (listed in `Allow`).",
+    "body_timeout": (
+        "The body did not arrive within `server.body_timeout` seconds of the headers; the "
+        "connection closes."
+    ),
     "payload_too_large": "The body is larger than `server.max_body_bytes`.",
     "unsupported_media_type": "A body that is not JSON.",
     "conflict": "The request conflicts with another one (no more precise code).",
@@ -163,6 +176,10 @@ ERRORS: dict[str, str] = {
     "upstream_overloaded": (
         "Too many calls to Punchh in flight (`rate_limit.max_concurrent_upstream`) and the "
         "queue is full or waited too long; `Retry-After: 1`."
+    ),
+    "overloaded": (
+        "The connection was opened beyond `server.max_connections` in this process: it is "
+        "served /healthz and /readyz only, and closes after its answer; `Retry-After: 1`."
     ),
     "upstream_timeout": "Punchh slower than the timeouts (`PUNCHH_*_TIMEOUT`).",
 }

@@ -2,11 +2,14 @@
 
     GatewayError                    status  code
     ├── BadRequest                  400     bad_request, invalid_json, invalid_body, invalid_path
-    │   └── InvalidIdentifier       400     invalid_identifier
+    │   ├── InvalidIdentifier       400     invalid_identifier
+    │   ├── MalformedRequest        400     malformed_request (not HTTP/1.1 aiohttp can parse)
+    │   └── HeadersTooLarge         400     headers_too_large (a request line or header too long)
     ├── Unauthorized                401     unauthorized, session_required, invalid_session
     ├── Forbidden                   403     forbidden
     ├── NotFound                    404     not_found
     ├── MethodNotAllowed            405     method_not_allowed
+    ├── RequestTimeout              408     body_timeout (the body came too slowly)
     ├── PayloadTooLarge             413     payload_too_large
     ├── UnsupportedMediaType        415     unsupported_media_type
     ├── Conflict                    409     idempotency_key_in_flight
@@ -15,6 +18,7 @@
     ├── LimiterUnavailable          503     rate_limiter_unavailable
     ├── UpstreamBusy                503     upstream_busy (Punchh's Retry-After on the route)
     ├── Overloaded                  503     upstream_overloaded (the concurrency cap)
+    ├── TooManyConnections          503     overloaded (server.max_connections)
     ├── StoreUnavailable            503     session_store_unavailable
     ├── NotReady                    503     not_ready, draining
     ├── InternalError               500     internal_error
@@ -64,6 +68,19 @@ class InvalidIdentifier(BadRequest):
     default_code = "invalid_identifier"
 
 
+class MalformedRequest(BadRequest):
+    """A request aiohttp's parser refused (request line, header, Content-Length, chunked
+    framing): answered by the connection (gateway/protocol.py), never echoing the input."""
+
+    default_code = "malformed_request"
+
+
+class HeadersTooLarge(BadRequest):
+    """A request line or header field longer than aiohttp's limit (8190 bytes)."""
+
+    default_code = "headers_too_large"
+
+
 class Unauthorized(GatewayError):
     status = 401
     default_code = "unauthorized"
@@ -86,6 +103,14 @@ class MethodNotAllowed(GatewayError):
     def __init__(self, message: str, *, allowed: tuple[str, ...]) -> None:
         super().__init__(message, headers={"Allow": ", ".join(allowed)})
         self.allowed = allowed
+
+
+class RequestTimeout(GatewayError):
+    """The request body did not arrive within `server.body_timeout`; the connection closes
+    after the answer."""
+
+    status = 408
+    default_code = "body_timeout"
 
 
 class PayloadTooLarge(GatewayError):
@@ -134,6 +159,14 @@ class Overloaded(GatewayError):
 
     status = 503
     default_code = "upstream_overloaded"
+
+
+class TooManyConnections(GatewayError):
+    """A request on a connection opened beyond `server.max_connections`: only /healthz and
+    /readyz are served there, and the connection closes after its answer."""
+
+    status = 503
+    default_code = "overloaded"
 
 
 class StoreUnavailable(GatewayError):

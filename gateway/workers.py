@@ -6,6 +6,8 @@ several workers with memory stores. Their Prometheus metrics are written to one
 PROMETHEUS_MULTIPROC_DIR and aggregated at scrape time. The parent only supervises: it
 passes SIGTERM/SIGINT on and exits with the first non-zero worker status, or 0.
 uvloop runs the event loop when `server.event_loop` is "uvloop" (the default).
+Each worker holds its connections to the header, body and keep-alive timeouts and to
+`server.max_connections` (gateway/connections.py, gateway/protocol.py).
 """
 
 from __future__ import annotations
@@ -63,16 +65,22 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     # Imported here, not at the top: a spawned worker imports this module before it sets
     # PROMETHEUS_MULTIPROC_DIR, and prometheus_client (imported through gateway.keys)
     # chooses between in-process and multiprocess values once, at its own import.
+    from gateway.connections import Connections
     from gateway.keys import READINESS
+    from gateway.protocol import GatewayRunner
 
     readiness = app[READINESS]
-    runner = web.AppRunner(
+    server = cfg.server
+    runner = GatewayRunner(
         app,
+        # slow clients and the connection cap (gateway/connections.py, protocol.py)
+        Connections(server.header_timeout, server.body_timeout, server.max_connections),
         access_log=None,  # our own access log writes route templates, never raw paths
         handle_signals=False,
         # What is still running after the drain is cancelled: aiohttp waits this long
         # (twice: for the handler, then for its task) before it cancels.
         shutdown_timeout=_CANCEL_WAIT,
+        keepalive_timeout=server.keepalive_timeout,  # idle keep-alive connections close
     )
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, cfg.server.port, reuse_port=reuse_port)

@@ -3,7 +3,9 @@
 Sets the exchange's `doc`. Bound to every route that reads a body (not /healthz,
 /readyz or the admin pages). Rejects: 413 payload_too_large, 415
 unsupported_media_type (a body that is not JSON), 400 invalid_json (malformed) and
-400 invalid_body (JSON that is not an object).
+400 invalid_body (JSON that is not an object). The connection fails the read itself with
+408 body_timeout (slower than `server.body_timeout`) or 400 malformed_request (invalid
+chunked framing): gateway/protocol.py.
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ route (503 upstream_busy while its `Retry-After` runs), then each policy's key (
 session, OTP target, sign-in account) draws on that policy's GCRA budget.
 Failure-counted policies draw too (an attempt in flight counts, so parallel guesses cannot
 overrun the budget) and give the unit back when Punchh's answer shows the attempt did not
-fail, or when a later budget refuses the request. Rejects: 429 rate_limited with `Retry-After`; 503 rate_limiter_unavailable when the
-store cannot answer for a fail-closed policy. Limited routes' answers carry the IETF
+fail, or when a later budget refuses the request. Rejects: 429 rate_limited with
+`Retry-After`; 503 rate_limiter_unavailable when the store cannot answer for a
+fail-closed policy. Limited routes' answers carry the IETF
 `RateLimit-Policy` and `RateLimit` fields.
 """
 

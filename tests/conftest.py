@@ -18,6 +18,9 @@ from tests.support.recorder import Recorder
 CLIENT_ID = "client-abc"
 CLIENT_SECRET = "s3cret-client-value"
 SESSION_SECRET = "session-secret-" + "x" * 32
+# For tests that read /metrics on the main port: served there only with the admin token.
+ADMIN_TOKEN = "test-admin-token-" + "t" * 24
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 Client = TestClient[web.Request, web.Application]
 GatewayFactory = Callable[..., Awaitable[Client]]

@@ -200,15 +200,19 @@ async def test_admin_routes_need_the_token_on_the_main_port(mgw: Client) -> None
     assert "loyalty-gateway" in await page.text()
 
 
-async def test_without_a_token_the_status_page_is_admin_port_only(
+async def test_without_a_token_metrics_and_the_status_page_are_admin_port_only(
     recorder: Recorder, clock: ManualClock
 ) -> None:
+    """Issue 15, finding 9: what the gateway counts is not for strangers on the main port."""
     cfg = load_config(None, gateway_env(recorder.url))
     async with TestClient(TestServer(make_app(cfg, clock=clock), host="127.0.0.1")) as gw:
-        assert (await gw.get("/metrics")).status == 200
-        resp = await gw.get("/gateway/status")
-        assert resp.status == 403
-        assert (await resp.json())["error"]["code"] == "admin_only"
+        for path in ("/metrics", "/gateway/status"):
+            resp = await gw.get(path)
+            assert resp.status == 403
+            error = (await resp.json())["error"]
+            assert error["code"] == "admin_only"
+            assert "GATEWAY_ADMIN_TOKEN" in error["message"]
+            assert "loyalty_gateway" not in await resp.text()
 
 
 async def test_admin_port_serves_metrics_and_status_without_token(

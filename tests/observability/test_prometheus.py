@@ -26,6 +26,7 @@ succeed with data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import shutil
@@ -112,7 +113,7 @@ def _copy_config(into: Path, *, targets: list[str] | None = None) -> Path:
         fast = {
             "scrape_interval: 15s": "scrape_interval: 1s",
             "evaluation_interval: 15s": "evaluation_interval: 1s",
-            "          - 127.0.0.1:8080\n": "".join(f"          - {t}\n" for t in targets),
+            "          - 127.0.0.1:9091\n": "".join(f"          - {t}\n" for t in targets),
         }
         for old, new in fast.items():
             assert old in text, f"grafana/prometheus.yml no longer has {old!r}"
@@ -288,14 +289,17 @@ def test_promtool_accepts_the_rules_and_the_scrape_config(tools: Tools, tmp_path
 # ----------------------------------------------------------------------- traffic
 
 
-def _gateway_env(sandbox_port: int, **extra: str) -> dict[str, str]:
+def _gateway_env(sandbox_port: int, admin_port: int, **extra: str) -> dict[str, str]:
+    """Prometheus scrapes the admin port, as in production (no token needed there)."""
     return {
+        "GATEWAY_ADMIN_PORT": str(admin_port),
         "GATEWAY_SANDBOX": "1",
         "GATEWAY_SANDBOX_PORT": str(sandbox_port),
         "PUNCHH_CLIENT_ID": CLIENT_ID,
         "PUNCHH_CLIENT_SECRET": CLIENT_SECRET,
         "GATEWAY_SESSION_SECRET": SESSION_SECRET,
         "GATEWAY_LOG_LEVEL": "WARNING",
+        "GATEWAY_BODY_TIMEOUT": "120",  # _slow_upload holds a request in flight meanwhile
         "PUNCHH_CONNECT_TIMEOUT": "0.5",
         "PUNCHH_TOTAL_TIMEOUT": "0.5",
         **extra,
@@ -307,6 +311,7 @@ class Site:
     gw: GatewayProcess
     sandbox: str
     http: aiohttp.ClientSession
+    admin: str
 
     async def call(
         self,
@@ -478,8 +483,26 @@ async def degraded_traffic(site: Site, seconds: float) -> None:
         await asyncio.sleep(0.25)
 
 
+async def _slow_upload(gw: GatewayProcess) -> asyncio.StreamWriter:
+    """A sign-in whose headers are in and whose body never comes: in flight until hung up."""
+    host, _, port = gw.url.removeprefix("http://").partition(":")
+    _, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"POST /api/auth/customers/sign_in HTTP/1.1\r\nHost: gw\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{"
+    )
+    await writer.drain()
+    return writer
+
+
+async def _hang_up(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+
+
 async def _metrics_text(site: Site) -> str:
-    async with site.http.get(site.gw.url + "/metrics") as resp:
+    async with site.http.get(site.admin + "/metrics") as resp:
         assert resp.status == 200
         return await resp.text()
 
@@ -494,9 +517,11 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
     degraded_config.write_text('[rate_limit.policies.sign_up_ip]\nfail = "open"\n')
     nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     main_sandbox, degraded_sandbox = free_port(), free_port()
+    main_admin, degraded_admin = free_port(), free_port()
     async with AsyncExitStack() as stack:
         degraded_env = _gateway_env(
             degraded_sandbox,
+            degraded_admin,
             GATEWAY_CONFIG=str(degraded_config),
             GATEWAY_CACHE_URL=nowhere,
             GATEWAY_RATE_LIMIT_URL=nowhere,
@@ -507,7 +532,7 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
         )
         # Both start at once; each one started is on the stack, stopped even if the other failed.
         started_up = await asyncio.gather(
-            stack.enter_async_context(gateway_process(_gateway_env(main_sandbox))),
+            stack.enter_async_context(gateway_process(_gateway_env(main_sandbox, main_admin))),
             stack.enter_async_context(gateway_process(degraded_env)),
             return_exceptions=True,
         )
@@ -515,7 +540,7 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
             if isinstance(outcome, BaseException):
                 raise outcome
         main, degraded = (g for g in started_up if isinstance(g, GatewayProcess))
-        targets = [g.url.removeprefix("http://") for g in (main, degraded)]
+        targets = [f"127.0.0.1:{port}" for port in (main_admin, degraded_admin)]
         prom = stack.enter_context(prometheus_server(tools, tmp_path, targets))
         http = await stack.enter_async_context(aiohttp.ClientSession())
 
@@ -530,9 +555,19 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
 
         await _wait_for("Prometheus scraping both gateways", prometheus_up, 20, prom)
 
-        main_site = Site(main, f"http://127.0.0.1:{main_sandbox}", http)
-        degraded_site = Site(degraded, f"http://127.0.0.1:{degraded_sandbox}", http)
+        main_site = Site(
+            main, f"http://127.0.0.1:{main_sandbox}", http, f"http://127.0.0.1:{main_admin}"
+        )
+        degraded_site = Site(
+            degraded,
+            f"http://127.0.0.1:{degraded_sandbox}",
+            http,
+            f"http://127.0.0.1:{degraded_admin}",
+        )
         await asyncio.gather(main_traffic(main_site, 2.5), degraded_traffic(degraded_site, 5.0))
+        # A request in flight while the queries run: a guest whose body is still on its way
+        # (Prometheus scrapes the admin port, which is not a guest request).
+        stack.push_async_callback(_hang_up, await _slow_upload(main))
         traffic_done = time.time()
 
         # The gateways counted what the traffic should have made (clearer failures than

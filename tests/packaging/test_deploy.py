@@ -455,3 +455,14 @@ def test_every_metric_named_under_deploy_or_loaded_by_prometheus_is_exposed() ->
         unknown = names - exposed
         assert not unknown, f"{path.relative_to(ROOT)} names metrics nobody exposes: {unknown}"
     assert seen, "no metric named at all: is the pattern right?"
+
+
+def test_k8s_trusts_only_the_frontend_next_door(
+    k8s: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """Issue 15, finding 9: the frontend calls over 127.0.0.1; trusting the pod network
+    (10.0.0.0/8) let anything in the cluster name any client IP and a fresh budget."""
+    cfg = _load(_gateway_toml(k8s), _pod_env(k8s), tmp_path)
+    trusted = list(cfg.server.trusted_proxies)
+    assert trusted, "the frontend's X-Forwarded-For must be believed"
+    assert all(n.is_loopback and n.num_addresses == 1 for n in trusted), trusted

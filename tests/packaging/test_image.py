@@ -33,6 +33,7 @@ from packaging.requirements import Requirement
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.docgen import metric_docs
+from tests.conftest import ADMIN, ADMIN_TOKEN
 from tests.packaging.dockerfile import (
     ROOT,
     Stage,
@@ -183,14 +184,16 @@ def _runtime_env(img: Image, port: int) -> dict[str, str]:
         GATEWAY_PORT=str(port),
         GATEWAY_SANDBOX="1",
         GATEWAY_SESSION_SECRET=SESSION_SECRET,
+        GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     return env
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(url, timeout=5) as resp:
+        request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 (http only)
+        with opener.open(request, timeout=5) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()
@@ -265,7 +268,7 @@ def test_the_gateway_starts_from_the_image_serves_its_probes_and_stops_on_sigter
     assert '"event_loop": "uvloop"' in logs, logs
 
     # Its /metrics shows exactly the metrics the operator docs list (docs/operators/metrics.md).
-    status, text = _get(running.url + "/metrics")
+    status, text = _get(running.url + "/metrics", ADMIN)
     assert status == 200, text
     real = {f.name for f in text_string_to_metric_families(text) if not f.name.endswith("_created")}
     documented = {d.family for d in metric_docs()}

@@ -11,7 +11,7 @@ import sys
 
 import aiohttp
 
-from tests.conftest import gateway_env
+from tests.conftest import ADMIN, ADMIN_TOKEN, gateway_env
 from tests.store.conftest import REDIS_URL, STORE_KEY
 from tests.support.process import gateway_process
 from tests.support.recorder import Recorder, Reply
@@ -44,6 +44,7 @@ async def test_two_workers_share_the_port_and_the_metrics(recorder: Recorder) ->
         GATEWAY_STORE_URL=REDIS_URL,
         GATEWAY_STORE_KEY=STORE_KEY,
         GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
+        GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     async with gateway_process(env) as gp:
         async with aiohttp.ClientSession() as http:
@@ -67,7 +68,7 @@ async def test_two_workers_share_the_port_and_the_metrics(recorder: Recorder) ->
                 ).status
                 for _ in range(20)
             ]
-            async with http.get(f"{gp.url}/metrics") as resp:
+            async with http.get(f"{gp.url}/metrics", headers=ADMIN) as resp:
                 text = await resp.text()
         code = gp.stop()
     assert statuses == [200] * 120

@@ -153,3 +153,67 @@ def test_serve_refuses_bad_config_with_the_same_lines() -> None:
     bad = _cli("serve", env={"GATEWAY_PORT": "x"})
     assert bad.returncode == 2
     assert "server.port (GATEWAY_PORT) = 'x'" in bad.stderr
+
+
+def test_slow_client_settings() -> None:
+    """Issue 15, finding 7: header and body timeouts, keep-alive idle time, connection cap."""
+    server = load_config(None, GOOD_ENV).server
+    assert (server.header_timeout, server.body_timeout) == (10.0, 15.0)
+    assert (server.keepalive_timeout, server.max_connections) == (75.0, 10000)
+    server = load_config(
+        None,
+        {
+            **GOOD_ENV,
+            "GATEWAY_HEADER_TIMEOUT": "2.5",
+            "GATEWAY_BODY_TIMEOUT": "30",
+            "GATEWAY_KEEPALIVE_TIMEOUT": "620",
+            "GATEWAY_MAX_CONNECTIONS": "3",
+        },
+    ).server
+    assert (server.header_timeout, server.body_timeout) == (2.5, 30.0)
+    assert (server.keepalive_timeout, server.max_connections) == (620.0, 3)
+
+
+@pytest.mark.parametrize(
+    ("env", "line"),
+    [
+        (
+            {"GATEWAY_HEADER_TIMEOUT": "0"},
+            "server.header_timeout (GATEWAY_HEADER_TIMEOUT) = '0': expected seconds from 0.1 "
+            "to 300",
+        ),
+        (
+            {"GATEWAY_BODY_TIMEOUT": "slow"},
+            "server.body_timeout (GATEWAY_BODY_TIMEOUT) = 'slow': expected seconds from 0.1 "
+            "to 3600",
+        ),
+        (
+            {"GATEWAY_KEEPALIVE_TIMEOUT": "0"},
+            "server.keepalive_timeout (GATEWAY_KEEPALIVE_TIMEOUT) = '0': expected seconds from "
+            "1 to 3600",
+        ),
+        (
+            {"GATEWAY_MAX_CONNECTIONS": "0"},
+            "server.max_connections (GATEWAY_MAX_CONNECTIONS) = '0': expected an integer from "
+            "1 to 1000000",
+        ),
+        (
+            {"GATEWAY_MAX_CONNECTIONS": "1.5"},
+            "server.max_connections (GATEWAY_MAX_CONNECTIONS) = '1.5': expected an integer "
+            "from 1 to 1000000",
+        ),
+    ],
+)
+def test_slow_client_settings_checked(env: dict[str, str], line: str) -> None:
+    assert _problems({**GOOD_ENV, **env}) == [line]
+
+
+def test_slow_client_settings_from_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "g.toml"
+    f.write_text("[server]\nheader_timeout = 5\nmax_connections = 20000\nbody_timeout = true\n")
+    assert _problems(GOOD_ENV, str(f)) == [
+        "server.body_timeout = True: expected seconds from 0.1 to 3600"
+    ]
+    f.write_text("[server]\nheader_timeout = 5\nmax_connections = 20000\n")
+    server = load_config(str(f), GOOD_ENV).server
+    assert (server.header_timeout, server.max_connections) == (5.0, 20000)

@@ -18,7 +18,7 @@ import pytest
 
 from sandbox.context import STATE_KEY
 from sandbox.server import SandboxServer
-from tests.conftest import Client, GatewayFactory
+from tests.conftest import ADMIN, ADMIN_TOKEN, Client, GatewayFactory
 from tests.support.clock import ManualClock
 from tests.workflows.support import (
     BUSINESS_KEY,
@@ -34,6 +34,7 @@ BALANCE = "/api/auth/checkins/balance"
 
 # Tight timeouts and quick retries; a breaker that stays closed (tested on its own below).
 FAST = {
+    "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
     "PUNCHH_TIMEOUT_READ_FIRST_BYTE": "0.3",
     "PUNCHH_TIMEOUT_WRITE_FIRST_BYTE": "0.3",
     "PUNCHH_TIMEOUT_READ_TOTAL": "3",
@@ -93,7 +94,9 @@ async def gw(sandbox: SandboxServer, make_gateway: GatewayFactory, pos_config_fi
 
 
 async def _metric(gw: Client, name: str, **labels: str) -> float:
-    text = await (await gw.get("/metrics")).text()
+    resp = await gw.get("/metrics", headers=ADMIN)
+    assert resp.status == 200, "this gateway needs GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN"
+    text = await resp.text()
     want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
     total = 0.0
     for line in text.splitlines():
@@ -257,6 +260,7 @@ async def test_circuit_breaker_opens_fails_fast_and_closes(
         GATEWAY_CIRCUIT_CONSECUTIVE_FAILURES="3",
         GATEWAY_CIRCUIT_OPEN_SECONDS="1",
         GATEWAY_RETRY_MAX_ATTEMPTS="1",
+        GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     fe = Frontend(gw, lambda: sandbox_tokens(sandbox.app[STATE_KEY]))
     token, _ = await fe.sign_up("breaker@example.com")
