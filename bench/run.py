@@ -118,6 +118,7 @@ TICKS = os.sysconf("SC_CLK_TCK")
 HOST = "127.0.0.1"
 CLIENT_ID, CLIENT_SECRET = "bench-client", "bench-client-secret-value"
 SESSION_SECRET = "bench-session-secret-" + "s" * 32
+ADMIN_TOKEN = "bench-admin-token-" + "a" * 24  # /metrics on the main port needs it
 STORE_KEY = "bench-store-key-" + "k" * 32
 CHECKIN = "/api/auth/checkins/online_order"
 BALANCE = "/api/auth/checkins/balance"
@@ -421,6 +422,7 @@ def _gateway_env(tmp: Path, upstream_url: str, port: int, redis_url: str | None)
         "PUNCHH_CLIENT_ID": CLIENT_ID,
         "PUNCHH_CLIENT_SECRET": CLIENT_SECRET,
         "GATEWAY_SESSION_SECRET": SESSION_SECRET,
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
         "GATEWAY_SHUTDOWN_GRACE": "0",
         "GATEWAY_HOST": HOST,
         "GATEWAY_PORT": str(port),
@@ -540,7 +542,7 @@ def _quantile(q: float, before: dict[float, float], after: dict[float, float]) -
 
 
 def _overhead(gateway: Server, route: str) -> dict[float, float]:
-    status, body = _request("GET", gateway.url + "/metrics")
+    status, body = _request("GET", gateway.url + "/metrics", token=ADMIN_TOKEN)
     if status != 200:
         raise RuntimeError(f"/metrics answered {status}")
     return _histogram(body.decode(), OVERHEAD, route)

@@ -97,6 +97,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 CLIENT_ID, CLIENT_SECRET = "soak-client", "soak-client-secret-value"
 SESSION_SECRET = "soak-session-secret-" + "s" * 32
+ADMIN_TOKEN = "soak-admin-token-" + "a" * 24  # /metrics on the main port needs it
 PASSWORD = "correct-horse-9"  # noqa: S105 (a sandbox guest's)
 
 SIGN_UP = "/api/auth/customers.json"
@@ -319,6 +320,7 @@ def gateway_env(tmp: Path, sandbox_url: str, port: int, args: argparse.Namespace
         "PUNCHH_TIMEOUT_WRITE_FIRST_BYTE": str(WRITE_FIRST_BYTE),
         "PUNCHH_TIMEOUT_AUTH_FIRST_BYTE": str(AUTH_FIRST_BYTE),
         "GATEWAY_SESSION_SECRET": SESSION_SECRET,
+        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
         "GATEWAY_HOST": HOST,
         "GATEWAY_PORT": str(port),
         "GATEWAY_LOG_LEVEL": "WARNING",
@@ -1002,7 +1004,8 @@ def _sample(gateway: Server, t0: float) -> Sample:
 
 
 async def _metrics(http: aiohttp.ClientSession, gateway: Server) -> dict[str, Any]:
-    async with http.get(gateway.url + "/metrics") as resp:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with http.get(gateway.url + "/metrics", headers=admin) as resp:
         if resp.status != 200:
             raise RuntimeError(f"/metrics answered {resp.status}")
         return summarize_metrics(await resp.text())
