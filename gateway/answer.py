@@ -102,8 +102,8 @@ async def _sign_in_answer(
     found = take_tokens(doc) if signed_in else None
     taken = found[0] if found is not None else None
     dropped = drop_token_keys(doc, taken)
-    scrub = Scrub(dict.fromkeys(dropped, "") | held)
     if found is None:
+        scrub = Scrub(dict.fromkeys(dropped, "") | held)
         if not dropped and not scrub.found_in(body):
             return Answer(body)
         return Answer(compact_json(scrub.doc(doc)))
@@ -114,8 +114,10 @@ async def _sign_in_answer(
     )
     shown = None if cookie_mode else token
     scrub = Scrub(dict.fromkeys(dropped, "") | held | token_swaps((tokens,), shown))
-    doc = rewrite_login(doc, shown, manager.lifetime)
-    return Answer(compact_json(scrub.doc(doc)), token)
+    out = compact_json(rewrite_login(doc, shown, manager.lifetime))
+    if scrub.found_in(out):  # a token left elsewhere in the answer: the walk, rarely
+        out = compact_json(scrub.doc(doc))
+    return Answer(out, token)
 
 
 def _try_load(resp: UpstreamResponse) -> Any:
