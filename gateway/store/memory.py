@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
-from gateway.store.compact import deadline_of, pack, unpack
+from gateway.store.compact import deadline_of, pack, unpack, user_of
 
 if TYPE_CHECKING:
     from gateway.session_record import Session
@@ -87,7 +87,7 @@ class MemorySessionStore:
         raw = self._items.pop(sid, None)
         if raw is None:
             return
-        user_id = unpack(sid, raw).user_id
+        user_id = user_of(raw)
         if user_id is not None:
             self._set_mine(user_id, tuple(s for s in self._mine(user_id) if s != sid))
 
