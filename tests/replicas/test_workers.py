@@ -8,12 +8,13 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 
 import aiohttp
 
 from tests.conftest import ADMIN, ADMIN_TOKEN, gateway_env
 from tests.store.conftest import REDIS_URL, STORE_KEY
-from tests.support.process import gateway_process
+from tests.support.process import GatewayProcess, gateway_process
 from tests.support.recorder import Recorder, Reply
 
 ROUTE = "POST /api/auth/users/forgot_password"
@@ -34,6 +35,20 @@ def test_check_config_refuses_workers_with_memory_stores() -> None:
     assert "store.url = memory:// with server.workers = 2: expected a redis:// URL" in done.stderr
 
 
+def _worker_pids(gp: GatewayProcess) -> set[int]:
+    return {
+        json.loads(line).get("pid") for line in gp.logs().splitlines() if '"worker started"' in line
+    }
+
+
+async def _both_workers_started(gp: GatewayProcess, limit: float = 20.0) -> None:
+    deadline = time.monotonic() + limit
+    for _ in range(int(limit * 10)):
+        if len(_worker_pids(gp)) >= 2 or time.monotonic() > deadline:
+            return
+        await asyncio.sleep(0.1)  # the log file is the only signal: polled
+
+
 async def test_two_workers_share_the_port_and_the_metrics(recorder: Recorder) -> None:
     recorder.reply(
         "POST", "/api/auth/customers/sign_in", Reply(200, {"id": 8, "access_token": "PUNCHH-W"})
@@ -47,6 +62,9 @@ async def test_two_workers_share_the_port_and_the_metrics(recorder: Recorder) ->
         GATEWAY_ADMIN_TOKEN=ADMIN_TOKEN,
     )
     async with gateway_process(env) as gp:
+        # Ready means one worker answers; the other may still be booting on a busy machine,
+        # and the kernel only spreads connections over the workers listening.
+        await _both_workers_started(gp)
         async with aiohttp.ClientSession() as http:
             async with http.post(f"{gp.url}/api/auth/customers/sign_in", json={}) as resp:
                 token = (await resp.json())["access_token"]
