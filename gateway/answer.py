@@ -34,6 +34,7 @@ class Answer:
     body: bytes
     new_token: str | None = None  # a session was created: its gateway token
     ended: bool = False  # the session was ended
+    scrub: Scrub | None = None  # the tokens the answer's headers must not carry either
 
 
 def _is_json(resp: UpstreamResponse) -> bool:
@@ -65,17 +66,27 @@ async def after_call(
         held = token_swaps((*earlier, resolved.session.tokens), shown)
     if route.action == "logout" and resolved is not None:
         await manager.end(resolved.session.sid)
-        return Answer(scrub_body(resp, Scrub(held)), ended=True)
+        scrub = Scrub(held)
+        return Answer(scrub_body(resp, scrub), ended=True, scrub=scrub)
     if route.action == "login":
         return await _sign_in_answer(route, resp, held, manager, cookie_mode=cookie_mode)
-    return Answer(scrub_body(resp, Scrub(held)) if held else resp.body)
+    if not held:
+        return Answer(resp.body)
+    scrub = Scrub(held)
+    return Answer(scrub_body(resp, scrub), scrub=scrub)
 
 
 def scrub_body(resp: UpstreamResponse, scrub: Scrub) -> bytes:
-    if not scrub.found_in(resp.body):
-        return resp.body  # the common case: nothing to scrub, no parse
+    """`\\u` escapes may spell a token the bytes check cannot see: a JSON answer holding
+    any is read (and written again only if a token was in it)."""
+    body = resp.body
+    if not scrub.found_in(body):
+        if b"\\u" not in body or not _is_json(resp):
+            return body  # the common case: nothing to scrub, no parse
+        doc = scrub.doc(_load(resp))
+        return compact_json(doc) if scrub.changed else body
     if not _is_json(resp):
-        return scrub.body(resp.body)
+        return scrub.body(body)
     return compact_json(scrub.doc(_load(resp)))
 
 
@@ -94,19 +105,20 @@ async def _sign_in_answer(
     if signed_in:
         doc = _load(resp)
     elif not any(mark in body for mark in _TOKEN_MARKS) and not Scrub(held).found_in(body):
-        return Answer(body)
+        return Answer(body, scrub=Scrub(held) if held else None)
     else:
         doc = _try_load(resp)
         if doc is _UNREAD:
-            return Answer(Scrub(dict.fromkeys(named_tokens(body), "") | held).body(body))
+            scrub = Scrub(dict.fromkeys(named_tokens(body), "") | held)
+            return Answer(scrub.body(body), scrub=scrub)
     found = take_tokens(doc) if signed_in else None
     taken = found[0] if found is not None else None
     dropped = drop_token_keys(doc, taken)
     if found is None:
         scrub = Scrub(dict.fromkeys(dropped, "") | held)
-        if not dropped and not scrub.found_in(body):
-            return Answer(body)
-        return Answer(compact_json(scrub.doc(doc)))
+        if not dropped and not scrub.found_in(body) and b"\\u" not in body:
+            return Answer(body, scrub=scrub)
+        return Answer(compact_json(scrub.doc(doc)), scrub=scrub)
     tokens, user_id = found
     expires_at = None if tokens.expires_in else id_token_expiry(tokens.id_token)
     _, token = await manager.create(
@@ -117,7 +129,7 @@ async def _sign_in_answer(
     out = compact_json(rewrite_login(doc, shown, manager.lifetime))
     if scrub.found_in(out):  # a token left elsewhere in the answer: the walk, rarely
         out = compact_json(scrub.doc(doc))
-    return Answer(out, token)
+    return Answer(out, token, scrub=scrub)
 
 
 def _try_load(resp: UpstreamResponse) -> Any:

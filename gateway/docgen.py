@@ -90,6 +90,11 @@ ERRORS: dict[str, str] = {
     "bad_request": "A malformed request that no more precise code describes.",
     "invalid_json": "The body is not valid JSON.",
     "invalid_body": "The body is JSON but not an object.",
+    "query_not_allowed": (
+        "A sign-in, sign-up, OTP or password-reset call with query parameters: the "
+        "identifiers its abuse budgets are keyed by are read from the body only, so none "
+        "may travel beside it. Punchh is not called."
+    ),
     "invalid_identifier": (
         "An OTP send or a sign-in whose email or phone is not a string (a phone may be a "
         "number), or whose `user` is not an object: refused before any budget or call."

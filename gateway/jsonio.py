@@ -6,7 +6,9 @@ table), which is most of what parsing a check-in and serialising what is signed 
 Where the two differ: orjson reads an integer beyond 64 bits as a float (a 30-digit id
 would be sent on rounded), so a body holding a run of 19 or more digits is parsed by
 `json` instead; orjson cannot write such an integer, so `dumps` falls back the same way.
-orjson refuses what RFC 8259 refuses (NaN, Infinity, lone surrogates): `ValueError`.
+orjson refuses what RFC 8259 refuses (NaN, Infinity, lone surrogates): `ValueError`;
+the `json` fallback is held to the same (it would take all three, and a lone surrogate
+then fails when the body is written for Punchh: a 500 after budgets were drawn).
 
 `max_depth` bounds nesting (a frontend's body: 32 levels): checked before a value is built,
 cheaply: only a body holding more than `max_depth` brackets is scanned, and the scan counts
@@ -25,6 +27,13 @@ import orjson
 # then a substring test): 1.7 µs on a 646-byte sign-in answer where `re` took 15.7 µs.
 _DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
 _LONG_RUN = b"0" * 19
+_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 
@@ -55,9 +64,14 @@ def loads(raw: bytes | str, *, max_depth: int | None = None) -> Any:
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     if _LONG_RUN in data.translate(_DIGITS_AS_ZERO):
         try:
-            return json.loads(data)
+            doc = json.loads(data, parse_constant=_not_json)
+            if _SURROGATE.search(data):  # paired surrogates encode; a lone one does not
+                json.dumps(doc, ensure_ascii=False).encode("utf-8")
         except RecursionError:  # orjson refuses past 1024 levels; json would crash
             raise ValueError("JSON nested too deeply") from None
+        except UnicodeEncodeError:
+            raise ValueError("a lone surrogate is not JSON (RFC 8259)") from None
+        return doc
     return orjson.loads(data)
 
 

@@ -103,9 +103,10 @@ def make_proxy_handler(
         except GatewayError as exc:  # Punchh has answered: its status says what it did
             exc.outcome = _outcome_of(resp.status)
             raise
-        response = web.Response(
-            status=resp.status, body=answer.body, headers=client_headers(resp.headers, rid)
-        )
+        headers = client_headers(resp.headers, rid)
+        if answer.scrub is not None:
+            answer.scrub.headers(headers)  # ETag, Cache-Control...: no token there either
+        response = web.Response(status=resp.status, body=answer.body, headers=headers)
         if cookie.enabled and answer.new_token:
             set_session_cookie(response, cookie, answer.new_token, manager.lifetime)
         elif cookie.enabled and answer.ended:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
+
+from multidict import CIMultiDict
 
 from gateway.sessions import PunchhTokens
 from gateway.translate import containers
@@ -53,10 +56,18 @@ class Scrub:
     per answer cost a sign-in a fifth of its CPU): a substring test per long token, longest
     first, then `str.replace`; bytes of a non-JSON answer (rare) get one compiled pattern."""
 
-    __slots__ = ("_bytes", "_long", "_needles", "_swaps")
+    __slots__ = ("_bytes", "_long", "_needles", "_swaps", "changed")
 
     def __init__(self, swaps: dict[str, str]) -> None:
+        # A token percent-encoded (in a link, a query) is the same token: swapped as well.
+        encoded = {
+            quote(t, safe=""): quote(swap, safe="")
+            for t, swap in swaps.items()
+            if len(t) >= _MIN_TOKEN and quote(t, safe="") != t
+        }
+        swaps = {**swaps, **encoded} if encoded else swaps
         self._swaps = swaps
+        self.changed = False  # whether a string was swapped or dropped
         self._needles = [
             t.encode() if len(t) >= _MIN_TOKEN else b'"%s"' % t.encode() for t in swaps
         ]
@@ -72,11 +83,23 @@ class Scrub:
         """`value` with every token swapped; None when nothing is left of it."""
         swap = self._swaps.get(value)
         if swap is not None:
+            self.changed = True
             return swap or None
         for token in self._long:
             if token in value:
+                self.changed = True
                 value = value.replace(token, self._swaps[token])
         return value
+
+    def headers(self, headers: CIMultiDict[str]) -> None:
+        """Answer headers, in place: a value holding a token has it swapped (a value that
+        was only a token goes)."""
+        for name, value in list(headers.items()):
+            kept = self.text(value)
+            if kept != value:
+                headers.popall(name)
+                if kept:
+                    headers[name] = kept
 
     def body(self, raw: bytes) -> bytes:
         """A body that is not read as JSON: every token swapped byte-wise."""

@@ -3,7 +3,8 @@
 Bound to every Punchh route while rate limiting is on, with the policies covering that
 route found once (gateway/ratelimit/policies.py). Per request: Punchh's own pause for the
 route (503 upstream_busy while its `Retry-After` runs), then each policy's key (client IP,
-session, OTP target, sign-in account) draws on that policy's GCRA budget.
+session, OTP target, sign-in account) draws on that policy's GCRA budget. A route with
+an abuse class takes no query parameters (but `client`): 400 query_not_allowed.
 Failure-counted policies draw too (an attempt in flight counts, so parallel guesses cannot
 overrun the budget) and give the unit back when Punchh's answer shows the attempt did not
 fail, or when a later budget refuses the request. Rejects: 429 rate_limited with
@@ -19,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from gateway.errors import LimiterUnavailable, RateLimited, UpstreamBusy
+from gateway.errors import BadRequest, LimiterUnavailable, RateLimited, UpstreamBusy
 from gateway.exchange import Exchange
 from gateway.metrics import Metrics
 from gateway.plan import Next, Plan, Stage
@@ -108,10 +109,18 @@ def make_rate_limit_stage(
             return nxt
         name, family = route.name, route.family
         covering = tuple(p for p in policies if p.covers(route.limit_classes))
+        guarded = route.abuse_class not in ("", "none")  # budgets keyed by body identifiers
         plan.policies = covering
         prefetch = plan.prefetch  # the cache stage, bound before this one, set it
 
         async def rate_limit(ex: Exchange) -> web.StreamResponse:
+            if guarded and any(key != "client" for key in ex.request.query):
+                # Punchh (Rails) reads parameters from the query too, and lets them win
+                # over the body's: an identifier there would dodge the budgets keyed by it.
+                raise BadRequest(
+                    "this route takes its parameters in the JSON body only",
+                    code="query_not_allowed",
+                )
             wait = holds.remaining(name, clock())
             if wait > 0:
                 raise UpstreamBusy(

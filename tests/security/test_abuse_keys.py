@@ -74,3 +74,44 @@ async def test_a_sign_in_account_of_another_type_is_refused_before_punchh(
             status, answer = await _post(http, gw, SIGN_IN, body)
             assert (status, answer["error"]["code"]) == (400, "invalid_identifier"), body
         assert await _calls(http, sandbox, f"POST {SIGN_IN}") == 0
+
+
+async def test_one_phone_in_any_script_or_with_its_country_code_is_one_budget(
+    sandbox: SandboxServer,
+) -> None:
+    """After an attack review: "+1 555...", Arabic-Indic and fullwidth digits each bought
+    a fresh `otp_target` budget for one phone."""
+    forms: list[Any] = [
+        "5550108888",
+        "+1 555 010 8888",
+        "\u0665\u0665\u0665\u0660\u0661\u0660\u0668\u0668\u0668\u0668",  # Arabic-Indic
+        "\uff15\uff15\uff15\uff10\uff11\uff10\uff18\uff18\uff18\uff18",  # fullwidth
+        15550108888,
+        "1 (555) 010-8888",
+    ]
+    async with gateway_process(gateway_env(sandbox.url)) as gw, aiohttp.ClientSession() as http:
+        answers = [await _post(http, gw, OTP, {"phone": p}) for p in forms]
+        assert [status for status, _ in answers] == [200] * 3 + [429] * 3
+        assert all("otp_target" in a["error"]["message"] for _, a in answers[3:])
+        assert await _calls(http, sandbox, f"POST {OTP}") == 3
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "body"),
+    [
+        (OTP, "phone=5550109999", {}),
+        (SIGN_IN, "user[email]=victim@example.com", {"user": {"email": "decoy@x.co"}}),
+        ("/api/auth/users/forgot_password", "user%5Bemail%5D=victim@example.com", {}),
+    ],
+)
+async def test_identifiers_in_the_query_string_are_refused(
+    sandbox: SandboxServer, path: str, query: str, body: dict[str, Any]
+) -> None:
+    """After an attack review: Punchh (Rails) reads parameters from the query string too,
+    and lets them win over the body's; the budgets read the body. A route with an abuse
+    class takes its parameters in the body only."""
+    async with gateway_process(gateway_env(sandbox.url)) as gw, aiohttp.ClientSession() as http:
+        async with http.post(f"{gw.url}{path}?{query}", json=body) as resp:
+            status, answer = resp.status, await resp.json()
+        assert (status, answer["error"]["code"]) == (400, "query_not_allowed")
+        assert await _calls(http, sandbox, f"POST {path}") == 0

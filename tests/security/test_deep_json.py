@@ -47,3 +47,29 @@ async def test_nesting_beyond_32_levels_is_invalid_json(sandbox: SandboxServer) 
     assert calls.get(f"POST {RESET}") == 1
     assert "Traceback" not in logs
     assert "RecursionError" not in logs
+
+
+async def test_what_orjson_refuses_the_json_fallback_refuses_too(sandbox: SandboxServer) -> None:
+    """After an attack review: a body holding a 19-digit number is parsed by `json`, which
+    took a lone surrogate (then a 500 writing the body for Punchh, the budget drawn) and
+    NaN or Infinity (sent on as null). Each is 400 invalid_json, nothing sent."""
+    bodies = [
+        b'{"x": 12345678901234567890, "phone": "5550100001", "y": "\\ud800"}',
+        b'{"x": 12345678901234567890, "phone": "5550100002", "y": NaN}',
+        b'{"x": 12345678901234567890, "phone": "5550100003", "y": -Infinity}',
+    ]
+    async with gateway_process(gateway_env(sandbox.url)) as gw, aiohttp.ClientSession() as http:
+        answers = []
+        for raw in bodies:
+            async with http.post(
+                f"{gw.url}/api2/password_less/token",
+                data=raw,
+                headers={"Content-Type": "application/json"},
+            ) as resp:
+                answers.append((resp.status, (await resp.json())["error"]["code"]))
+        async with http.get(f"{sandbox.url}/__sandbox/calls") as resp:
+            calls = await resp.json()
+        logs = gw.logs()
+    assert answers == [(400, "invalid_json")] * 3
+    assert calls.get("POST /api2/password_less/token", 0) == 0
+    assert "Traceback" not in logs

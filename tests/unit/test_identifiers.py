@@ -8,8 +8,23 @@ from gateway.cache.policy import identifiers
 from gateway.identifiers import normal
 from gateway.ratelimit.policies import account_of, target_of
 
-SAME_PHONE = ["5550107777", 5550107777, "(555) 010-7777", " 555.010.7777 "]
+SAME_PHONE = [
+    "5550107777",
+    5550107777,
+    "(555) 010-7777",
+    " 555.010.7777 ",
+    "+1 555 010 7777",  # the North American country code
+    15550107777,
+    "\u0665\u0665\u0665\u0660\u0661\u0660\u0667\u0667\u0667\u0667",  # Arabic-Indic digits
+    "\uff15\uff15\uff15\uff10\uff11\uff10\uff17\uff17\uff17\uff17",  # fullwidth digits
+]
 SAME_EMAIL = ["ada@example.com", " Ada@Example.COM "]
+
+
+def test_other_phones_stay_apart() -> None:
+    assert normal("phone", "+44 20 7946 0958") == "442079460958"
+    assert normal("phone", "25550107777") == "25550107777"  # 11 digits, not a leading 1
+    assert normal("phone", "155501077771") == "155501077771"  # 12 digits
 
 
 @pytest.mark.parametrize("phone", SAME_PHONE)
