@@ -98,6 +98,8 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     _r("PATCH", "/api/auth/users/change_password", "auth", "guest"),
     _r("GET", "/api/auth/checkins/balance", "auth", "guest", cache=30),
     _r("GET", "/api/auth/users/balance", "auth", "guest", cache=30),
+    # Account history: PAR OpenAPI sso_account_history / mobile_user_account_history.
+    _r("GET", "/api/auth/accounts", "auth", "guest", cache=30),
     _r("POST", "/api/auth/checkins/online_order", "auth", "guest", writes=True, dedupe=True),
     _r("DELETE", "/api/auth/checkins", "auth", "guest", writes=True),
     _r("POST", "/api/auth/redemptions/online_order", "auth", "guest", writes=True, dedupe=True),
@@ -118,6 +120,9 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     _r("POST", "/api2/mobile/users", "mobile", "none", "login", abuse="sign_up"),
     _r("POST", "/api2/mobile/users/login", "mobile", "none", "login", abuse="sign_in"),
     _r("GET", "/api2/mobile/users/balance", "mobile", "guest", cache=30),
+    _r("GET", "/api2/mobile/users/account_history", "mobile", "guest", cache=30),
+    # seed 003, item 7b: the barcode of a receipt stored by the POS (/receipt_details)
+    _r("POST", "/api2/mobile/checkins/barcode", "mobile", "guest", writes=True),
     _r("DELETE", "/api2/mobile/users/logout", "mobile", "guest", "logout", writes=True),
     # POS (seed 003): devices only, off unless configured
     _r("GET", "/api/pos/users/search", "pos", "pos", cache=15),
@@ -128,6 +133,7 @@ PUNCHH_ROUTES: tuple[Route, ...] = (
     _r("POST", "/api/pos/discounts/lookup", "pos", "pos", read=True),
     _r("POST", "/api/pos/discounts/select", "pos", "pos", writes=True),
     _r("POST", "/api/pos/batch_redemptions", "pos", "pos", writes=True, dedupe=True),
+    _r("POST", "/receipt_details", "pos", "pos"),  # every order's receipt (seed 003, 7b)
 )
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")

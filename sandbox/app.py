@@ -18,6 +18,7 @@ from sandbox import (
     handlers_mobile,
     handlers_otp,
     handlers_pos,
+    handlers_receipts,
     handlers_redemptions,
     handlers_sandbox,
 )
@@ -43,6 +44,7 @@ ROUTE_TABLES = (
     handlers_otp.routes,
     handlers_mobile.routes,
     handlers_pos.routes,
+    handlers_receipts.routes,
     handlers_sandbox.routes,
 )
 

@@ -25,7 +25,7 @@ from sandbox.views import balance_json, mobile_token_json, user_json
 routes = web.RouteTableDef()
 
 
-def _require_device(request: web.Request, fields: dict[str, Any]) -> None:
+def require_device(request: web.Request, fields: dict[str, Any]) -> None:
     if not (request.headers.get("punchh-app-device-id") or fields.get("app_device_id")):
         raise BadRequest("punchh-app-device-id header is required")
 
@@ -41,7 +41,7 @@ def _answer(c: Ctx, user: User, grant: Grant) -> dict[str, Any]:
 async def sign_up(request: web.Request) -> web.Response:
     c = ctx(request)
     fields = user_fields(c.body)
-    _require_device(request, fields)
+    require_device(request, fields)
     user = users.sign_up(c.state, c.cfg, {"signup_channel": "MobileEmail", **fields}, c.now)
     grant = tokens.issue_grant(c.state, user, "mobile", c.now, c.cfg)
     return json_response(_answer(c, user, grant), status=201)
@@ -51,7 +51,7 @@ async def sign_up(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     c = ctx(request)
     fields = user_fields(c.body)
-    _require_device(request, fields)
+    require_device(request, fields)
     user = users.sign_in(c.state, fields.get("email"), fields.get("password"))
     grant = tokens.issue_grant(c.state, user, "mobile", c.now, c.cfg)
     return json_response(_answer(c, user, grant))

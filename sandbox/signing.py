@@ -24,6 +24,7 @@ _FAMILIES: tuple[tuple[str, Family], ...] = (
     ("/api2/password_less/", "password_less"),
     ("/api2/signout", "password_less"),
     ("/api/pos/", "pos"),
+    ("/receipt_details", "pos"),
 )
 
 

@@ -84,6 +84,23 @@ class Checkin:
 
 
 @dataclass
+class Receipt:
+    """A POS receipt stored by ``POST /receipt_details`` (seed 003, item 7b): the barcode
+    printed on it (``punchh_key``) earns its points once, by ``/api2/mobile/checkins/barcode``."""
+
+    punchh_key: str
+    store_number: str
+    amount: float
+    receipt_datetime: str
+    transaction_no: str
+    payable: float
+    received_at: float
+    void: bool = False
+    used_by: int | None = None  # the guest who earned it
+    checkin_id: int | None = None
+
+
+@dataclass
 class Reward:
     id: int
     user_id: int
@@ -166,6 +183,8 @@ class SandboxState:
     redemptions: dict[int, Redemption] = field(default_factory=dict)
     baskets: dict[int, Basket] = field(default_factory=dict)  # user id -> active basket
     batches: dict[str, Batch] = field(default_factory=dict)
+    # POST /receipt_details: punchh_key -> every stored version, oldest first (receipts.py)
+    receipts: dict[str, list[Receipt]] = field(default_factory=dict)
     _counters: dict[str, int] = field(default_factory=dict)
     # Set by POST /__sandbox/settings: the access-token lifetime of grants issued from now on
     # (None: config.access_token_ttl). Lets a test make a token "about to expire" across
