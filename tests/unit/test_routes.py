@@ -42,6 +42,8 @@ REFERENCE_ENDPOINTS = [
     "POST /api/pos/batch_redemptions",
     "POST /receipt_details",
     "POST /api2/mobile/checkins/barcode",
+    "GET /api/auth/accounts",
+    "GET /api2/mobile/users/account_history",
 ]
 
 
