@@ -622,6 +622,18 @@ class Soak:
             "payable": f"{amount:.2f}",
             "receipt_datetime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "transaction_no": str(n),
+            "channel": "online_order",
+            # Punchh's check-in "Requires menu items" (seed 002): one line for the order.
+            "menu_items": [
+                {
+                    "item_name": "Soak order",
+                    "item_qty": 1,
+                    "item_amount": amount,
+                    "menu_item_type": "M",
+                    "menu_item_id": 1,
+                    "serial_number": "1.0",
+                }
+            ],
         }
         checkin = Checkin(key, guest, body)
         self.checkins[key] = checkin

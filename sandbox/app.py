@@ -31,9 +31,9 @@ from sandbox.pipeline import (
     make_body_middleware,
     make_client_middleware,
     make_errors_middleware,
+    make_headers_middleware,
     make_pos_key_middleware,
     make_signature_middleware,
-    make_user_agent_middleware,
 )
 from sandbox.state import SandboxState
 
@@ -60,7 +60,7 @@ def make_sandbox_app(
             make_calls_middleware(calls),  # count "METHOD /path" of every family request
             make_faults_middleware(faults, state),  # latency / status / drop / token echo
             make_errors_middleware(),  # SandboxError and 404/405 -> Punchh-shaped JSON
-            make_user_agent_middleware(),  # 400 without a User-Agent
+            make_headers_middleware(),  # 400: Accept, Content-Type, User-Agent (headers.py)
             make_signature_middleware(cfg),  # 412 on a bad x-pch-digest
             make_body_middleware(),  # 400 on malformed JSON; BODY_KEY
             make_client_middleware(cfg),  # 401 on a wrong client (not POS)

@@ -62,6 +62,9 @@ class SandboxConfig:
     reward_amount: float = 10.0
     points_per_discount_dollar: int = 10  # price of $1 of discount_amount, in points
     referral_points: int = 50
+    # The business uses referral codes: sign-up then needs first_name and last_name, which
+    # the code is made from (seed 001's NOTE). False: names optional.
+    referral_codes: bool = True
     redeemables: tuple[Redeemable, ...] = DEFAULT_REDEEMABLES
     promo_codes: Mapping[str, float] = field(default_factory=_default_promo_codes)
 
@@ -83,6 +86,8 @@ class SandboxConfig:
             _require(name, getattr(self, name), minimum=1)
         for name in ("points_per_reward", "referral_points"):
             _require(name, getattr(self, name), minimum=0)
+        if not isinstance(self.referral_codes, bool):
+            raise ValueError(f"referral_codes={self.referral_codes!r}: expected true or false")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port={self.port!r}: expected 0..65535")
         if self.reward_amount <= 0:

@@ -1,7 +1,9 @@
 """JSON shapes of Redemptions 1.0 and 2.0 answers (pure), after Punchh's published examples.
 
-1.0     status, redemption_amount, category, qualified_menu_items, redemption_id,
-        redemption_code, campaign_name
+1.0     status, redemption_amount (an integer, seed 004), category, qualified_menu_items,
+        redemption_id, redemption_code, campaign_name, max_applicable_quantity (set only
+        for Price Rollback offers, which the sandbox has none of: null),
+        qualifying_conditions (the failed criteria; {} here: no criteria are configured)
 basket  redemption_ref, locked, created_at, discount_basket_items[] (an item no longer
         valid carries ``message`` and ``discount_details: null``)
 batch   redemption_ref, success[], failures[]; each entry: discount_basket_item_id,
@@ -34,12 +36,14 @@ def v1_json(
 ) -> JsonObj:
     return {
         "status": offer.status,
-        "redemption_amount": amount,
+        "redemption_amount": int(amount),
         "category": offer.category,
         "qualified_menu_items": qualified_menu_items(menu_items) if offer.ok else [],
         "redemption_id": redemption.id if redemption else None,
         "redemption_code": redemption.code if redemption else None,
+        "max_applicable_quantity": None,
         "campaign_name": offer.name or None,
+        "qualifying_conditions": {},
     }
 
 
@@ -47,12 +51,14 @@ def v1_repeat_json(redemption: Redemption, menu_items: Any) -> JsonObj:
     """The answer to a repeated request (same external_uid): the first redemption again."""
     return {
         "status": "Please HONOR it.",
-        "redemption_amount": redemption.amount,
+        "redemption_amount": int(redemption.amount),
         "category": "redeemable",
         "qualified_menu_items": qualified_menu_items(menu_items),
         "redemption_id": redemption.id,
         "redemption_code": redemption.code,
+        "max_applicable_quantity": None,
         "campaign_name": redemption.campaign_name,
+        "qualifying_conditions": {},
     }
 
 

@@ -4,6 +4,7 @@ Each leaf carries its status and the Punchh-shaped body it answers with::
 
     SandboxError                          status, body, headers
      ├── BadRequest         400  {"error": "..."}
+     ├── BadHeader          400  {"error": "..."} or {"errors": {"header": [...]}} (api2)
      ├── Unauthorized       401  {"error": "..."}
      ├── NotFound           404  {"error": "..."}
      ├── Gone               410  {"error": {"message": "...", "code": "..."}}
@@ -33,6 +34,12 @@ class BadRequest(SandboxError):
 
     def __init__(self, message: str) -> None:
         super().__init__({"error": message})
+
+
+class BadHeader(SandboxError):
+    """A required header missing or malformed; the body is the family's (``headers``)."""
+
+    status = 400
 
 
 class Unauthorized(SandboxError):

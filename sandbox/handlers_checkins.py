@@ -2,7 +2,9 @@
 
 POST   /api/auth/checkins/online_order  200 {first_name, last_name, checkins, points,
                                         checkin{...}}; the same external_uid again: the
-                                        same check-in, earned once; 422 per bad field
+                                        same check-in, earned once; 400 {"error"} for a
+                                        missing or malformed parameter (menu_items and a
+                                        listed channel included), 422 per invalid value
 DELETE /api/auth/checkins               202 (empty body): points and visit taken back;
                                         404 unknown external_uid; 422 already voided
 GET    /api/auth/checkins/balance       200 balance (``views.balance_json``)
@@ -18,9 +20,15 @@ from aiohttp import web
 from sandbox import ledger
 from sandbox.auth import current_user
 from sandbox.context import Ctx, ctx, json_response
-from sandbox.errors import Unprocessable
+from sandbox.errors import BadRequest, Unprocessable
 from sandbox.state import User
-from sandbox.validation import as_amount, blank, checkin_errors
+from sandbox.validation import (
+    as_amount,
+    bad_params_message,
+    blank,
+    checkin_errors,
+    online_checkin_problems,
+)
 from sandbox.views import balance_json, checkin_answer
 
 routes = web.RouteTableDef()
@@ -59,6 +67,11 @@ def apply_checkin(
 async def online_order(request: web.Request) -> web.Response:
     c = ctx(request)
     user, _ = current_user(request, c)
+    malformed, invalid = online_checkin_problems(c.body)
+    if malformed:
+        raise BadRequest(bad_params_message(malformed))
+    if invalid:
+        raise Unprocessable(invalid)
     store = c.body.get("store_number")
     channel = c.body.get("channel") or "online_order"
     answer = apply_checkin(

@@ -3,7 +3,8 @@
 POST /api2/password_less/token          200 {"data": {"message", "expires_in"}}; the OTP
                                         is logged and readable at GET /__sandbox/otp
 POST /api2/password_less/verify         200 {"data": {access_token, id_token, refresh_token,
-                                        token_type, expires_in, user_id}}; 422 consents/OTP
+                                        token_type, expires_in, user_id}}; 422 consents/OTP,
+                                        or a POS dummy account (seed 000: sign up first)
 POST /api2/password_less/refresh_token  200 {"data": {access_token, id_token, token_type,
                                         refresh_token, expires_in}}; 401 (old tokens die)
 POST /api2/password_less/sign_out       200; revokes the grant (Bearer + id-token)

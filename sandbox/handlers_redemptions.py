@@ -1,16 +1,21 @@
 """Redemptions 1.0 for online orders (``/api/auth``, user auth), seed 004.
 
 POST   /api/auth/redemptions/online_order  200 {status, redemption_amount, category,
-        qualified_menu_items, redemption_id, redemption_code, campaign_name}; only category
-        "redeemable" is valid. ``"query": true`` only reports (ids null), changing nothing;
-        without it the discount is consumed. The same external_uid, type and target again
-        returns the first redemption. 422 for a missing or bad field.
+        qualified_menu_items, redemption_id, redemption_code, max_applicable_quantity,
+        campaign_name, qualifying_conditions}; only category "redeemable" is valid.
+        ``redemption_amount`` is an integer (seed 004): a discount worth a fraction of a
+        dollar is cut to the whole dollar below (and priced at that), one under $1 fails.
+        ``"query": true`` only reports (ids null), changing nothing; without it the
+        discount is consumed. The same external_uid, type and target again
+        returns the first redemption. 422 for a missing or bad field (seed 004 lists no 400),
+        ``channel`` included (seeds 002 and 004 list its values).
 DELETE /api/auth/redemptions  {redemption_id | redemption_code}  202 (empty body),
         everything consumed is restored; 404 unknown; 422 already voided
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +26,15 @@ from sandbox.context import Ctx, ctx, json_response
 from sandbox.discount_views import v1_json, v1_repeat_json
 from sandbox.errors import Unprocessable
 from sandbox.state import User
-from sandbox.validation import BLANK, amount_errors, as_amount, blank, menu_items_errors
+from sandbox.validation import (
+    BLANK,
+    CHANNELS,
+    NOT_IN_LIST,
+    amount_errors,
+    as_amount,
+    blank,
+    menu_items_errors,
+)
 
 routes = web.RouteTableDef()
 
@@ -47,6 +60,8 @@ def _errors(body: dict[str, Any]) -> dict[str, list[str]]:
         errors["receipt_amount"] = [BLANK]
     errors.update(amount_errors(body, "receipt_amount"))
     errors.update(menu_items_errors(body.get("menu_items")))
+    if body.get("channel") is not None and body.get("channel") not in CHANNELS:
+        errors["channel"] = [NOT_IN_LIST]
     field = REF_FIELDS.get(str(kind))
     if field and blank(body.get(field)):
         errors[field] = [BLANK]
@@ -87,6 +102,8 @@ def redeem_v1(c: Ctx, user: User, *, query: bool) -> dict[str, Any]:
         return v1_json(offer, 0.0, menu_items)
     receipt = as_amount(c.body["receipt_amount"])
     price = redemptions.quote(offer, user.points, c.cfg, receipt)
+    if isinstance(price, redemptions.Quote) and not price.amount.is_integer():
+        price = redemptions.quote(offer, user.points, c.cfg, math.floor(price.amount))
     if isinstance(price, str):
         failed = redemptions.Offer(kind, "invalid", price, offer.target, offer.name)
         return v1_json(failed, 0.0, menu_items)

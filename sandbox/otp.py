@@ -18,6 +18,7 @@ from sandbox.tokens import expired
 from sandbox.users import EMAIL_RE, new_user, normalize_phone
 
 OtpKey = tuple[str, str]  # ("email", address) or ("phone", digits)
+DUMMY_SIGN_IN = "Please complete your sign-up with an email and a password before signing in"
 
 
 def identifier(email: Any, phone: Any) -> OtpKey:
@@ -64,9 +65,15 @@ def consume(state: SandboxState, cfg: SandboxConfig, key: OtpKey, code: Any, now
 
 
 def user_for(state: SandboxState, key: OtpKey, now: float) -> User:
-    """The guest with this email or phone; a new one (no password) when there is none."""
+    """The guest with this email or phone; a new one (no password) when there is none.
+
+    A POS dummy account is refused (422): it "cannot log in ... until completing the account
+    setup" (seed 000, step 1), i.e. an online sign-up with its phone.
+    """
     kind, value = key
     user = state.user_by_email(value) if kind == "email" else state.user_by_phone(value)
+    if user is not None and user.dummy:
+        raise Unprocessable.one("base", DUMMY_SIGN_IN)
     if user is None:
         user = new_user(
             state,

@@ -1,7 +1,8 @@
 """The request checks Punchh makes before any handler runs, one middleware each.
 
-In ``app.py`` order: errors (renders ``SandboxError`` and 404/405 as JSON) -> User-Agent
-(400 when missing or empty) -> signature (412, per-family algorithm and body) -> body
+In ``app.py`` order: errors (renders ``SandboxError`` and 404/405 as JSON) -> headers
+(400, ``headers.header_problem``: Accept, Content-Type on a body, User-Agent in
+``Name/Type/Version`` form) -> signature (412, per-family algorithm and body) -> body
 (400 on malformed JSON; sets ``BODY_KEY``) -> client (401 unless the body's or the query's
 ``client`` is the client id; not on POS) -> POS key (401 unless the ``Token`` header names
 the business key and a known location; sets ``STORE_KEY``).
@@ -20,7 +21,8 @@ from aiohttp.typedefs import Handler, Middleware
 from sandbox.auth import pos_store_number
 from sandbox.config import SandboxConfig
 from sandbox.context import BODY_KEY, STORE_KEY
-from sandbox.errors import BadRequest, InvalidSignature, SandboxError, Unauthorized
+from sandbox.errors import BadHeader, BadRequest, InvalidSignature, SandboxError, Unauthorized
+from sandbox.headers import bad_header_body, header_problem
 from sandbox.signing import (
     Family,
     algorithm_for,
@@ -49,14 +51,17 @@ def make_errors_middleware() -> Middleware:
     return errors
 
 
-def make_user_agent_middleware() -> Middleware:
+def make_headers_middleware() -> Middleware:
     @web.middleware
-    async def user_agent(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if _checked_family(request) and not request.headers.get("User-Agent", "").strip():
-            raise BadRequest("User-Agent header is required")
+    async def headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        family = _checked_family(request)
+        if family is not None:
+            problem = header_problem(request.headers, has_body=bool(await request.read()))
+            if problem is not None:
+                raise BadHeader(bad_header_body(family, *problem))
         return await handler(request)
 
-    return user_agent
+    return headers
 
 
 def make_signature_middleware(cfg: SandboxConfig) -> Middleware:

@@ -1,11 +1,14 @@
 """Guest accounts: sign-up, the POS dummy-account merge, sign-in, profile and password.
 
-Sign-up (seed 001) needs a valid email and a password of at least 8 characters; email is
+Sign-up (seed 001) needs a valid email and a password of at least 8 characters, and, when
+the business uses referral codes (``cfg.referral_codes``), first_name and last_name; email is
 unique (case-insensitive) and so is phone; an ``invite_code`` must be another guest's
 ``referral_code``. Failures answer 422 ``{"errors": {field: [...]}}``.
-Merge (seed 000): a sign-up whose phone belongs to a POS dummy account (phone only, no
-email) completes that account in place: it keeps its id, created_at (= user_joined_at),
-referral and QR codes, points, visits and rewards, and gains email, password and profile.
+Merge (seed 000, step 3): a sign-up whose phone belongs to a phone-only account (a POS
+dummy, or an account an OTP sent to a phone created: no email, no password) completes that
+account in place: it keeps its id, created_at (= user_joined_at), referral and QR codes,
+points, visits and rewards, and gains email, password and profile. A POS dummy cannot sign
+in (seed 000, step 1) until then: ``otp.user_for`` refuses it.
 """
 
 from __future__ import annotations
@@ -88,11 +91,15 @@ def profile_errors(fields: Mapping[str, Any]) -> Errors:
     return errors
 
 
-def signup_errors(fields: Mapping[str, Any]) -> Errors:
-    """Sign-up format checks (pure): profile checks plus email and password rules."""
+def signup_errors(fields: Mapping[str, Any], *, names_required: bool = False) -> Errors:
+    """Sign-up format checks (pure): profile checks plus email, password and name rules."""
     errors = profile_errors(fields)
     if not fields.get("email"):
         errors["email"] = ["can't be blank"]
+    for name in ("first_name", "last_name") if names_required else ():
+        value = fields.get(name)
+        if name not in errors and not (isinstance(value, str) and value.strip()):
+            errors[name] = ["can't be blank"]
     errors.update(new_password_errors(fields.get("password"), fields.get("password_confirmation")))
     return errors
 
@@ -123,6 +130,11 @@ def _referral_code(state: SandboxState, first: str, last: str) -> str:
         code = stem + "".join(secrets.choice(alphabet) for _ in range(5))
         if state.user_by_referral_code(code) is None:
             return code
+
+
+def phone_only(user: User) -> bool:
+    """A partial account a sign-up with its phone merges into (seed 000, step 3)."""
+    return user.dummy or (user.email is None and user.password_hash is None)
 
 
 def new_user(state: SandboxState, now: float, *, email: str | None, phone: str | None) -> User:
@@ -165,10 +177,10 @@ def _uniqueness_errors(state: SandboxState, fields: Mapping[str, Any], me: User 
 
 def sign_up(state: SandboxState, cfg: SandboxConfig, fields: Mapping[str, Any], now: float) -> User:
     """Create (or complete a dummy) account; credit the referrer of a valid invite_code."""
-    errors = signup_errors(fields)
+    errors = signup_errors(fields, names_required=cfg.referral_codes)
     phone = normalize_phone(fields.get("phone"))
     dummy = state.user_by_phone(phone) if phone else None
-    if dummy is not None and not dummy.dummy:
+    if dummy is not None and not phone_only(dummy):
         dummy = None
     if not errors:
         errors = _uniqueness_errors(state, fields, dummy)

@@ -4,12 +4,17 @@ Check-in (seed 002) requires ``external_uid``, ``receipt_amount`` (number >= 0),
 ``receipt_datetime`` (ISO 8601) and ``payable`` (number, sent as a string by Punchh's own
 example); ``menu_items``, when sent, is a list of objects with ``item_name``, ``item_qty``,
 ``item_amount`` (>= 0: "always positive"), ``menu_item_type`` (M, D, S, T, P) and
-``menu_item_id``. Redemptions 2.0 ``line_items`` need ``item_name``, ``item_qty``,
+``menu_item_id``. The online-order check-in is stricter (``online_checkin_problems``):
+``menu_items`` is required ("Requires menu items"), ``receipt_datetime`` must be
+``YYYY-MM-DDThh:mm:ssZ`` (fractions and a ``+hh:mm`` offset accepted, a date alone not)
+and ``channel``, when sent, one of ``CHANNELS`` (seeds 002 and 004).
+Redemptions 2.0 ``line_items`` need ``item_name``, ``item_qty``,
 ``amount``, ``item_type`` and ``item_id``; Punchh names a missing one ``<field>_<index>``.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -19,6 +24,12 @@ BLANK = "can't be blank"
 MENU_ITEM_TYPES = ("M", "D", "S", "T", "P")
 _MENU_ITEM_FIELDS = ("item_name", "item_qty", "item_amount", "menu_item_type", "menu_item_id")
 _LINE_ITEM_FIELDS = ("item_name", "item_qty", "amount", "item_type", "item_id")
+CHANNELS = ("online_order", "pos", "web", "mobile", "dashboard", "chatbot", "kiosk")
+NOT_IN_LIST = "is not included in the list"
+RECEIPT_DATETIME = "is not an ISO 8601 timestamp (YYYY-MM-DDThh:mm:ssZ)"
+_RECEIPT_DATETIME_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", re.ASCII
+)
 
 
 def as_amount(value: Any) -> float | None:
@@ -43,6 +54,15 @@ def is_iso_datetime(value: Any) -> bool:
     except ValueError:
         return False
     return True
+
+
+def is_receipt_datetime(value: Any) -> bool:
+    """Seed 002's ``YYYY-MM-DDThh:mm:ssZ``: date, time to the second and a zone."""
+    return (
+        isinstance(value, str)
+        and _RECEIPT_DATETIME_RE.fullmatch(value) is not None
+        and is_iso_datetime(value)
+    )
 
 
 def blank(value: Any) -> bool:
@@ -74,12 +94,46 @@ def checkin_errors(body: Mapping[str, Any], *, require_payable: bool = True) -> 
         errors.update(amount_errors(body, name))
     when = body.get("receipt_datetime")
     if not blank(when) and not is_iso_datetime(when):
-        errors["receipt_datetime"] = ["is not an ISO 8601 timestamp (YYYY-MM-DDThh:mm:ssZ)"]
+        errors["receipt_datetime"] = [RECEIPT_DATETIME]
     uid = body.get("external_uid")
     if not blank(uid) and not isinstance(uid, str | int):
         errors["external_uid"] = ["must be a string"]
     errors.update(menu_items_errors(body.get("menu_items")))
     return errors
+
+
+def online_checkin_problems(body: Mapping[str, Any]) -> tuple[Errors, Errors]:
+    """(missing or malformed -> 400, invalid values -> 422) for an online-order check-in.
+
+    Seed 002: 400 is "missing/incorrect params", 422 an "invalid Entity": a missing field,
+    a wrong type or format, an unknown channel are 400; a negative amount is 422.
+    """
+    errors = checkin_errors(body)
+    if blank(body.get("menu_items")) or body.get("menu_items") == []:
+        errors["menu_items"] = [BLANK]
+    when = body.get("receipt_datetime")
+    if not blank(when) and not is_receipt_datetime(when):
+        errors["receipt_datetime"] = [RECEIPT_DATETIME]
+    channel = body.get("channel")
+    if channel is not None and channel not in CHANNELS:
+        errors["channel"] = [NOT_IN_LIST]
+    invalid = {name: msgs for name, msgs in errors.items() if _only_range(msgs)}
+    malformed = {name: msgs for name, msgs in errors.items() if name not in invalid}
+    return malformed, invalid
+
+
+def bad_params_message(errors: Errors) -> str:
+    """A 400's text: the missing parameters, else each malformed one with its problem."""
+    missing = [name for name, msgs in errors.items() if BLANK in msgs]
+    if missing:
+        return "Required parameter missing or the value is empty: " + ", ".join(missing)
+    problems = (f"{name} {'; '.join(msgs)}" for name, msgs in errors.items())
+    return "Invalid parameter: " + "; ".join(problems)
+
+
+def _only_range(messages: list[str]) -> bool:
+    # Well-formed but out of range: "must be greater than..." / "... non-negative number".
+    return all("greater than" in m or "non-negative" in m for m in messages)
 
 
 def menu_items_errors(items: Any) -> Errors:

@@ -1,9 +1,10 @@
 """JSON shapes of the sandbox's answers (pure functions of state objects).
 
-user (seed 001 subset)  id, user_id, email, first_name, last_name, phone, birthday, ...,
-                        referral_code, user_as_qrcode, user_as_barcode, created_at,
-                        updated_at, user_joined_at (+ authentication_token, access_token
-                        after sign-up / sign-in)
+user (seed 001)         every field of seed 001's example answer (id, user_id, email, names,
+                        phone, birthday, ..., referral_code, user_as_qrcode, created_at,
+                        updated_at, user_joined_at, and the account flags) plus
+                        signup_channel (+ authentication_token, access_token after sign-up
+                        / sign-in); features the sandbox lacks answer their empty value
 balance                 user_id, points_balance, lifetime_points, visits,
                         points_to_next_reward, banked_rewards, discount_amount_available,
                         unredeemed_cards, rewards[], redeemables[]
@@ -32,6 +33,29 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+# The rest of seed 001's example user: features the sandbox does not emulate (Facebook,
+# favourite locations, passcodes, relations, membership expiry...), at their empty value.
+_ACCOUNT_DEFAULTS: JsonObj = {
+    "allow_multiple": True,
+    "allow_push_notifications": True,
+    "avatar_remote_url": None,
+    "email_unsubscribe": False,
+    "expiration_date": None,
+    "facebook_signup": False,
+    "favourite_locations": "",
+    "favourite_store_numbers": "",
+    "fb_uid": "",
+    "migrate_status": False,
+    "mindbody_client_id": None,
+    "passcode_configured": False,
+    "preferred_locale": "en",
+    "referral_path": "",
+    "title": "",
+    "wants_menu_notifications": False,
+    "work_zip_code": None,
+}
+
+
 def user_json(user: User) -> JsonObj:
     p = user.profile
     return {
@@ -53,6 +77,8 @@ def user_json(user: User) -> JsonObj:
         "marketing_email_subscription": bool(p.get("marketing_email_subscription", False)),
         "marketing_pn_subscription": bool(p.get("marketing_pn_subscription", False)),
         "signup_channel": p.get("signup_channel", "OnlineOrder"),
+        "profile_field_answers": {},
+        "user_relations": [],
         "email_verified": False,
         "referral_code": user.referral_code,
         "user_as_qrcode": user.user_as_qrcode,
@@ -61,6 +87,9 @@ def user_json(user: User) -> JsonObj:
         "created_at": iso(user.created_at),
         "updated_at": iso(user.updated_at),
         "user_joined_at": iso(user.created_at),
+        "age_verified_status": bool(p.get("age_verified_status", False)),
+        "communicable_email": user.email,
+        **_ACCOUNT_DEFAULTS,
     }
 
 

@@ -19,7 +19,7 @@ from tests.conftest import CLIENT_ID, CLIENT_SECRET, GatewayFactory, gateway_env
 from tests.store.conftest import REDIS_URL, STORE_KEY
 from tests.support.clock import ManualClock
 from tests.support.process import GatewayProcess, free_port, gateway_process
-from tests.workflows.support import PASSWORD, RECEIPT_AT
+from tests.workflows.support import PASSWORD, RECEIPT_AT, menu_items
 
 BALANCE = "/api/auth/checkins/balance"
 SANDBOX_CONFIG = SandboxConfig(
@@ -103,6 +103,7 @@ class Guest:
             "receipt_datetime": RECEIPT_AT,
             "payable": str(amount),
             "transaction_no": uid,
+            "menu_items": menu_items(amount),
         }
         async with self.http.post(
             f"{gw}/api/auth/checkins/online_order", json=order, headers=self._auth()

@@ -24,7 +24,7 @@ from sandbox.context import CALLS_KEY, STATE_KEY
 from sandbox.server import SandboxServer
 from tests.conftest import gateway_env
 from tests.support.process import GatewayProcess, gateway_process
-from tests.workflows.support import PASSWORD, RECEIPT_AT
+from tests.workflows.support import PASSWORD, RECEIPT_AT, menu_items
 
 SLOW_READ = "/api/auth/checkins/balance"  # made slow by a fault
 SLOW_WRITE = "/api/auth/checkins/online_order"  # made slow by a fault
@@ -74,6 +74,7 @@ def _order(uid: str) -> dict[str, Any]:
         "receipt_datetime": RECEIPT_AT,
         "payable": "12.5",
         "transaction_no": uid,
+        "menu_items": menu_items(12.5),
     }
 
 

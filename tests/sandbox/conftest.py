@@ -137,6 +137,17 @@ class Punchh:
             "receipt_datetime": "2025-01-02T12:00:00Z",
             "payable": str(amount),
             "transaction_no": uid,
+            "channel": "online_order",
+            "menu_items": [
+                {
+                    "item_name": "Meal",
+                    "item_qty": 1,
+                    "item_amount": amount,
+                    "menu_item_type": "M",
+                    "menu_item_id": 1,
+                    "serial_number": "1.0",
+                }
+            ],
         }
         return await self.call("POST", "/api/auth/checkins/online_order", body, token=token)
 

@@ -98,33 +98,80 @@ async def test_void_after_conversion_leaves_a_debt(punchh: Punchh) -> None:
     assert len(balance["rewards"]) == 1
 
 
-@pytest.mark.parametrize(
-    ("change", "field"),
-    [
-        ({"external_uid": None}, "external_uid"),
-        ({"receipt_amount": None}, "receipt_amount"),
-        ({"receipt_datetime": "02/01/2025"}, "receipt_datetime"),
-        ({"payable": None}, "payable"),
-        ({"menu_items": [{**MENU_ITEM, "item_amount": -3}]}, "menu_items"),
-    ],
-)
-async def test_checkin_validation_is_422_per_field(
-    punchh: Punchh, change: dict[str, Any], field: str
-) -> None:
-    token = (await punchh.sign_up("bad@example.com"))["access_token"]
+def _valid_checkin(change: dict[str, Any]) -> dict[str, Any]:
     body = {
         "external_uid": "x1",
         "receipt_amount": 10,
         "receipt_datetime": "2025-01-02T12:00:00Z",
         "payable": "10.80",
+        "channel": "online_order",
         "menu_items": [MENU_ITEM],
     }
     body.update(change)
-    body = {k: v for k, v in body.items() if v is not None}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"menu_items": [{**MENU_ITEM, "item_amount": -3}]}, "menu_items"),
+        ({"receipt_amount": -1}, "receipt_amount"),
+    ],
+)
+async def test_checkin_invalid_values_are_422_per_field(
+    punchh: Punchh, change: dict[str, Any], field: str
+) -> None:
+    token = (await punchh.sign_up("bad@example.com"))["access_token"]
+    body = _valid_checkin(change)
     reply = await punchh.call("POST", "/api/auth/checkins/online_order", body, token=token)
     assert reply.status == 422
     assert field in reply.body["errors"]
     assert (await punchh.balance(token))["points_balance"] == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        # Seed 002: 400 is "Sending missing/incorrect params".
+        ({"external_uid": None}, "external_uid"),
+        ({"receipt_amount": None}, "receipt_amount"),
+        ({"receipt_datetime": None}, "receipt_datetime"),
+        ({"payable": None}, "payable"),
+        ({"receipt_amount": "ten"}, "receipt_amount"),
+        # "Requires menu items".
+        ({"menu_items": None}, "menu_items"),
+        ({"menu_items": []}, "menu_items"),
+        ({"menu_items": {"item_name": "x"}}, "menu_items"),
+        # YYYY-MM-DDThh:mm:ssZ: a date alone, another layout, no zone are refused.
+        ({"receipt_datetime": "2025-01-02"}, "receipt_datetime"),
+        ({"receipt_datetime": "02/01/2025"}, "receipt_datetime"),
+        ({"receipt_datetime": "2025-01-02T12:00"}, "receipt_datetime"),
+        # channel: online_order, pos, web, mobile, dashboard, chatbot, kiosk (seeds 002, 004).
+        ({"channel": "phone"}, "channel"),
+        ({"channel": "Online_Order"}, "channel"),
+        ({"channel": 3}, "channel"),
+    ],
+)
+async def test_checkin_missing_or_malformed_params_are_400(
+    punchh: Punchh, change: dict[str, Any], field: str
+) -> None:
+    token = (await punchh.sign_up("bad@example.com"))["access_token"]
+    body = _valid_checkin(change)
+    reply = await punchh.call("POST", "/api/auth/checkins/online_order", body, token=token)
+    assert reply.status == 400
+    assert set(reply.body) == {"error"}
+    assert field in reply.body["error"]
+    assert (await punchh.balance(token))["points_balance"] == 0
+
+
+@pytest.mark.parametrize("channel", ["online_order", "pos", "web", "mobile", "kiosk", None])
+async def test_checkin_accepts_each_listed_channel(punchh: Punchh, channel: str | None) -> None:
+    token = (await punchh.sign_up("ch@example.com"))["access_token"]
+    body = _valid_checkin({"channel": channel, "receipt_datetime": "2025-01-02T12:00:00.250Z"})
+    reply = await punchh.call("POST", "/api/auth/checkins/online_order", body, token=token)
+    assert reply.status == 200, reply.body
+    ledger = (await punchh.sandbox("GET", "ledger")).body["checkins"]
+    assert [e["channel"] for e in ledger] == [channel or "online_order"]
 
 
 async def test_checkin_needs_a_user(punchh: Punchh) -> None:

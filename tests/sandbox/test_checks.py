@@ -11,6 +11,12 @@ from sandbox.context import STATE_KEY
 from sandbox.server import start_sandbox
 from tests.sandbox.conftest import CLIENT_ID, OO_UA, Punchh, digest, make_config
 
+JSON_HEADERS = {
+    "User-Agent": OO_UA,
+    "Accept": "application/json",
+    "Content-Type": "application/json",
+}
+
 
 async def test_wrong_digest_is_412_with_the_online_ordering_body(punchh: Punchh) -> None:
     reply = await punchh.call(
@@ -24,7 +30,8 @@ async def test_wrong_digest_is_412_with_the_online_ordering_body(punchh: Punchh)
 
 async def test_missing_digest_is_412(punchh: Punchh) -> None:
     url = punchh.base + "/api/auth/users?client=" + CLIENT_ID
-    async with punchh.session.get(url, headers={"User-Agent": OO_UA}) as resp:
+    headers = {"User-Agent": OO_UA, "Accept": "application/json"}
+    async with punchh.session.get(url, headers=headers) as resp:
         assert resp.status == 412
 
 
@@ -114,7 +121,11 @@ async def test_wrong_or_missing_client_is_401(
 
 async def test_missing_user_agent_is_400(punchh: Punchh) -> None:
     raw = b'{"client":"test-client","user":{}}'
-    headers = {"x-pch-digest": digest("/api/auth/customers/sign_in", raw, "sha1")}
+    headers = {
+        "Accept": "application/json",
+        "Content-Type": "application/json",
+        "x-pch-digest": digest("/api/auth/customers/sign_in", raw, "sha1"),
+    }
     async with punchh.session.post(
         punchh.base + "/api/auth/customers/sign_in",
         data=raw,
@@ -131,7 +142,10 @@ async def test_missing_user_agent_is_400(punchh: Punchh) -> None:
 
 async def test_malformed_json_is_400(punchh: Punchh) -> None:
     raw = b'{"client": "test-client",'
-    headers = {"User-Agent": OO_UA, "x-pch-digest": digest("/api/auth/customers.json", raw, "sha1")}
+    headers = {
+        **JSON_HEADERS,
+        "x-pch-digest": digest("/api/auth/customers.json", raw, "sha1"),
+    }
     async with punchh.session.post(
         punchh.base + "/api/auth/customers.json", data=raw, headers=headers
     ) as resp:
@@ -164,7 +178,7 @@ def test_the_pipeline_order(config: SandboxConfig) -> None:
         "calls",
         "faults",
         "errors",
-        "user_agent",
+        "headers",
         "signature",
         "body",
         "client",

@@ -8,13 +8,14 @@ from sandbox.faults import parse_rule
 from tests.sandbox.conftest import Punchh
 
 SIGN_UP = "/api/auth/customers.json"
+NAMES = {"first_name": "Eve", "last_name": "Echo"}
 
 
 async def test_echo_json_applies_and_echoes_the_new_tokens(punchh: Punchh) -> None:
     rule = {"method": "POST", "path": SIGN_UP, "echo": "json", "status": 422, "times": 1}
     assert (await punchh.sandbox("POST", "faults", rule)).status == 201
     reply = await punchh.call(
-        "POST", SIGN_UP, {"user": {"email": "e@example.com", "password": "password123"}}
+        "POST", SIGN_UP, {"user": {"email": "e@example.com", "password": "password123", **NAMES}}
     )
     assert reply.status == 422
     access, auth = reply.body["access_token"], reply.body["authentication_token"]

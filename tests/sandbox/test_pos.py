@@ -121,9 +121,18 @@ async def test_dummy_account_merges_into_the_online_sign_up(
     again = await punchh.call(
         "POST",
         "/api/auth/customers.json",
-        {"user": {"email": "x@example.com", "password": "password123", "phone": PHONE}},
+        {
+            "user": {
+                "email": "x@example.com",
+                "password": "password123",
+                "phone": PHONE,
+                "first_name": "Xu",
+                "last_name": "Xi",
+            }
+        },
     )
     assert again.status == 422
+    assert again.body["errors"] == {"phone": ["has already been taken"]}
 
 
 async def test_sandbox_user_view_and_unknown_user(punchh: Punchh) -> None:

@@ -16,7 +16,9 @@ KEYS = {
     "qualified_menu_items",
     "redemption_id",
     "redemption_code",
+    "max_applicable_quantity",
     "campaign_name",
+    "qualifying_conditions",
 }
 ITEM = {
     "item_name": "Pizza",
@@ -50,7 +52,11 @@ async def test_query_reports_and_changes_nothing(punchh: Punchh) -> None:
     reply = await punchh.call("POST", PATH, _reward(reward_id, query=True), token=token)
     assert reply.status == 200
     assert set(reply.body) == KEYS
-    assert (reply.body["category"], reply.body["redemption_amount"]) == ("redeemable", 10.0)
+    assert (reply.body["category"], reply.body["redemption_amount"]) == ("redeemable", 10)
+    assert isinstance(reply.body["redemption_amount"], int)  # seed 004: integer
+    # Not a Price Rollback offer: no quantity cap; qualified: no failed conditions.
+    assert reply.body["max_applicable_quantity"] is None
+    assert reply.body["qualifying_conditions"] == {}
     assert (reply.body["redemption_id"], reply.body["redemption_code"]) == (None, None)
     assert reply.body["qualified_menu_items"] == [ITEM]
     assert await punchh.balance(token) == before
@@ -117,14 +123,32 @@ async def test_expired_reward(punchh: Punchh, clock: ManualClock) -> None:
 async def test_discount_amount_spends_points_as_currency(punchh: Punchh) -> None:
     token = (await punchh.sign_up("cash@example.com"))["access_token"]
     await punchh.checkin(token, "earn", 60)  # 60 points = $6 at 10 points per dollar
-    body = {"discount_type": "discount_amount", "discount_amount": 2.5, "receipt_amount": 20}
+    body = {"discount_type": "discount_amount", "discount_amount": 3, "receipt_amount": 20}
     reply = await punchh.call("POST", PATH, body, token=token)
-    assert (reply.body["category"], reply.body["redemption_amount"]) == ("redeemable", 2.5)
-    assert (await punchh.balance(token))["points_balance"] == 35
+    assert (reply.body["category"], reply.body["redemption_amount"]) == ("redeemable", 3)
+    assert (await punchh.balance(token))["points_balance"] == 30
     too_much = {**body, "discount_amount": 4}
     reply = await punchh.call("POST", PATH, too_much, token=token)
     assert reply.body["category"] == "invalid"
-    assert (await punchh.balance(token))["points_balance"] == 35
+    assert (await punchh.balance(token))["points_balance"] == 30
+
+
+async def test_redemption_amount_is_a_whole_number(punchh: Punchh) -> None:
+    """Seed 004 types redemption_amount as an integer: $2.50 asked is $2 given, and paid."""
+    token = (await punchh.sign_up("whole@example.com"))["access_token"]
+    await punchh.checkin(token, "earn", 60)  # 60 points = $6 at 10 points per dollar
+    body = {"discount_type": "discount_amount", "discount_amount": 2.5, "receipt_amount": 20}
+    reply = await punchh.call("POST", PATH, body, token=token)
+    assert (reply.body["category"], reply.body["redemption_amount"]) == ("redeemable", 2)
+    assert isinstance(reply.body["redemption_amount"], int)
+    assert (await punchh.balance(token))["points_balance"] == 40
+    # Capped by a receipt of $1.80: $1; under a dollar nothing qualifies.
+    capped = {**body, "receipt_amount": 1.8}
+    assert (await punchh.call("POST", PATH, capped, token=token)).body["redemption_amount"] == 1
+    tiny = {**body, "discount_amount": 0.5}
+    reply = await punchh.call("POST", PATH, tiny, token=token)
+    assert (reply.body["category"], reply.body["redemption_amount"]) == ("invalid", 0)
+    assert (await punchh.balance(token))["points_balance"] == 30
 
 
 async def test_redeemable_and_promo_code(punchh: Punchh) -> None:
@@ -166,6 +190,11 @@ async def test_types_not_enabled_are_invalid(punchh: Punchh, kind: str) -> None:
         ({"discount_type": "coupon", "receipt_amount": 5}, "discount_type"),
         ({"discount_type": "reward"}, "reward_id"),
         ({"discount_type": "reward", "reward_id": 1}, "receipt_amount"),
+        # Seeds 002 and 004: online_order, pos, web, mobile, dashboard, chatbot, kiosk only.
+        (
+            {"discount_type": "reward", "reward_id": 1, "receipt_amount": 5, "channel": "fax"},
+            "channel",
+        ),
     ],
 )
 async def test_bad_requests_are_422(punchh: Punchh, body: dict[str, Any], field: str) -> None:

@@ -55,6 +55,7 @@ async def test_a_record_copied_onto_another_sessions_key_does_not_open(
         tokens = {}
         for who in ("victim", "attacker"):
             user = {"email": f"{who}@example.com", "password": PASSWORD, "first_name": who}
+            user["last_name"] = "Moved"  # both names: the business uses referral codes
             async with http.post(f"{gw.url}/api/auth/customers.json", json={"user": user}) as r:
                 assert r.status == 201, await r.text()
                 tokens[who] = (await r.json())["access_token"]

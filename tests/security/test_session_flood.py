@@ -30,7 +30,7 @@ async def test_one_account_signing_in_over_and_over_logs_nobody_else_out(
     async with gateway_process(env) as gw, aiohttp.ClientSession() as http:
 
         async def sign(path: str, email: str) -> str:
-            user = {"email": email, "password": PASSWORD, "first_name": "F"}
+            user = {"email": email, "password": PASSWORD, "first_name": "F", "last_name": "L"}
             async with http.post(f"{gw.url}{path}", json={"user": user}) as resp:
                 assert resp.status in (200, 201), await resp.text()
                 return str((await resp.json())["access_token"])

@@ -22,6 +22,7 @@ SIGN_IN = "/api/auth/customers/sign_in"
 PROFILE = "/api/auth/users"
 BALANCE = "/api/auth/users/balance"
 SHOWN = ("access_token", "authentication_token")
+NAMES = {"first_name": "Ada", "last_name": "L"}  # the business uses referral codes (seed 001)
 NO_CACHE = {"Cache-Control": "no-cache"}
 
 
@@ -71,7 +72,7 @@ async def _clear(http: aiohttp.ClientSession, sandbox: SandboxServer) -> None:
 
 
 async def _sign_up(http: aiohttp.ClientSession, gw: GatewayProcess, email: str) -> str:
-    user = {"email": email, "password": "password123", "first_name": "Ada"}
+    user = {"email": email, "password": "password123", "first_name": "Ada", "last_name": "L"}
     async with http.post(f"{gw.url}{SIGN_UP}", json={"user": user}) as resp:
         assert resp.status == 201, await resp.text()
         return str((await resp.json())["access_token"])
@@ -80,7 +81,7 @@ async def _sign_up(http: aiohttp.ClientSession, gw: GatewayProcess, email: str) 
 async def test_a_sign_in_answer_echoing_its_tokens_at_depth(sandbox: SandboxServer) -> None:
     async with gateway_process(gateway_env(sandbox.url)) as gw, aiohttp.ClientSession() as http:
         await _fault(http, sandbox, method="POST", path=SIGN_UP, echo="json", times=1)
-        user = {"email": "deep@example.com", "password": "password123"}
+        user = {"email": "deep@example.com", "password": "password123", **NAMES}
         async with http.post(f"{gw.url}{SIGN_UP}", json={"user": user}) as resp:
             raw, headers, status = await resp.read(), resp.headers, resp.status
             answer = await resp.json()

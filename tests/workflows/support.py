@@ -23,12 +23,34 @@ from sandbox.state import SandboxState
 from tests.conftest import CLIENT_ID, SESSION_SECRET, Client
 
 PASSWORD = "correct-horse-1"
+# The sandbox's business uses referral codes: sign-up needs both names (seed 001).
+NAMES = {"first_name": "Ada", "last_name": "Byron"}
+# What Punchh requires of a direct call (seeds 001, 002, 004): a Name/Type/Version agent.
+PUNCHH_HEADERS = {"User-Agent": "Direct/OnlineOrder/1.0/Test", "Accept": "application/json"}
 RECEIPT_AT = "2027-01-15T12:00:00Z"
 DEVICE_KEY = "store-101-kiosk-device-key"
 LOCATION_KEY = "LOC-101"
 BUSINESS_KEY = "BIZ-KEY"
 STORE_NUMBER = "101"
 ACCESS_TTL = 3600  # the sandbox's access-token lifetime in these tests
+
+
+def menu_items(amount: float) -> list[dict[str, Any]]:
+    """An online order's lines (seed 002 "Requires menu items"): one main carrying it all."""
+    return [
+        {
+            "item_name": "Burrito",
+            "item_qty": 1,
+            "item_amount": amount,
+            "menu_item_type": "M",
+            "menu_item_id": 1,
+            "menu_family": "Mains",
+            "menu_major_group": "Food",
+            "serial_number": "1.0",
+        }
+    ]
+
+
 POS_TOML = f"""
 [pos]
 enabled = true
@@ -126,7 +148,7 @@ class Frontend:
     # -- guest flows -------------------------------------------------------------------
 
     async def sign_up(self, email: str, **fields: Any) -> tuple[str, dict[str, Any]]:
-        user = {"email": email, "password": PASSWORD, "first_name": "Ada", "last_name": "Byron"}
+        user = {"email": email, "password": PASSWORD, **NAMES}
         user.update(fields)
         answer = await self.call("POST", "/api/auth/customers.json", json={"user": user})
         assert answer.status == 201, answer
@@ -145,6 +167,8 @@ class Frontend:
             "receipt_datetime": RECEIPT_AT,
             "payable": str(amount),
             "transaction_no": uid,
+            "channel": "online_order",
+            "menu_items": menu_items(amount),
             **extra,
         }
         return await self.call("POST", "/api/auth/checkins/online_order", json=order, token=token)
@@ -211,7 +235,10 @@ class SandboxAdmin:
         """An unsigned family call straight to the sandbox (password_less): what a thief
         holding a Punchh token could do without the gateway."""
         async with self.http.request(
-            method, self.url + path, json={"client": CLIENT_ID, **body}, headers=headers
+            method,
+            self.url + path,
+            json={"client": CLIENT_ID, **body},
+            headers={**PUNCHH_HEADERS, **headers},
         ) as resp:
             text = await resp.text()
             return resp.status, json.loads(text) if text else None

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from sandbox.state import SandboxState
-from tests.workflows.support import PASSWORD, Frontend, SandboxAdmin, gateway_claims
+from tests.workflows.support import (
+    PASSWORD,
+    Frontend,
+    SandboxAdmin,
+    gateway_claims,
+    menu_items,
+)
 
 pytestmark = pytest.mark.asyncio
 
@@ -63,6 +69,7 @@ async def test_gateway_token_in_body_or_query_stands_for_the_guest(fe: Frontend)
         "receipt_amount": 12.5,
         "receipt_datetime": "2027-01-15T12:00:00Z",
         "payable": "12.5",
+        "menu_items": menu_items(12.5),
     }
     by_body = await fe.call("POST", "/api/auth/checkins/online_order", json=order)
     assert by_body.status == 200, by_body

@@ -558,8 +558,10 @@ async def test_a_pos_checkin_makes_the_lookup_and_the_online_balance_stale(
 ) -> None:
     phone = "5550103030"
     # A kiosk account the guest then opens by OTP: no sign-in answer names the phone, so
-    # the gateway learns whose phone it is from the look-up answer.
-    created = await fe.pos("POST", "/api/pos/users", json={"user": {"phone": phone}})
+    # the gateway learns whose phone it is from the look-up answer. It has an email too:
+    # a phone-only (dummy) account cannot sign in before it completes sign-up (seed 000).
+    kiosk = {"phone": phone, "email": "kiosk-cache@example.com"}
+    created = await fe.pos("POST", "/api/pos/users", json={"user": kiosk})
     assert created.status == 201, created
     token, user_id = await otp_guest(fe, admin, phone)
     assert user_id == created.body["id"]
@@ -604,6 +606,7 @@ async def test_a_pos_checkin_by_email_makes_a_mobile_balance_stale(
     fe: Frontend, admin: SandboxAdmin
 ) -> None:
     user = {"email": "app@example.com", "password": "correct-horse-1", "first_name": "Al"}
+    user["last_name"] = "Apple"  # both names: the business uses referral codes (seed 001)
     device = {"punchh-app-device-id": "device-cache-1"}
     signed_up = await fe.call("POST", "/api2/mobile/users", json={"user": user}, headers=device)
     assert signed_up.status == 201, signed_up

@@ -12,11 +12,13 @@ from gateway.keys import UPSTREAM_URL
 from tests.conftest import SESSION_SECRET, GatewayFactory
 from tests.support.process import free_port, gateway_process
 from tests.workflows.support import (
+    NAMES,
     PASSWORD,
     RECEIPT_AT,
     Frontend,
     every_sandbox_token,
     gateway_claims,
+    menu_items,
 )
 
 pytestmark = pytest.mark.asyncio
@@ -91,7 +93,7 @@ async def test_embedded_sandbox_in_a_real_gateway_process() -> None:
         "GATEWAY_SANDBOX_PORT": str(sandbox_port),
     }
     async with gateway_process(env) as gp, aiohttp.ClientSession() as http:
-        user = {"email": "proc@example.com", "password": PASSWORD}
+        user = {"email": "proc@example.com", "password": PASSWORD, **NAMES}
         status, body = await _json(
             http, "POST", gp.url + "/api/auth/customers.json", json={"user": user}
         )
@@ -103,6 +105,7 @@ async def test_embedded_sandbox_in_a_real_gateway_process() -> None:
             "receipt_amount": 23.8,
             "receipt_datetime": RECEIPT_AT,
             "payable": "23.8",
+            "menu_items": menu_items(23.8),
         }
         status, earned = await _json(
             http, "POST", gp.url + "/api/auth/checkins/online_order", token, json=order

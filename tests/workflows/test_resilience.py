@@ -26,6 +26,7 @@ from tests.workflows.support import (
     Answer,
     Frontend,
     SandboxAdmin,
+    menu_items,
     sandbox_tokens,
 )
 
@@ -66,6 +67,7 @@ def _order(amount: float, uid: str | None) -> dict[str, Any]:
         "subtotal_amount": amount,
         "receipt_datetime": RECEIPT_AT,
         "payable": str(amount),
+        "menu_items": menu_items(amount),
     }
     if uid is not None:
         order["external_uid"] = uid

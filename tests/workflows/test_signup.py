@@ -7,7 +7,7 @@ import pytest
 
 from sandbox.state import SandboxState
 from tests.support.clock import ManualClock
-from tests.workflows.support import PASSWORD, Frontend, SandboxAdmin, gateway_claims
+from tests.workflows.support import NAMES, PASSWORD, Frontend, SandboxAdmin, gateway_claims
 
 pytestmark = pytest.mark.asyncio
 
@@ -73,7 +73,7 @@ async def test_sign_up_rejections_are_passed_through_and_create_nothing(
 ) -> None:
     await fe.sign_up("taken@example.com")
     users, grants = len(state.users), len(state.grants)
-    user = {"email": "new@example.com", "password": PASSWORD, **fields}
+    user = {"email": "new@example.com", "password": PASSWORD, **NAMES, **fields}
     answer = await fe.call("POST", "/api/auth/customers.json", json={"user": user})
     assert answer.status == 422, answer
     assert answer.body["errors"][field] == [message]
