@@ -3,6 +3,7 @@ value out, or ValueError whose message says what was expected."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -105,10 +106,17 @@ def networks(raw: Any, from_env: bool) -> tuple[str, ...]:
     return tuple(v.strip() for v in raw)
 
 
+# Punchh's documented form (seeds 001, 002, 004): Name/Type/Version, then anything
+# (`Punchh/OnlineOrder/1.0/Web/...`, `NCRSilverPro/POS/3.5.6b`); the sandbox refuses others.
+_USER_AGENT = re.compile(r"[^/\s]+/[^/\s]+/[^/\s]+(/.*)?", re.ASCII)
+
+
 def user_agent(raw: Any, from_env: bool) -> str:
     value = string(raw, from_env)
     if not value or any(ord(c) < 0x20 or ord(c) > 0x7E for c in value):
         raise ValueError("expected a non-empty printable ASCII User-Agent")
+    if _USER_AGENT.fullmatch(value) is None:
+        raise ValueError("expected Punchh's form Name/Type/Version, e.g. MyBrand/OnlineOrder/1.0")
     return value
 
 

@@ -217,3 +217,17 @@ def test_slow_client_settings_from_the_file(tmp_path: Path) -> None:
     f.write_text("[server]\nheader_timeout = 5\nmax_connections = 20000\n")
     server = load_config(str(f), GOOD_ENV).server
     assert (server.header_timeout, server.max_connections) == (5.0, 20000)
+
+
+@pytest.mark.parametrize("agent", ["curl/8.0", "Loyalty Gateway/OnlineOrder/1.0", "x"])
+def test_a_user_agent_punchh_would_refuse_is_a_start_up_error(agent: str) -> None:
+    """Punchh (and the sandbox) refuse a User-Agent not in Name/Type/Version form with 400:
+    a gateway started with one would fail every call, so it does not start."""
+    for env_name, key in (
+        ("PUNCHH_USER_AGENT", "punchh.user_agent"),
+        ("PUNCHH_POS_USER_AGENT", "punchh.pos_user_agent"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            load_config(None, {**GOOD_ENV, env_name: agent})
+        assert any(p.startswith(f"{key} ({env_name})") for p in caught.value.problems)
+    assert load_config(None, {**GOOD_ENV, "PUNCHH_USER_AGENT": "Brand/OnlineOrder/2.0/Web"})
