@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from sandbox.state import SandboxState
+from tests.support.clock import ManualClock
 from tests.workflows.support import PASSWORD, RECEIPT_AT, STORE_NUMBER, Frontend, SandboxAdmin
 
 pytestmark = pytest.mark.asyncio
@@ -140,3 +142,23 @@ async def test_a_scanned_ean13_names_the_key_by_its_check_digit() -> None:
 
     assert _ean13_check_digit("400638133393") == "1"  # EAN-13 4006381333931
     assert _ean13_check_digit(KEY) == "0"
+
+
+async def test_a_receipt_sent_again_a_second_later_is_stored_again(
+    fe: Frontend, state: SandboxState, clock: ManualClock
+) -> None:
+    key = "512345678900"
+    assert (await fe.pos("POST", "/receipt_details", json=receipt(key, 12.0))).status == 200
+    clock.advance(0.5)
+    assert (await fe.pos("POST", "/receipt_details", json=receipt(key, 13.0))).status == 200
+    assert [r.amount for r in state.receipts[key]] == [13.0]  # within a second: overwritten
+    clock.advance(1.0)
+    assert (await fe.pos("POST", "/receipt_details", json=receipt(key, 14.0))).status == 200
+    assert [r.amount for r in state.receipts[key]] == [13.0, 14.0]  # a second later: again
+    web, _ = await fe.sign_up("later@example.com")
+    app = await _app_sign_in(fe, "later@example.com")
+    earned = await _scan(fe, app, key)
+    assert earned.body["points_earned"] == 14  # the latest version, once
+    assert (await fe.balance(web))["points_balance"] == 14
+    assert (await _scan(fe, app, key)).status == 422
+    assert all(r.used_by is not None for r in state.receipts[key])
