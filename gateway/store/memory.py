@@ -119,10 +119,17 @@ class MemorySessionStore:
         self._items[sid] = pack(session, self._clock() + ttl)
 
     async def replace(self, session: Session, ttl: float) -> bool:
-        if self._live(session.sid) is None:
+        sid = session.sid
+        old = self._live(sid)
+        if old is None:
             return False
-        del self._items[session.sid]  # written again: to the end of the order, most recent
-        self._items[session.sid] = pack(session, self._clock() + ttl)
+        if user_of(old) == session.user_id:
+            del self._items[sid]  # written again: to the end of the order, most recent
+        else:  # another guest's record now (never in the gateway's own flows): re-indexed
+            self._drop(sid)
+            if session.user_id is not None:
+                self._set_mine(session.user_id, (*self._mine(session.user_id), sid))
+        self._items[sid] = pack(session, self._clock() + ttl)
         return True
 
     def _sweep(self) -> None:

@@ -174,3 +174,16 @@ async def test_a_full_table_takes_from_guests_with_sessions_to_spare_first() -> 
     await manager.create("third", TOKENS)
     assert await _alive(manager, singles[0])
     assert not await _alive(manager, singles[1])
+
+
+async def test_the_per_guest_index_follows_a_record_rewritten_for_another_guest() -> None:
+    clock = ManualClock()
+    store = MemorySessionStore(max_sessions=10, clock=clock)
+    manager = SessionManager(store, secret=SECRET, ttl=3600, idle_timeout=3600, clock=clock)
+    session, _ = await manager.create("42", TOKENS)
+    assert await store.replace(replace(session, user_id="7"), 3600)
+    assert store.sessions_of("42") == ()
+    assert store.sessions_of("7") == (session.sid,)
+    assert await store.delete_user("42") == 0
+    assert await store.get(session.sid) is not None
+    assert await store.delete_user("7") == 1
