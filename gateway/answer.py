@@ -12,6 +12,7 @@ on unparsed. A sign-in answer that cannot be parsed is never passed on: 502.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,9 @@ from gateway.upstream import UpstreamResponse
 # A sign-in answer worth reading: a key ending in `_token`, or escapes that may spell one.
 _TOKEN_MARKS = (b"_token", b"\\u")
 _UNREAD = object()  # an answer not read as JSON: scrubbed as bytes
+# A `\\u` escape of a character a token may hold (letters, digits, + - . / = _ ~); Rails'
+# usual \\u0026, \\u003c and \\u003e (& < >) do not make an answer worth reading.
+_TOKEN_ESCAPE = re.compile(rb"\\u00(?:2[bdef]|3[0-9d]|[4-7][0-9a-f])", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +85,12 @@ def scrub_body(resp: UpstreamResponse, scrub: Scrub) -> bytes:
     any is read (and written again only if a token was in it)."""
     body = resp.body
     if not scrub.found_in(body):
-        if b"\\u" not in body or not _is_json(resp):
+        if not _TOKEN_ESCAPE.search(body) or not _is_json(resp):
             return body  # the common case: nothing to scrub, no parse
-        doc = scrub.doc(_load(resp))
+        doc = _try_load(resp)
+        if doc is _UNREAD:  # not JSON after all: what the bytes check saw is all there is
+            return body
+        doc = scrub.doc(doc)
         return compact_json(doc) if scrub.changed else body
     if not _is_json(resp):
         return scrub.body(body)

@@ -1,6 +1,7 @@
 """The gateway's policy for client connections (issue 15, findings 7 and 9): the limits
-each connection is held to, the per-process connection cap, and what a request aiohttp's
-parser refuses is answered with. gateway/protocol.py applies it to aiohttp's connections.
+each connection is held to, the connection cap of a listener in this process, and what a
+request aiohttp's parser refuses is answered with. gateway/protocol.py applies it to
+aiohttp's connections.
 
 - Headers: a connection has `server.header_timeout` seconds from its opening, and from the
   first byte of each later request on it, to send complete request headers; then it is
@@ -9,7 +10,8 @@ parser refuses is answered with. gateway/protocol.py applies it to aiohttp's con
   arrive; then the read fails with 408 `body_timeout` and the connection closes after it.
 - Idle: a keep-alive connection with no byte of a next request is aiohttp's
   `keepalive_timeout` (`server.keepalive_timeout`), not the header timeout.
-- Cap: beyond `server.max_connections` open connections in this process a new one is still
+- Cap: beyond `server.max_connections` open connections on this listener (in this process;
+  the admin listener has its own count) a new one is still
   accepted (a load balancer's health check must get through), but only /healthz and /readyz
   are served on it; anything else is 503 `overloaded`; it closes after its answer.
 - Refusals: a request aiohttp's parser refuses is 400 in the gateway's JSON shape

@@ -10,9 +10,8 @@ orjson refuses what RFC 8259 refuses (NaN, Infinity, lone surrogates): `ValueErr
 the `json` fallback is held to the same (it would take all three, and a lone surrogate
 then fails when the body is written for Punchh: a 500 after budgets were drawn).
 
-`max_depth` bounds nesting (a frontend's body: 32 levels): checked before a value is built,
-cheaply: only a body holding more than `max_depth` brackets is scanned, and the scan counts
-brackets outside strings (one regex and a translate, in C, then a pass over the brackets).
+`max_depth` bounds nesting (a frontend's body: 32 levels): counted on the parsed value (orjson
+itself refuses past 1024 levels), only for text holding more than `max_depth` brackets.
 """
 
 from __future__ import annotations
@@ -34,34 +33,45 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (RFC 8259)")
 
 
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+def nesting(doc: Any, limit: int = 1 << 30) -> int:
+    """How deep arrays and objects nest in a parsed value (a scalar: 0), counted without
+    recursion; it stops counting past `limit`."""
+    deepest, todo = 0, [(doc, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        todo.extend((child, level + 1) for child in node if isinstance(child, dict | list))
+    return deepest
 
 
 def depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text (brackets inside strings do not
-    count); for malformed text, a number the parser's own refusal makes moot."""
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
-    level = deepest = 0
-    for byte in brackets:
-        if byte in (0x5B, 0x7B):  # [ {
-            level += 1
-            deepest = max(deepest, level)
-        else:
-            level -= 1
-    return deepest
+    """The deepest nesting of arrays and objects in JSON text (ValueError if it is not)."""
+    return nesting(loads(data))
 
 
 def loads(raw: bytes | str, *, max_depth: int | None = None) -> Any:
     """Raises ValueError (orjson.JSONDecodeError and json.JSONDecodeError both are), also
-    for text nested deeper than `max_depth`."""
+    for text nested deeper than `max_depth`: counted on the parsed value, only when the
+    text holds more brackets than that (parsing first keeps the cost linear whatever the
+    text: a scan of unparsed text for strings was quadratic on unmatched quotes)."""
     data = raw.encode("utf-8") if isinstance(raw, str) else raw
+    doc = _parse(data)
     if (
         max_depth is not None
         and data.count(b"[") + data.count(b"{") > max_depth
-        and depth(data) > max_depth
+        and nesting(doc, max_depth) > max_depth
     ):
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    return doc
+
+
+def _parse(data: bytes) -> Any:
     if _LONG_RUN in data.translate(_DIGITS_AS_ZERO):
         try:
             doc = json.loads(data, parse_constant=_not_json)

@@ -24,6 +24,9 @@ JSON = Any
 _TOKEN_KEYS = frozenset({"access_token", "authentication_token", "id_token", "refresh_token"})
 # Matched as substrings only from this length: a one-character "token" must not wreck answers.
 _MIN_TOKEN = 8
+_TOKEN_WORD = 20  # a word this long in a token-named value is taken for a token, not prose
+# Characters `quote` leaves as they are: a token made of them only has no encoded spelling.
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.~-]*")
 _GONE = object()  # a string that was exactly a token, left with nothing: dropped
 # A sign-in answer not read as JSON: a value named as a token, `"name": "v"` or `name=v`.
 _NAMED_TOKEN = re.compile(
@@ -47,6 +50,47 @@ def token_swaps(held: Iterable[PunchhTokens], gateway_token: str | None) -> dict
     return swaps
 
 
+_PLANS_MAX = 1024  # sessions whose answers' scrub plans are kept (a dict of ~1 KB each)
+
+
+class _Plan:
+    """What one set of held tokens needs, built once per session's tokens (not per answer:
+    the spellings, the needles of the bytes check and the order of the swaps cost ~9 µs)."""
+
+    __slots__ = ("_pattern", "long", "needles", "swaps")
+
+    def __init__(self, swaps: dict[str, str]) -> None:
+        # A token percent-encoded (in a link, a query) is the same token: swapped as well.
+        encoded = {
+            quote(t, safe=""): quote(swap, safe="")
+            for t, swap in swaps.items()
+            if len(t) >= _MIN_TOKEN and not _URL_SAFE.fullmatch(t)
+        }
+        self.swaps = {**swaps, **encoded} if encoded else swaps
+        self.needles = [
+            t.encode() if len(t) >= _MIN_TOKEN else b'"%s"' % t.encode() for t in self.swaps
+        ]
+        self.needles += [t.replace("/", "\\/").encode() for t in self.swaps if "/" in t]
+        self.long = sorted((t for t in self.swaps if len(t) >= _MIN_TOKEN), key=len, reverse=True)
+        self._pattern: tuple[re.Pattern[bytes], dict[bytes, bytes]] | None = None
+
+    def pattern(self) -> tuple[re.Pattern[bytes], dict[bytes, bytes]]:
+        """Every spelling of every long token, as one pattern (non-JSON answers, rarely)."""
+        if self._pattern is None:
+            forms = {
+                n: r
+                for t, swap in self.swaps.items()
+                if len(t) >= _MIN_TOKEN
+                for n, r in _spellings(t, swap)
+            }
+            joined = b"|".join(re.escape(n) for n in sorted(forms, key=len, reverse=True))
+            self._pattern = (re.compile(joined or b"(?!)"), forms)
+        return self._pattern
+
+
+_PLANS: dict[tuple[tuple[str, str], ...], _Plan] = {}
+
+
 class Scrub:
     """Punchh tokens an answer must not carry, each with what takes its place (a mapping
     from `token_swaps`). A string containing a token has it swapped; a string that was
@@ -56,28 +100,29 @@ class Scrub:
     per answer cost a sign-in a fifth of its CPU): a substring test per long token, longest
     first, then `str.replace`; bytes of a non-JSON answer (rare) get one compiled pattern."""
 
-    __slots__ = ("_bytes", "_long", "_needles", "_swaps", "changed")
+    __slots__ = ("_plan", "changed")
 
     def __init__(self, swaps: dict[str, str]) -> None:
-        # A token percent-encoded (in a link, a query) is the same token: swapped as well.
-        encoded = {
-            quote(t, safe=""): quote(swap, safe="")
-            for t, swap in swaps.items()
-            if len(t) >= _MIN_TOKEN and quote(t, safe="") != t
-        }
-        swaps = {**swaps, **encoded} if encoded else swaps
-        self._swaps = swaps
+        key = tuple(swaps.items())
+        plan = _PLANS.get(key)
+        if plan is None:  # a session's first answer: its tokens' spellings, once
+            if len(_PLANS) >= _PLANS_MAX:
+                _PLANS.clear()
+            plan = _PLANS[key] = _Plan(swaps)
+        self._plan = plan
         self.changed = False  # whether a string was swapped or dropped
-        self._needles = [
-            t.encode() if len(t) >= _MIN_TOKEN else b'"%s"' % t.encode() for t in swaps
-        ]
-        self._needles += [t.replace("/", "\\/").encode() for t in swaps if "/" in t]
-        self._long = sorted((t for t in swaps if len(t) >= _MIN_TOKEN), key=len, reverse=True)
-        self._bytes: tuple[re.Pattern[bytes], dict[bytes, bytes]] | None = None
+
+    @property
+    def _swaps(self) -> dict[str, str]:
+        return self._plan.swaps
+
+    @property
+    def _long(self) -> list[str]:
+        return self._plan.long
 
     def found_in(self, body: bytes) -> bool:
         """The cheap check: does `body` hold any of the tokens, as sent or JSON-escaped."""
-        return any(needle in body for needle in self._needles)
+        return any(needle in body for needle in self._plan.needles)
 
     def text(self, value: str) -> str | None:
         """`value` with every token swapped; None when nothing is left of it."""
@@ -103,16 +148,7 @@ class Scrub:
 
     def body(self, raw: bytes) -> bytes:
         """A body that is not read as JSON: every token swapped byte-wise."""
-        if self._bytes is None:
-            forms = {
-                n: r
-                for t, swap in self._swaps.items()
-                if len(t) >= _MIN_TOKEN
-                for n, r in _spellings(t, swap)
-            }
-            joined = b"|".join(re.escape(n) for n in sorted(forms, key=len, reverse=True))
-            self._bytes = (re.compile(joined or b"(?!)"), forms)
-        pattern, swaps = self._bytes
+        pattern, swaps = self._plan.pattern()
         return pattern.sub(lambda m: swaps[m.group()], raw)
 
     def doc(self, doc: JSON) -> JSON:
@@ -197,9 +233,15 @@ def _rewritten(key: str, value: JSON) -> bool:
 
 
 def _is_message(value: JSON) -> bool:
+    """A 422's "can't be blank": words, none long enough to be a token ("Bearer <token>"
+    under a token's name is a token, not a message)."""
     if isinstance(value, list):
-        return bool(value) and all(isinstance(v, str) and " " in v for v in value)
-    return isinstance(value, str) and " " in value
+        return bool(value) and all(_is_message(v) for v in value if not isinstance(v, list))
+    return (
+        isinstance(value, str)
+        and " " in value
+        and all(len(word) < _TOKEN_WORD for word in value.split())
+    )
 
 
 def _token_like(value: JSON) -> Iterator[str]:
@@ -208,8 +250,8 @@ def _token_like(value: JSON) -> Iterator[str]:
         value.values() if isinstance(value, dict) else value if isinstance(value, list) else [value]
     )
     for v in inner:
-        if isinstance(v, str) and len(v) >= _MIN_TOKEN and " " not in v:
-            yield v
+        if isinstance(v, str):
+            yield from (w for w in v.split() if len(w) >= _MIN_TOKEN)
 
 
 def named_tokens(raw: bytes) -> list[str]:

@@ -50,7 +50,19 @@ def id_token_expiry(id_token: str | None) -> float | None:
         exp = jwt.decode(id_token, options={"verify_signature": False}).get("exp")
     except jwt.PyJWTError:
         return None
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+    if isinstance(exp, bool) or not isinstance(exp, int | float):
+        return None
+    return float(exp) if -1e12 < exp < 1e12 else None  # a 400-digit exp: no expiry read
+
+
+_MAX_SECONDS = 10 * 365 * 86400.0  # beyond this a lifetime is nonsense, and float() may fail
+
+
+def _seconds(value: JSON) -> float | None:
+    """A positive number of seconds, or None (a bool, a string, a 400-digit integer)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return float(min(value, _MAX_SECONDS))
 
 
 def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
@@ -71,8 +83,14 @@ def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
         for key in ("user_id", "id"):
             value = box.get(key)
             if user_id is None and isinstance(value, str | int) and not isinstance(value, bool):
-                user_id = str(value)
-    strings = {k: v for k, v in found.items() if k != "expires_in" and isinstance(v, str) and v}
+                user_id = str(value) if str(value).isprintable() else None
+    # A token or id with a control character (NUL...) could not travel in a header, nor be
+    # kept: not taken (the answer is then refused as one without tokens).
+    strings = {
+        k: v
+        for k, v in found.items()
+        if k != "expires_in" and isinstance(v, str) and v and v.isprintable()
+    }
     if not strings.get("access_token") and not strings.get("authentication_token"):
         return None
     expires = found.get("expires_in")
@@ -81,7 +99,7 @@ def take_tokens(doc: JSON) -> tuple[PunchhTokens, str | None] | None:
         authentication_token=strings.get("authentication_token"),
         id_token=strings.get("id_token"),
         refresh_token=strings.get("refresh_token"),
-        expires_in=float(expires) if isinstance(expires, int | float) and expires > 0 else None,
+        expires_in=_seconds(expires),
     )
     if user_id is None and tokens.id_token:
         user_id = _user_id_from_id_token(tokens.id_token)

@@ -162,11 +162,14 @@ class RedisSessionStore:
                     pipe.pexpire(user_key, ms, gt=True)
                     pipe.scard(user_key)
                 replies = await pipe.execute()
-            if session.user_id is not None and int(replies[-1]) > self._per_user:
-                await self._trim(session.user_id, session.sid)
         except RedisError as exc:
             raise _unavailable(exc) from None
         self._remember(session, ttl)
+        if session.user_id is not None and int(replies[-1]) > self._per_user:
+            try:  # best effort: the sign-in is done and kept; the next one trims again
+                await self._trim(session.user_id, session.sid)
+            except RedisError as exc:
+                log.warning("per-guest session trim failed", extra={"error": str(exc)})
 
     async def _trim(self, user_id: str, newest: str) -> None:
         """End the guest's oldest sessions beyond `max_per_user` (by sign-in time; one that

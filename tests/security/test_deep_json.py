@@ -6,6 +6,8 @@ A real gateway process, the sandbox."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 
 from sandbox.server import SandboxServer
@@ -73,3 +75,22 @@ async def test_what_orjson_refuses_the_json_fallback_refuses_too(sandbox: Sandbo
     assert answers == [(400, "invalid_json")] * 3
     assert calls.get("POST /api2/password_less/token", 0) == 0
     assert "Traceback" not in logs
+
+
+async def test_unmatched_quotes_do_not_stall_the_depth_check(sandbox: SandboxServer) -> None:
+    """After a code review: the depth check once scanned unparsed text for strings, which
+    took seconds on a 64 KB body of unmatched quotes (17 s measured), freezing the process.
+    Now it counts on the parsed value: malformed text is refused at once."""
+    raw = b"[" * 33 + b'\\"' * 32000  # 64 KB: under max_body_bytes
+    async with gateway_process(gateway_env(sandbox.url)) as gw, aiohttp.ClientSession() as http:
+        started = asyncio.get_running_loop().time()
+        async with http.post(
+            f"{gw.url}{RESET}", data=raw, headers={"Content-Type": "application/json"}
+        ) as resp:
+            status, code = resp.status, (await resp.json())["error"]["code"]
+        took = asyncio.get_running_loop().time() - started
+        async with http.get(f"{gw.url}/healthz") as resp:
+            alive = resp.status
+    assert (status, code) == (400, "invalid_json")
+    assert took < 3.0, took  # seconds: 17 s before, milliseconds now
+    assert alive == 200

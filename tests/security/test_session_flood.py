@@ -3,7 +3,7 @@ the sessions expiring earliest when full, so one account signing in over and ove
 everyone else out. Now a guest holds at most `session.max_per_user` sessions (10), the
 oldest ending first, and a full table takes the least recently used session of a guest
 with more than one before anyone's only session. A real gateway process (memory store
-of 20 sessions) in front of the sandbox."""
+of 12 sessions: full with 8 guests and 4 of the flood's) in front of the sandbox."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def test_one_account_signing_in_over_and_over_logs_nobody_else_out(
     sandbox: SandboxServer, tmp_path: Path
 ) -> None:
     config = tmp_path / "gateway.toml"
-    config.write_text("[session]\nmax_sessions = 20\n")
+    config.write_text("[session]\nmax_sessions = 12\n")  # full: 8 guests + 4
     env = gateway_env(sandbox.url, GATEWAY_CONFIG=str(config))
     async with gateway_process(env) as gw, aiohttp.ClientSession() as http:
 
@@ -46,4 +46,6 @@ async def test_one_account_signing_in_over_and_over_logs_nobody_else_out(
         guest_statuses = [await status(token) for token in guests]
         flood_statuses = [await status(token) for token in flood]
     assert guest_statuses == [200] * 8
-    assert flood_statuses == [401] * 50 + [200] * 10
+    # The per-guest cap (10) and then the full table (12) took only the flooding account's
+    # sessions, its oldest first: its 4 newest are left beside the 8 guests.
+    assert flood_statuses == [401] * 56 + [200] * 4

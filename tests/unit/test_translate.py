@@ -287,3 +287,15 @@ def test_query() -> None:
         ("client", "ours"),
     ]
     assert rewrite_query(q, client_id=None, auth_token=None) == [("a", "1"), ("b", "2")]
+
+
+def test_a_token_under_a_token_name_with_a_space_is_still_a_token() -> None:
+    """After a code review: "Bearer <token>" under `refresh_token` was kept as a message."""
+    secret = "R" * 43
+    doc = {
+        "x": {"refresh_token": f"Bearer {secret}"},
+        "errors": {"access_token": ["can't be blank"]},
+    }
+    dropped = drop_token_keys(doc, None)
+    assert doc == {"x": {}, "errors": {"access_token": ["can't be blank"]}}
+    assert secret in dropped

@@ -105,7 +105,7 @@ async def test_unknown_voided_and_missing_barcodes(fe: Frontend) -> None:
 
 
 async def test_a_receipt_sent_again_within_a_second_overwrites_it(
-    fe: Frontend, admin: SandboxAdmin
+    fe: Frontend, state: SandboxState
 ) -> None:
     """Punchh: the same receipt within a second overwrites; a second or more later, it is
     stored again. The latest version is the one earned."""
@@ -113,6 +113,7 @@ async def test_a_receipt_sent_again_within_a_second_overwrites_it(
     for amount in (10.0, 30.0):
         sent = await fe.pos("POST", "/receipt_details", json=receipt(key, amount=amount))
         assert sent.status == 200, sent
+    assert [r.amount for r in state.receipts[key]] == [30.0]  # one version: overwritten
     token, _ = await fe.sign_up("twice@example.com")
     app = await _app_sign_in(fe, "twice@example.com")
     earned = await _scan(fe, app, int(key))  # Punchh documents bar_code as an integer
