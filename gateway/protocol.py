@@ -157,7 +157,10 @@ class GatewayProtocol(RequestHandler):
         else:
             log.error("unhandled error", extra=extra, exc_info=exc)
         headers = {"X-Request-ID": rid, "Connection": "close"}  # said even to HTTP/1.0
-        response = error_response(status, error.code, error.message, rid, headers)
+        # aiohttp's 400s keep their status; anything else it would answer (a 500, a 504 for
+        # a timeout escaping a handler) is the gateway's 500 internal_error, status and code
+        # agreeing.
+        response = error_response(error.status, error.code, error.message, rid, headers)
         response.force_close()
         return response
 

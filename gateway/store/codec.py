@@ -95,5 +95,5 @@ def load_session(raw: bytes, cipher: TokenCipher, sid: str) -> Session:
             access_expires_at=record["access_expires_at"],
             family=str(record["family"]),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise UnreadableRecord(f"unreadable session record: {type(exc).__name__}") from None
