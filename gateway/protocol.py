@@ -55,6 +55,7 @@ class GatewayProtocol(RequestHandler):
         "_counted",
         "_cut",
         "_deadline",
+        "_head_pending",
         "_limits",
         "_open",
         "_phase",
@@ -68,6 +69,7 @@ class GatewayProtocol(RequestHandler):
         self._limits = limits
         self._app_handler = manager.request_handler
         self._counted = False
+        self._head_pending = False  # the header deadline runs for a next head's first bytes
         self._cut = False  # close right after the current answer, without lingering
         self._open = 0  # requests taken up and not yet answered
         self._body: StreamReader | None = None  # the latest request's body
@@ -105,15 +107,24 @@ class GatewayProtocol(RequestHandler):
                 self._cut = True
                 body.set_exception(MalformedRequest("the request body's framing is invalid"))
             return
-        if data and not self._open:  # between requests: the first bytes of the next head
-            self._quiet = False
-            if not self._deadline:
-                self._arm(self._limits.header_timeout, _HEAD)
+        if not data:
+            super().data_received(data)
+            return
+        # The bytes of a next head: between requests, or pipelined behind one in flight (its
+        # body all in). The header deadline runs from the first of them until a head is whole.
+        self._quiet = False
+        if not self._deadline or self._phase == _BODY:  # (a body deadline: that body is in)
+            self._arm(self._limits.header_timeout, _HEAD)
+            self._head_pending = True
+        parsed = self._request_count
         super().data_received(data)
+        if self._request_count != parsed and self._open and self._phase == _HEAD:
+            self._deadline, self._head_pending = 0.0, False  # whole: it waits for its turn
 
     def taken(self, payload: StreamReader) -> None:
         """A request's headers are complete and its handling starts (the request factory)."""
         self._open += 1
+        self._head_pending = False
         self._body = payload
         if payload.is_eof():
             self._deadline = 0.0
@@ -124,7 +135,8 @@ class GatewayProtocol(RequestHandler):
         self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         self._open -= 1
-        self._deadline = 0.0
+        if not self._head_pending:  # a pipelined head still partial keeps its deadline
+            self._deadline = 0.0
         if self._body is not None and self._body.is_eof():
             self._body = None  # kept only while aiohttp may linger over the rest of it
         if not isinstance(resp, web.StreamResponse):  # a handler that returned nothing

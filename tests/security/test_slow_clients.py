@@ -132,3 +132,27 @@ async def test_idle_keep_alive_is_the_keepalive_timeout(sandbox: SandboxServer) 
         waited = await conn.closed_after(LIMIT + MARGIN)
         assert LIMIT * 0.8 <= waited <= LIMIT + MARGIN, waited
         await conn.close()
+
+
+async def test_a_partial_head_pipelined_behind_a_request_in_flight_is_cut(
+    sandbox: SandboxServer,
+) -> None:
+    """After a code review: bytes of a next head that arrive while a request is being
+    handled (pipelining) were held to the keep-alive timeout only. They have the header
+    timeout too, from their first byte."""
+    async with aiohttp.ClientSession() as http:
+        fault = {"method": "POST", "path": RESET, "latency_ms": 4000, "times": 1}
+        async with http.post(f"{sandbox.url}/__sandbox/faults", json=fault) as resp:
+            assert resp.status in (200, 201)
+    async with gateway(sandbox, GATEWAY_KEEPALIVE_TIMEOUT="60") as gw:
+        conn = await RawConnection.open(gw.url)
+        body = b'{"user": {"email": "pipelined@example.com"}}'
+        await conn.send(
+            b"POST " + RESET.encode() + b" HTTP/1.1\r\nHost: gateway\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+        )
+        await asyncio.sleep(0.3)  # the first request is with Punchh (4 s) when this comes
+        await conn.send(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n")  # never finished
+        waited = await conn.closed_after(LIMIT + MARGIN)
+        assert waited <= LIMIT + MARGIN
+        await conn.close()
