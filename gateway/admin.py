@@ -19,7 +19,6 @@ import jinja2
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from gateway.connections import Connections
 from gateway.errors import Forbidden, StoreUnavailable, Unauthorized
 from gateway.keys import CONFIG, METRICS, SESSION_COUNT, SESSIONS
 from gateway.metrics import render
@@ -104,14 +103,8 @@ async def admin_site(app: web.Application) -> AsyncIterator[None]:
     admin = web.Application()
     admin[MAIN_APP] = app
     add_admin_routes(admin, guarded=False)
-    server = cfg.server
-    # The main listener's connection policy: deadlines, cap, JSON refusals, no versions.
-    runner = GatewayRunner(
-        admin,
-        Connections(server.header_timeout, server.body_timeout, server.max_connections),
-        access_log=None,
-        keepalive_timeout=server.keepalive_timeout,
-    )
+    # The main listener's connection policy (its own count): deadlines, cap, JSON refusals.
+    runner = GatewayRunner.serving(admin, cfg.server, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, cfg.admin.host, cfg.admin.port).start()
     log.info("admin listening", extra={"host": cfg.admin.host, "port": cfg.admin.port})

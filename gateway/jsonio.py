@@ -50,11 +50,6 @@ def nesting(doc: Any, limit: int = 1 << 30) -> int:
     return deepest
 
 
-def depth(data: bytes) -> int:
-    """The deepest nesting of arrays and objects in JSON text (ValueError if it is not)."""
-    return nesting(loads(data))
-
-
 def loads(raw: bytes | str, *, max_depth: int | None = None) -> Any:
     """Raises ValueError (orjson.JSONDecodeError and json.JSONDecodeError both are), also
     for text nested deeper than `max_depth`: counted on the parsed value, only when the

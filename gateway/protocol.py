@@ -25,6 +25,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from gateway.config import ServerConfig
 from gateway.connections import HEALTH, Connections, refusal
 from gateway.errors import MalformedRequest, RequestTimeout, TooManyConnections
 from middleware.errors import error_response
@@ -256,6 +257,12 @@ class GatewayRunner(web.AppRunner):
     def __init__(self, app: web.Application, limits: Connections, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._limits = limits
+
+    @classmethod
+    def serving(cls, app: web.Application, server: ServerConfig, **kwargs: Any) -> GatewayRunner:
+        """A runner held to `server`'s deadlines, connection cap and keep-alive idle time."""
+        limits = Connections(server.header_timeout, server.body_timeout, server.max_connections)
+        return cls(app, limits, keepalive_timeout=server.keepalive_timeout, **kwargs)
 
     async def _make_server(self) -> web.Server:
         return GatewayServer(await super()._make_server(), self._limits)

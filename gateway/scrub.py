@@ -112,28 +112,21 @@ class Scrub:
         self._plan = plan
         self.changed = False  # whether a string was swapped or dropped
 
-    @property
-    def _swaps(self) -> dict[str, str]:
-        return self._plan.swaps
-
-    @property
-    def _long(self) -> list[str]:
-        return self._plan.long
-
     def found_in(self, body: bytes) -> bool:
         """The cheap check: does `body` hold any of the tokens, as sent or JSON-escaped."""
         return any(needle in body for needle in self._plan.needles)
 
     def text(self, value: str) -> str | None:
         """`value` with every token swapped; None when nothing is left of it."""
-        swap = self._swaps.get(value)
+        swaps = self._plan.swaps
+        swap = swaps.get(value)
         if swap is not None:
             self.changed = True
             return swap or None
-        for token in self._long:
+        for token in self._plan.long:
             if token in value:
                 self.changed = True
-                value = value.replace(token, self._swaps[token])
+                value = value.replace(token, swaps[token])
         return value
 
     def headers(self, headers: CIMultiDict[str]) -> None:
@@ -189,11 +182,6 @@ def _spellings(token: str, swap: str) -> Iterator[tuple[bytes, bytes]]:
     yield token.encode(), swap.encode()
     if "/" in token:
         yield token.replace("/", "\\/").encode(), swap.replace("/", "\\/").encode()
-
-
-def scrub(doc: JSON, tokens: PunchhTokens, gateway_token: str | None) -> JSON:
-    """Replace any Punchh token echoed anywhere in `doc`; drop id and refresh tokens."""
-    return Scrub(token_swaps((tokens,), gateway_token)).doc(doc)
 
 
 def drop_token_keys(doc: JSON, taken: PunchhTokens | None) -> list[str]:

@@ -65,22 +65,19 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     # Imported here, not at the top: a spawned worker imports this module before it sets
     # PROMETHEUS_MULTIPROC_DIR, and prometheus_client (imported through gateway.keys)
     # chooses between in-process and multiprocess values once, at its own import.
-    from gateway.connections import Connections
     from gateway.keys import READINESS
     from gateway.protocol import GatewayRunner
 
     readiness = app[READINESS]
-    server = cfg.server
-    runner = GatewayRunner(
+    # Slow clients, the connection cap, keep-alive idle time (gateway/connections.py).
+    runner = GatewayRunner.serving(
         app,
-        # slow clients and the connection cap (gateway/connections.py, protocol.py)
-        Connections(server.header_timeout, server.body_timeout, server.max_connections),
+        cfg.server,
         access_log=None,  # our own access log writes route templates, never raw paths
         handle_signals=False,
         # What is still running after the drain is cancelled: aiohttp waits this long
         # (twice: for the handler, then for its task) before it cancels.
         shutdown_timeout=_CANCEL_WAIT,
-        keepalive_timeout=server.keepalive_timeout,  # idle keep-alive connections close
     )
     await runner.setup()
     site = web.TCPSite(runner, cfg.server.host, cfg.server.port, reuse_port=reuse_port)

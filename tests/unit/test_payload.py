@@ -106,9 +106,9 @@ def test_a_deeply_nested_body_with_a_long_number_is_invalid_json_not_a_crash() -
     ],
 )
 def test_depth_counts_brackets_outside_strings(text: bytes, expected: int) -> None:
-    from gateway.jsonio import depth
+    from gateway.jsonio import loads, nesting
 
-    assert depth(text) == expected
+    assert nesting(loads(text)) == expected
 
 
 def test_bodies_deeper_than_32_levels_are_invalid_json() -> None:

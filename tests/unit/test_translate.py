@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from gateway import jsonio
-from gateway.scrub import Scrub, drop_token_keys, named_tokens, scrub, token_swaps
+from gateway.scrub import Scrub, drop_token_keys, named_tokens, token_swaps
 from gateway.sessions import PunchhTokens
 from gateway.translate import (
     presented_token,
@@ -116,7 +116,7 @@ def test_scrub_replaces_echoes_everywhere() -> None:
         "list": ["REF", "ok", "ACC"],
         "n": 1,
     }
-    assert scrub(doc, tokens, "GW") == {
+    assert Scrub(token_swaps((tokens,), "GW")).doc(doc) == {
         "user": {"authentication_token": "GW", "access_token": "GW"},
         "list": ["ok", "GW"],
         "n": 1,
