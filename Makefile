@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test check lint types pytest redis sandbox bench soak clean
+.PHONY: run test check lint types pytest redis sandbox bench bench-wait soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/clients.py
 	$(BIN)/python bench/run.py
+
+# What waiting for a replica (store.wait_replicas) costs a session write, on Sentinel and
+# Cluster started for the run (about a minute); writes bench/replica_wait.json.
+bench-wait: $(STAMP)
+	$(BIN)/python bench/replica_wait.py
 
 # Sustained mixed traffic through a gateway in front of the sandbox, faults switched on and
 # off (about 2.5 minutes); memory, descriptors, errors at start and end, exactly-once audit of

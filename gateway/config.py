@@ -25,6 +25,7 @@ from gateway.resilience.retry import RetrySettings
 from gateway.secret import Secret, mask
 from gateway.settings import TABLE_KEYS, Setting, build, key, settings_of
 from gateway.signing import DigestAlgorithm
+from gateway.store import urls as redis_urls
 
 
 class ConfigError(Exception):
@@ -411,7 +412,10 @@ class StoreConfig:
         "store.url",
         p.store_url,
         "memory://",
-        "Where sessions live: memory:// (one process) or redis://host:port/db, rediss://.",
+        "Where sessions live: memory:// (one process), redis://host:port/db (rediss:// "
+        "for TLS), redis+sentinel://h1:26379,h2:26379/<service>/<db> (the master Sentinel "
+        "names, followed through failovers) or redis+cluster://h1:7000,h2:7001/ (seed "
+        "nodes of a Redis Cluster); rediss+sentinel:// and rediss+cluster:// over TLS.",
         "GATEWAY_STORE_URL",
         secret=True,
         to=Secret,
@@ -430,6 +434,23 @@ class StoreConfig:
         "Seconds a Redis command may take before the store counts as unavailable.",
         "GATEWAY_STORE_TIMEOUT",
     )
+    wait_replicas: int = key(
+        "store.wait_replicas",
+        p.integer(-1, 16),
+        -1,
+        "Replicas a session write (sign-in, refreshed tokens, logout) waits for (Redis "
+        "WAIT) before the guest is answered, so a failover cannot lose it; -1: 1 with "
+        "redis+sentinel:// and redis+cluster://, 0 with redis://. When fewer confirm in "
+        "store.wait_timeout, the write stands and waits are skipped for 5 seconds.",
+        "GATEWAY_STORE_WAIT_REPLICAS",
+    )
+    wait_timeout: float = key(
+        "store.wait_timeout",
+        p.seconds(0.001, 5),
+        0.1,
+        "Seconds a session write waits for its replicas at most (store.wait_replicas).",
+        "GATEWAY_STORE_WAIT_TIMEOUT",
+    )
     encryption_key: Secret = key(
         "store.encryption_key",
         p.secret(32),
@@ -443,6 +464,15 @@ class StoreConfig:
     @property
     def backend(self) -> str:
         return "memory" if self.url.reveal() == "memory://" else "redis"
+
+    @property
+    def replicas_to_wait(self) -> int:
+        """store.wait_replicas with -1 resolved by the URL's kind."""
+        if self.wait_replicas >= 0:
+            return self.wait_replicas
+        if self.backend == "memory":
+            return 0
+        return 1 if redis_urls.parse(self.url.reveal()).replicated else 0
 
 
 @dataclass(frozen=True)
@@ -458,7 +488,8 @@ class CacheConfig:
         "cache.url",
         p.cache_url,
         "",
-        "Where cached answers live: empty follows store.url; memory:// or redis://.",
+        "Where cached answers live: empty follows store.url; memory:// or a Redis URL "
+        "(as store.url).",
         "GATEWAY_CACHE_URL",
         secret=True,
         to=Secret,
@@ -491,7 +522,8 @@ class RateLimitConfig:
         "rate_limit.url",
         p.cache_url,
         "",
-        "Where rate-limit state lives: empty follows store.url; memory:// or redis://.",
+        "Where rate-limit state lives: empty follows store.url; memory:// or a Redis URL "
+        "(as store.url).",
         "GATEWAY_RATE_LIMIT_URL",
         secret=True,
         to=Secret,
@@ -601,7 +633,7 @@ class ResilienceConfig:
         p.cache_url,
         "",
         "Where Idempotency-Key records live: empty follows store.url; memory:// (per "
-        "process) or redis:// (shared by replicas).",
+        "process) or a Redis URL as store.url (shared by replicas).",
         "GATEWAY_IDEMPOTENCY_URL",
         secret=True,
         to=Secret,
@@ -671,7 +703,8 @@ def _read_settings(
         try:
             values[setting.key] = setting.parse(raw, from_env)
         except ValueError as exc:
-            problems.append(f"{where} = {_shown(setting, raw)}: {exc}")
+            for problem in getattr(exc, "problems", None) or [str(exc)]:
+                problems.append(f"{where} = {_shown(setting, raw)}: {problem}")
             values[setting.key] = setting.parse(setting.default, False)
     return values
 

@@ -37,6 +37,16 @@ def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[st
         problems.append(
             "store.encryption_key (GATEWAY_STORE_KEY) = <empty>: required with a redis store"
         )
+    cluster = [
+        key
+        for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
+        if v[key].partition("://")[0] in ("redis+cluster", "rediss+cluster")
+    ]
+    if cluster and ("{" in v["store.prefix"] or "}" in v["store.prefix"]):
+        problems.append(
+            f"store.prefix = {v['store.prefix']!r} with {cluster[0]} on a Redis Cluster: "
+            "expected no '{' or '}' (a hash tag in the prefix would put every key on one shard)"
+        )
     if v["session.cookie_mode"] and not v["session.allowed_origins"]:
         problems.append(
             "session.allowed_origins (GATEWAY_ALLOWED_ORIGINS) = (): cookie mode needs the "

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from gateway.client_ip import parse_networks
 from gateway.secret import Secret
 from gateway.signing import DIGEST_ALGORITHMS
+from gateway.store import urls as redis_urls
 
 Parser = Callable[[Any, bool], Any]
 
@@ -156,10 +157,26 @@ def cache_url(raw: Any, from_env: bool) -> str:
     return store_url(raw, from_env) if raw else ""
 
 
+class Problems(ValueError):
+    """Several faults of one value, reported one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
 def store_url(raw: Any, from_env: bool) -> str:
     value = string(raw, from_env)
-    if value != "memory://" and urlsplit(value).scheme not in ("redis", "rediss"):
-        raise ValueError("expected memory:// or a redis:// or rediss:// URL")
+    if value == "memory://":
+        return value
+    if not redis_urls.is_redis_url(value):
+        raise ValueError(
+            "expected memory:// or a redis://, rediss://, redis+sentinel://, "
+            "rediss+sentinel://, redis+cluster:// or rediss+cluster:// URL"
+        )
+    _, faults = redis_urls.problems(value)
+    if faults:
+        raise Problems(faults)
     return value
 
 

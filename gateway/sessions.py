@@ -81,7 +81,7 @@ class SessionManager:
         if access_expires_at is None and tokens.expires_in:
             access_expires_at = now + tokens.expires_in
         session = Session(
-            sid=new_session_id(),
+            sid=new_session_id(user_id),
             user_id=user_id,
             tokens=tokens,
             created_at=now,

@@ -37,8 +37,17 @@ def key_id(secret: bytes) -> str:
     return hashlib.sha256(b"loyalty-gateway/kid\x00" + secret).hexdigest()[:12]
 
 
-def new_session_id() -> str:
-    return secrets.token_urlsafe(24)
+def guest_tag(user_id: str) -> str:
+    """Eight hex characters naming a guest's Redis Cluster hash tag: every session of one
+    guest and its index share a slot, and guests spread over every slot."""
+    return hashlib.blake2s(user_id.encode(), digest_size=4).hexdigest()
+
+
+def new_session_id(user_id: str | None = None) -> str:
+    """`{<guest tag>}<192 random bits>`: the braces are the Redis hash tag of the session's
+    keys (gateway/store/redis.py); a session without a guest gets a random tag."""
+    tag = guest_tag(user_id) if user_id else secrets.token_hex(4)
+    return "{" + tag + "}" + secrets.token_urlsafe(24)
 
 
 def encode_session_token(claims: TokenClaims, secret: bytes) -> str:

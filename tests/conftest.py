@@ -15,6 +15,8 @@ from gateway.config import GatewayConfig, load_config
 from tests.support.clock import ManualClock
 from tests.support.recorder import Recorder
 
+pytest_plugins = ["tests.support.redis_ha_fixtures"]
+
 CLIENT_ID = "client-abc"
 CLIENT_SECRET = "s3cret-client-value"
 SESSION_SECRET = "session-secret-" + "x" * 32

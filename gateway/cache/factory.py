@@ -19,4 +19,4 @@ def make_response_cache(
         return MemoryResponseCache(
             max_entries=cfg.cache.max_entries, max_bytes=cfg.cache.max_bytes, clock=clock
         )
-    return RedisResponseCache(redis.client(url), prefix=cfg.store.prefix, fast=redis.lean(url))
+    return RedisResponseCache(redis.link(url), prefix=cfg.store.prefix)

@@ -2,9 +2,13 @@
 makes the answers every other replica cached for that guest stale at once.
 
 Keys under the prefix: `cache:e:<key>` (a hash: the entry and the generations of its
-tags; expires by TTL), `cache:g:<tag>` (a tag's generation, drawn from the one counter
-`cache:counter` so it never repeats), `cache:i:<ident>` (guest identifier → user id).
-Reading an entry checks its generations in the same script: one round trip.
+tags; expires by TTL), `cache:g:<tag>` (a tag's generation: Redis's clock in
+microseconds when made, moved past both that clock and its last value when invalidated,
+so a value never comes back), `cache:i:<ident>` (guest identifier → user id). Every
+script touches one key, so each key may be on any Cluster slot.
+Reading an entry checks its generations in the same script (one round trip) on one
+server or Sentinel; on a Cluster the generations may be on other servers: the entry is
+read, then its generations (two round trips).
 Every Redis error is `CacheUnavailable`.
 """
 
@@ -18,7 +22,7 @@ from redis.exceptions import RedisError
 
 from gateway.cache.base import CacheUnavailable
 from gateway.cache.policy import Entry
-from gateway.store.resp import LeanRedis, Prefetch
+from gateway.store.resp import Prefetch, RedisLink
 
 GENERATION_TTL_MS = 86_400_000
 
@@ -32,24 +36,27 @@ end
 return e[1]
 """
 
-_GENERATIONS = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local gen = redis.call('GET', key)
-  if not gen then
-    gen = redis.call('INCR', ARGV[1])
-    redis.call('SET', key, gen, 'PX', ARGV[2])
-  end
-  out[i] = tonumber(gen)
-end
-return out
+_GENERATION = """
+local gen = redis.call('GET', KEYS[1])
+if gen then return tonumber(gen) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+redis.call('SET', KEYS[1], string.format('%d', now), 'PX', ARGV[1])
+return now
 """
 
 _INVALIDATE = """
-for _, key in ipairs(KEYS) do
-  redis.call('SET', key, redis.call('INCR', ARGV[1]), 'PX', ARGV[2])
-end
-return #KEYS
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local gen = math.max(now, tonumber(redis.call('GET', KEYS[1]) or '0') + 1)
+redis.call('SET', KEYS[1], string.format('%d', gen), 'PX', ARGV[1])
+return 1
+"""
+
+_PUT = """
+redis.call('HSET', KEYS[1], 'entry', ARGV[1], 'tags', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
 """
 
 
@@ -66,33 +73,43 @@ def _unpack(raw: bytes) -> Entry:
 
 
 class RedisResponseCache:
-    def __init__(self, client: Any, *, prefix: str, fast: LeanRedis | None = None) -> None:
+    def __init__(self, client: RedisLink, *, prefix: str) -> None:
         self._redis = client
-        self._fast = fast  # the entry read goes through it when given
         self._p = f"{prefix}cache:"
-        self._get = client.register_script(_GET)
-        self._generations = client.register_script(_GENERATIONS)
-        self._invalidate = client.register_script(_INVALIDATE)
 
     def __repr__(self) -> str:
         return f"RedisResponseCache(prefix={self._p!r})"
 
     async def get(self, key: str) -> Entry | None:
-        keys, args = [f"{self._p}e:{key}"], [f"{self._p}g:"]
+        name = f"{self._p}e:{key}"
         try:
-            if self._fast is not None:
-                raw = await self._fast.evalsha(_GET, keys, args)
-            else:
-                raw = await self._get(keys=keys, args=args)
+            if not self._redis.clustered:
+                return self.entry_from(await self._redis.evalsha(_GET, [name], [f"{self._p}g:"]))
+            raw, tags = await self._redis.execute("HMGET", name, "entry", "tags")
+            if raw is None or tags is None:
+                return None
+            wanted = json.loads(tags)
+            if not isinstance(wanted, dict):
+                return None
+            names = list(wanted)
+            current = await self._redis.pipeline([("GET", f"{self._p}g:{t}") for t in names])
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
+        except ValueError:
+            return None
+        for tag, gen in zip(names, current, strict=True):
+            if isinstance(gen, RedisError):
+                raise CacheUnavailable(type(gen).__name__)
+            if gen is None or int(gen) != wanted[tag]:
+                return None
         return self.entry_from(raw)
 
     def prefetch_for(self, key: str) -> Prefetch | None:
-        """The read of `get(key)` as a command another call can carry (one round trip)."""
-        if self._fast is None:
+        """The read of `get(key)` as a command another call can carry (one round trip);
+        none on a Cluster, where the read takes two."""
+        if self._redis.clustered:
             return None
-        return Prefetch(self._fast, _GET, [f"{self._p}e:{key}"], [f"{self._p}g:"], key)
+        return Prefetch(self._redis, _GET, [f"{self._p}e:{key}"], [f"{self._p}g:"], key)
 
     def entry_from(self, raw: Any) -> Entry | None:
         """What the read's reply says: the entry, or None (absent, stale, unreadable)."""
@@ -104,55 +121,55 @@ class RedisResponseCache:
     async def generations(self, tags: Sequence[str]) -> dict[str, int]:
         if not tags:
             return {}
-        keys = [f"{self._p}g:{t}" for t in tags]
+        calls = [(_GENERATION, [f"{self._p}g:{t}"], [GENERATION_TTL_MS]) for t in tags]
         try:
-            gens = await self._generations(keys=keys, args=[f"{self._p}counter", GENERATION_TTL_MS])
+            gens = await self._redis.evalsha_many(calls)
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
+        for gen in gens:
+            if isinstance(gen, RedisError):
+                raise CacheUnavailable(type(gen).__name__)
         return {tag: int(gen) for tag, gen in zip(tags, gens, strict=True)}
 
     async def put(self, key: str, entry: Entry, ttl: float, tags: Mapping[str, int]) -> None:
-        name = f"{self._p}e:{key}"
+        args = [_pack(entry), json.dumps(dict(tags)), max(1, int(ttl * 1000))]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(name, mapping={"entry": _pack(entry), "tags": json.dumps(dict(tags))})
-                pipe.pexpire(name, max(1, int(ttl * 1000)))
-                await pipe.execute()
+            await self._redis.evalsha(_PUT, [f"{self._p}e:{key}"], args)
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
 
     async def invalidate(self, tags: Sequence[str]) -> None:
         if not tags:
             return
-        keys = [f"{self._p}g:{t}" for t in tags]
-        args = [f"{self._p}counter", GENERATION_TTL_MS]
+        calls = [(_INVALIDATE, [f"{self._p}g:{t}"], [GENERATION_TTL_MS]) for t in tags]
         try:
-            if self._fast is not None:  # every write makes stale: the hot path too
-                await self._fast.evalsha(_INVALIDATE, keys, args)
-            else:
-                await self._invalidate(keys=keys, args=args)
+            done = await self._redis.evalsha_many(calls)
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
+        for reply in done:
+            if isinstance(reply, RedisError):
+                raise CacheUnavailable(type(reply).__name__)
 
     async def learn(self, idents: Sequence[str], user: str, ttl: float) -> None:
+        ms = max(1, int(ttl * 1000))
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for ident in idents:
-                    pipe.set(f"{self._p}i:{ident}", user, px=max(1, int(ttl * 1000)))
-                await pipe.execute()
+            replies = await self._redis.pipeline(
+                [("SET", f"{self._p}i:{ident}", user, "PX", ms) for ident in idents]
+            )
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
+        for reply in replies:
+            if isinstance(reply, RedisError):
+                raise CacheUnavailable(type(reply).__name__)
 
     async def users_for(self, idents: Sequence[str]) -> set[str]:
         if not idents:
             return set()
         try:
-            found = await self._redis.mget([f"{self._p}i:{i}" for i in idents])
+            found = await self._redis.pipeline([("GET", f"{self._p}i:{i}") for i in idents])
         except RedisError as exc:
             raise CacheUnavailable(type(exc).__name__) from None
-        return {v.decode() for v in found if v is not None}
+        return {v.decode() for v in found if isinstance(v, bytes)}
 
     async def close(self) -> None:
         await self._redis.aclose()
-        if self._fast is not None:
-            await self._fast.aclose()

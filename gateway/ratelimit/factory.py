@@ -15,4 +15,4 @@ def make_rate_store(
     url = cfg.rate_limit.url.reveal() or cfg.store.url.reveal()
     if url == "memory://":
         return MemoryRateStore(clock=clock)
-    return RedisRateStore(redis.client(url), prefix=cfg.store.prefix, fast=redis.lean(url))
+    return RedisRateStore(redis.link(url), prefix=cfg.store.prefix)

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from gateway.expiring import ExpiringDict
 from gateway.ratelimit.gcra import US, Decision, Rate, gcra, give_back
-from gateway.store.resp import LeanRedis, Prefetch
+from gateway.store.resp import Prefetch, RedisLink
 
 
 class RateStoreUnavailable(Exception):
@@ -129,23 +129,28 @@ return 1
 """
 
 
+def bucket_key(prefix: str, key: str) -> str:
+    """`<prefix>rl:{<key>}`: each bucket its own hash tag (a Cluster spreads them over every
+    slot); braces and `%` in a key are escaped so a key cannot choose another's tag."""
+    if "{" in key or "}" in key or "%" in key:
+        key = key.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    return f"{prefix}rl:{{{key}}}"
+
+
 class RedisRateStore:
-    def __init__(self, client: Any, *, prefix: str, fast: LeanRedis | None = None) -> None:
+    def __init__(self, client: RedisLink, *, prefix: str) -> None:
         self._redis = client
-        self._fast = fast  # take_many goes through it when given
-        self._prefix = f"{prefix}rl:"
-        self._script = client.register_script(_GCRA)
-        self._many = client.register_script(_GCRA_MANY)
-        self._refund = client.register_script(_REFUND)
+        self._prefix = prefix
 
     def __repr__(self) -> str:
         return f"RedisRateStore(prefix={self._prefix!r})"
 
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
         try:
-            allowed, retry, reset, remaining = await self._script(
-                keys=[self._prefix + key],
-                args=[rate.window_us, rate.interval_us, "1" if take else "0"],
+            allowed, retry, reset, remaining = await self._redis.evalsha(
+                _GCRA,
+                [bucket_key(self._prefix, key)],
+                [rate.window_us, rate.interval_us, "1" if take else "0"],
             )
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
@@ -154,22 +159,29 @@ class RedisRateStore:
     async def take_many(
         self, draws: Sequence[tuple[str, Rate]], prefetch: Prefetch | None = None
     ) -> list[Decision]:
-        args: list[int] = []
-        for _, rate in draws:
-            args += (rate.window_us, rate.interval_us)
-        keys = [self._prefix + key for key, _ in draws]
+        """One script for the buckets that share a slot (all of them on one server or
+        Sentinel: one round trip); on a Cluster, one script a slot, in order, stopping at
+        the first refusal, as one script would."""
+        keys = [bucket_key(self._prefix, key) for key, _ in draws]
+        flat: list[Any] = []
         try:
-            if self._fast is not None and prefetch is not None and prefetch.client is self._fast:
-                flat, prefetch.reply = await self._fast.evalsha_many(
-                    [(_GCRA_MANY, keys, args), (prefetch.script, prefetch.keys, prefetch.args)]
-                )
-                prefetch.done = not isinstance(prefetch.reply, RedisError)
-                if isinstance(flat, RedisError):
-                    raise flat
-            elif self._fast is not None:
-                flat = await self._fast.evalsha(_GCRA_MANY, keys, args)
-            else:
-                flat = await self._many(keys=keys, args=args)
+            for group in self._redis.slot_groups(keys):
+                args: list[int] = []
+                for i in group:
+                    args += (draws[i][1].window_us, draws[i][1].interval_us)
+                call = (_GCRA_MANY, [keys[i] for i in group], args)
+                if prefetch is not None and prefetch.client is self._redis and not flat:
+                    part, prefetch.reply = await self._redis.evalsha_many(
+                        [call, (prefetch.script, prefetch.keys, prefetch.args)]
+                    )
+                    prefetch.done = not isinstance(prefetch.reply, RedisError)
+                    if isinstance(part, RedisError):
+                        raise part
+                else:
+                    part = await self._redis.evalsha(*call)
+                flat += part
+                if len(part) < 4 * len(group) or not part[-4]:
+                    break  # refused: no later bucket is drawn on
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
         return [
@@ -181,11 +193,9 @@ class RedisRateStore:
 
     async def refund(self, key: str, rate: Rate) -> None:
         try:
-            await self._refund(keys=[self._prefix + key], args=[rate.interval_us])
+            await self._redis.evalsha(_REFUND, [bucket_key(self._prefix, key)], [rate.interval_us])
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
 
     async def close(self) -> None:
         await self._redis.aclose()
-        if self._fast is not None:
-            await self._fast.aclose()

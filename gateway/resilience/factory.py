@@ -27,7 +27,7 @@ def make_idempotency_book(
     # slowest route class may take, plus a margin: then the pending record expires.
     lease = max(t.total for t in r.timeouts.values()) + 5.0
     return RedisIdempotencyBook(
-        redis.client(url),
+        redis.link(url),
         prefix=cfg.store.prefix,
         ttl=r.idempotency_ttl,
         lease=lease,

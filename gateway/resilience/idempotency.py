@@ -37,6 +37,7 @@ from cachetools import TTLCache
 from redis.exceptions import RedisError
 
 from gateway.errors import BadRequest, Conflict, GatewayError, InternalError, Unprocessable
+from gateway.store.resp import RedisLink
 
 log = logging.getLogger("gateway")
 
@@ -188,7 +189,7 @@ class RedisIdempotencyBook:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisLink,
         *,
         prefix: str,
         ttl: int,
@@ -222,10 +223,13 @@ class RedisIdempotencyBook:
         give_up = loop.time() + self._lease_ms / 1000 + 4 * self._poll
         while True:
             try:
-                if await self._r.set(self._rkey(key), pending, nx=True, px=self._lease_ms):
+                claimed = await self._r.execute(
+                    "SET", self._rkey(key), pending, "NX", "PX", self._lease_ms
+                )
+                if claimed is not None:
                     self._running.start(key, print_)
                     return None
-                raw = await self._r.get(self._rkey(key))
+                raw = await self._r.execute("GET", self._rkey(key))
             except RedisError as exc:
                 return self._claim_locally(key, print_, exc)
             if raw is not None:
@@ -261,9 +265,11 @@ class RedisIdempotencyBook:
             return
         try:
             if keep and self._ttl > 0:
-                await self._r.set(self._rkey(key), _pack(print_, answer), ex=self._ttl)
+                await self._r.execute(
+                    "SET", self._rkey(key), _pack(print_, answer), "EX", self._ttl
+                )
             else:
-                await self._r.delete(self._rkey(key))
+                await self._r.execute("DEL", self._rkey(key))
         except RedisError:
             self._on_error()
 
@@ -273,7 +279,7 @@ class RedisIdempotencyBook:
             self._local_only.discard(key)
             return
         try:
-            await self._r.delete(self._rkey(key))
+            await self._r.execute("DEL", self._rkey(key))
         except RedisError:
             self._on_error()
 

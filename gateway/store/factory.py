@@ -1,4 +1,5 @@
-"""The session store a configuration asks for: memory://, or redis:// / rediss://."""
+"""The session store a configuration asks for: memory://, or a Redis URL (one server,
+Sentinel or Cluster: gateway/store/urls.py)."""
 
 from __future__ import annotations
 
@@ -21,10 +22,13 @@ def make_session_store(
             clock=clock,
         )
     url = cfg.store.url.reveal()
+    replicas = cfg.store.replicas_to_wait
     return RedisSessionStore(
-        redis.client(url),
+        redis.link(url),
         prefix=cfg.store.prefix,
         cipher=TokenCipher(cfg.store.encryption_key.encode()),
-        fast=redis.lean(url),
         max_per_user=cfg.session.max_per_user,
+        writer=redis.own(url) if replicas else None,
+        wait_replicas=replicas,
+        wait_timeout=cfg.store.wait_timeout,
     )

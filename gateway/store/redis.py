@@ -1,10 +1,22 @@
-"""Sessions in Redis, shared by every replica (redis-py asyncio, one pooled client).
+"""Sessions in Redis, shared by every replica: one server, Sentinel or Cluster
+(gateway/store/resp.py).
 
-Keys, under the configured prefix: `session:<sid>` (the record, expiring by TTL),
-`user:<user id>` (the set of that guest's session ids, for revoke-all),
-`lock:<name>` (SET NX PX with a random token, released by compare-and-delete).
+Keys, under the configured prefix (the key layout, README "Sessions"):
+  - `session:{<tag>}<id>`: the record, expiring by TTL. A session id is `{<tag>}<random>`
+    (gateway/tokens.py), the tag naming its guest: the braces are the Redis hash tag, so on
+    a Cluster every session of one guest and its index share a slot, and guests spread
+    over every slot;
+  - `user:{<tag>}<user id>`: the set of that guest's session ids (revoke-all, the
+    per-guest limit), written in the same script as the record;
+  - `lock:refresh:{<tag>}<id>`: SET NX PX with a random token, released by
+    compare-and-delete.
+Ids made before hash tags (no braces) keep their keys (`session:<id>`, index
+`user:<user id>`): they are read, refreshed and ended as before, so an upgrade logs no one
+out.
 Every Redis error or timeout becomes `StoreUnavailable` (503); nothing is deleted
-because Redis could not be reached, and the pool reconnects by itself.
+because Redis could not be reached, and the client reconnects by itself (following a
+Sentinel or Cluster failover). Session writes can wait for replicas (`WAIT`,
+store.wait_replicas): a write the guest was told about survives a failover.
 A session read is kept in this process for `RECENT_SECONDS` (0.5 s): a guest's requests
 in a burst read Redis once; what another replica changed (a logout, refreshed tokens)
 is seen within that, and the token refresh always reads past it (`fresh`).
@@ -21,81 +33,82 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from gateway.errors import StoreUnavailable
 from gateway.session_record import Session
 from gateway.store.codec import TokenCipher, UnreadableRecord, dump_session, load_session
-from gateway.store.resp import LeanRedis
+from gateway.store.resp import RedisLink, connect, script_sha
+from gateway.tokens import guest_tag
 
 log = logging.getLogger("gateway.store")
 RECENT_SECONDS = 0.5  # a logout on one replica is honoured by every other within this
 RECENT_MAX = 4096
+WAIT_PAUSE_SECONDS = 5.0  # after replicas did not confirm a write in time
 
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
 
+# The record and, for a guest, the guest's index: one atomic step (KEYS share a slot).
+_PUT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #KEYS < 2 then return 0 end
+redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[2], 'NX')
+redis.call('PEXPIRE', KEYS[2], ARGV[2], 'GT')
+return redis.call('SCARD', KEYS[2])
+"""
 
-def make_redis_client(url: str, *, timeout: float, max_connections: int = 64) -> Any:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=max_connections,
-        timeout=timeout,  # waiting for a free connection
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        health_check_interval=15,
-    )
-    # from_pool: closing the client closes its pool. No retries: one bounded wait, then 503.
-    return aioredis.Redis.from_pool(pool)
+_PUT_SHA = script_sha(_PUT)
+_SCRIPTS = {_PUT_SHA: _PUT}
 
 
 class RedisClients:
-    """One client, and so one connection pool, per Redis URL: the session store, the rate
-    limits, the cache and the idempotency book on the same Redis share it (each store's
-    `close` closes it; a second close does nothing)."""
+    """One client per Redis URL, shared by the session store, the rate limits, the cache
+    and the idempotency book on the same Redis (each store's `close` closes it; a second
+    close does nothing); `own` gives a store a connection of its own (the session writes
+    that wait for replicas: WAIT holds its connection)."""
 
-    def __init__(self, *, timeout: float, max_connections: int = 128) -> None:
+    def __init__(self, *, timeout: float) -> None:
         self._timeout = timeout
-        self._max = max_connections
-        self._clients: dict[str, Any] = {}
-        self._lean: dict[str, LeanRedis] = {}
+        self._links: dict[str, RedisLink] = {}
 
     def __repr__(self) -> str:
-        return f"RedisClients({len(self._clients)} pools)"  # URLs may hold passwords
+        return f"RedisClients({len(self._links)} clients)"  # URLs may hold passwords
 
-    def client(self, url: str) -> Any:
-        found = self._clients.get(url)
+    def link(self, url: str) -> RedisLink:
+        found = self._links.get(url)
         if found is None:
-            found = self._clients[url] = make_redis_client(
-                url, timeout=self._timeout, max_connections=self._max
-            )
+            found = self._links[url] = connect(url, timeout=self._timeout)
         return found
 
-    def lean(self, url: str) -> LeanRedis:
-        """The hot path's client for `url` (gateway/store/resp.py): one connection."""
-        found = self._lean.get(url)
-        if found is None:
-            found = self._lean[url] = LeanRedis(url, timeout=self._timeout)
-        return found
+    def own(self, url: str) -> RedisLink:
+        return connect(url, timeout=self._timeout)
 
 
 class RedisSessionStore:
     def __init__(
         self,
-        client: Any,
+        client: RedisLink,
         *,
         prefix: str,
         cipher: TokenCipher,
         sleep: Callable[[float], Any] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
-        fast: LeanRedis | None = None,
         max_per_user: int = 10,
+        writer: RedisLink | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float = 0.1,
     ) -> None:
         self._redis = client
+        # Session writes go through `writer` (its own connection) when they wait for
+        # replicas: WAIT holds the connection it is sent on until they confirm.
+        self._writer = writer or client
+        self._wait = wait_replicas
+        self._wait_ms = max(1, int(wait_timeout * 1000))
+        self._wait_paused_until = 0.0
         self._per_user = max_per_user
-        self._fast = fast  # the session read goes through it when given
         self._clock = clock
         # sid → (until when, the session): read again after RECENT_SECONDS. Another
         # replica's logout or refresh is seen here within that; this replica's at once.
@@ -103,13 +116,18 @@ class RedisSessionStore:
         self._prefix = prefix
         self._cipher = cipher
         self._sleep = sleep
-        self._release = client.register_script(_RELEASE)
 
     def __repr__(self) -> str:
         return f"RedisSessionStore(prefix={self._prefix!r})"
 
-    def _key(self, kind: str, name: str) -> str:
-        return f"{self._prefix}{kind}:{name}"
+    def session_key(self, sid: str) -> str:
+        return f"{self._prefix}session:{sid}"
+
+    def user_key(self, user_id: str) -> str:
+        return f"{self._prefix}user:{{{guest_tag(user_id)}}}{user_id}"
+
+    def _legacy_user_key(self, user_id: str) -> str:
+        return f"{self._prefix}user:{user_id}"
 
     def _remember(self, session: Session, ttl: float) -> None:
         """Kept until RECENT_SECONDS from now, or the record's own end if sooner."""
@@ -117,23 +135,44 @@ class RedisSessionStore:
             self._recent.clear()
         self._recent[session.sid] = (self._clock() + min(RECENT_SECONDS, ttl), session)
 
+    async def _write(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Session writes, then (when configured and not paused) WAIT for replicas on the
+        same connection. Replicas that do not confirm in time do not fail the write: it
+        is on the master; waits pause for WAIT_PAUSE_SECONDS (a lost replica must not
+        add the timeout to every sign-in)."""
+        wait = self._wait > 0 and self._clock() >= self._wait_paused_until
+        sent = [*commands, ("WAIT", self._wait, self._wait_ms)] if wait else commands
+        replies = await self._writer.pipeline(sent)
+        script = bool(commands) and commands[0][0] == "EVALSHA"
+        if script and isinstance(replies[0], ResponseError) and "NOSCRIPT" in str(replies[0]):
+            first = commands[0]
+            sha = first[1]
+            source = _SCRIPTS[sha]
+            replies = await self._writer.pipeline([("EVAL", source, *first[2:]), *sent[1:]])
+        if wait:
+            confirmed = replies.pop()
+            if not isinstance(confirmed, int) or confirmed < self._wait:
+                self._wait_paused_until = self._clock() + WAIT_PAUSE_SECONDS
+                log.warning(
+                    "session write not confirmed by replicas in time; waits paused",
+                    extra={"confirmed": confirmed if isinstance(confirmed, int) else -1},
+                )
+        for reply in replies:
+            if isinstance(reply, RedisError):
+                raise reply
+        return replies
+
     async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
         if not fresh:
             hit = self._recent.get(sid)
             if hit is not None and self._clock() < hit[0]:
                 return hit[1]
-        key = self._key("session", sid)
+        key = self.session_key(sid)
         try:
-            if self._fast is not None:
-                raw, ttl_ms = await self._fast.pipeline([("GET", key), ("PTTL", key)])
-                for reply in (raw, ttl_ms):
-                    if isinstance(reply, RedisError):
-                        raise reply
-            else:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.get(key)
-                    pipe.pttl(key)
-                    raw, ttl_ms = await pipe.execute()
+            raw, ttl_ms = await self._redis.pipeline([("GET", key), ("PTTL", key)])
+            for reply in (raw, ttl_ms):
+                if isinstance(reply, RedisError):
+                    raise reply
         except RedisError as exc:
             raise _unavailable(exc) from None
         if raw is None:
@@ -150,24 +189,31 @@ class RedisSessionStore:
 
     async def put(self, session: Session, ttl: float) -> None:
         ms = max(1, int(ttl * 1000))
+        key, raw = self.session_key(session.sid), dump_session(session, self._cipher)
+        user = session.user_id
+        keys = [key] if user is None else [key, self.user_key(user)]
         try:
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.set(
-                    self._key("session", session.sid), dump_session(session, self._cipher), px=ms
+            if user is None or session.sid.startswith("{" + guest_tag(user) + "}"):
+                (count,) = await self._write(
+                    [("EVALSHA", _PUT_SHA, len(keys), *keys, raw, ms, session.sid)]
                 )
-                if session.user_id is not None:
-                    user_key = self._key("user", session.user_id)
-                    pipe.sadd(user_key, session.sid)
-                    pipe.pexpire(user_key, ms, nx=True)
-                    pipe.pexpire(user_key, ms, gt=True)
-                    pipe.scard(user_key)
-                replies = await pipe.execute()
+            else:  # an id without its guest's tag: two slots on a Cluster, two steps
+                replies = await self._write(
+                    [
+                        ("SADD", keys[1], session.sid),
+                        ("PEXPIRE", keys[1], ms, "NX"),
+                        ("PEXPIRE", keys[1], ms, "GT"),
+                        ("SCARD", keys[1]),
+                        ("SET", key, raw, "PX", ms),
+                    ]
+                )
+                count = replies[3]
         except RedisError as exc:
             raise _unavailable(exc) from None
         self._remember(session, ttl)
-        if session.user_id is not None and int(replies[-1]) > self._per_user:
+        if user is not None and int(count) > self._per_user:
             try:  # best effort: the sign-in is done and kept; the next one trims again
-                await self._trim(session.user_id, session.sid)
+                await self._trim(user, session.sid)
             except RedisError as exc:
                 log.warning("per-guest session trim failed", extra={"error": str(exc)})
 
@@ -176,15 +222,14 @@ class RedisSessionStore:
         does not open counts as oldest; ids whose record expired leave the set). Two
         sign-ins of one guest on two replicas at the same instant may each keep one more:
         the next sign-in trims again."""
-        user_key = self._key("user", user_id)
-        sids = sorted(s.decode() for s in await self._redis.smembers(user_key))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for sid in sids:
-                pipe.get(self._key("session", sid))
-            raws = await pipe.execute()
+        user_key = self.user_key(user_id)
+        sids = sorted(s.decode() for s in await self._redis.execute("SMEMBERS", user_key))
+        raws = await self._redis.pipeline([("GET", self.session_key(sid)) for sid in sids])
         live: list[tuple[float, str]] = []
         gone: list[str] = []
         for sid, raw in zip(sids, raws, strict=True):
+            if isinstance(raw, RedisError):
+                raise raw
             if raw is None:
                 gone.append(sid)
                 continue
@@ -197,21 +242,20 @@ class RedisSessionStore:
         for sid in ended:
             self._recent.pop(sid, None)
         if ended or gone:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                if ended:
-                    pipe.delete(*(self._key("session", sid) for sid in ended))
-                pipe.srem(user_key, *ended, *gone)
-                await pipe.execute()
+            commands: list[tuple[Any, ...]] = [("DEL", self.session_key(sid)) for sid in ended]
+            commands.append(("SREM", user_key, *ended, *gone))
+            await self._write(commands)
         if ended:
             log.info("sessions over the per-guest limit ended", extra={"count": len(ended)})
 
     async def replace(self, session: Session, ttl: float) -> bool:
-        key, raw = self._key("session", session.sid), dump_session(session, self._cipher)
+        key, raw = self.session_key(session.sid), dump_session(session, self._cipher)
         try:
             # XX: only if it still exists, so a logout in between is never undone.
-            kept = bool(await self._redis.set(key, raw, px=max(1, int(ttl * 1000)), xx=True))
+            (done,) = await self._write([("SET", key, raw, "PX", max(1, int(ttl * 1000)), "XX")])
         except RedisError as exc:
             raise _unavailable(exc) from None
+        kept = done is not None
         if kept:
             self._remember(session, ttl)
         else:
@@ -221,40 +265,51 @@ class RedisSessionStore:
     async def delete(self, sid: str) -> None:
         self._recent.pop(sid, None)
         try:
-            raw = await self._redis.getdel(self._key("session", sid))
+            raw = await self._writer.execute("GETDEL", self.session_key(sid))
             if raw is None:
                 return
             try:
                 user_id = load_session(raw, self._cipher, sid).user_id
             except UnreadableRecord:
-                return
+                user_id = None
+            commands: list[tuple[Any, ...]] = []
             if user_id is not None:
-                await self._redis.srem(self._key("user", user_id), sid)
+                commands.append(("SREM", self.user_key(user_id), sid))
+                if not sid.startswith("{"):
+                    commands.insert(0, ("SREM", self._legacy_user_key(user_id), sid))
+            await self._write(commands)  # and the wait for replicas, which covers the GETDEL
         except RedisError as exc:
             raise _unavailable(exc) from None
 
     async def delete_user(self, user_id: str) -> int:
         for sid in [s for s, (_, kept) in self._recent.items() if kept.user_id == user_id]:
             del self._recent[sid]
-        user_key = self._key("user", user_id)
+        indexes = [self._legacy_user_key(user_id), self.user_key(user_id)]
         try:
-            sids = await self._redis.smembers(user_key)
-            keys = [self._key("session", s.decode()) for s in sids]
-            deleted = int(await self._redis.delete(*keys)) if keys else 0
-            await self._redis.delete(user_key)
+            listed = await self._redis.pipeline([("SMEMBERS", key) for key in indexes])
+            sids: set[bytes] = set()
+            for members in listed:
+                if isinstance(members, RedisError):
+                    raise members
+                sids.update(members)
+            # One DEL a key (ids made before hash tags are on other slots), the index last.
+            commands: list[tuple[Any, ...]] = [("DEL", self.session_key(s.decode())) for s in sids]
+            commands += [("DEL", key) for key in indexes]
+            replies = await self._write(commands)
         except RedisError as exc:
             raise _unavailable(exc) from None
-        return deleted
+        return sum(int(r) for r in replies[: len(sids)])
 
     @asynccontextmanager
     async def lock(self, name: str, *, ttl: float, wait: float) -> AsyncIterator[bool]:
-        key, token = self._key("lock", name), secrets.token_hex(16)
+        key, token = f"{self._prefix}lock:{name}", secrets.token_hex(16)
         loop = asyncio.get_running_loop()
         deadline, delay = loop.time() + wait, 0.005
         acquired = False
         try:
             while True:
-                if await self._redis.set(key, token, nx=True, px=max(1, int(ttl * 1000))):
+                ms = max(1, int(ttl * 1000))
+                if await self._redis.execute("SET", key, token, "NX", "PX", ms) is not None:
                     acquired = True
                     break
                 if loop.time() >= deadline:
@@ -268,15 +323,13 @@ class RedisSessionStore:
         finally:
             if acquired:
                 with contextlib.suppress(RedisError):  # if not now, it expires after ttl
-                    await self._release(keys=[key], args=[token])
+                    await self._redis.evalsha(_RELEASE, [key], [token])
 
     async def count(self) -> int:
-        """SCAN over this prefix's session keys: O(keys), so the caller caches it."""
+        """SCAN over this prefix's session keys on every master: O(keys), so the caller
+        caches it."""
         try:
-            total = 0
-            async for _ in self._redis.scan_iter(match=self._key("session", "*"), count=1000):
-                total += 1
-            return total
+            return await self._redis.count_keys(f"{self._prefix}session:*")
         except RedisError as exc:
             raise _unavailable(exc) from None
 
@@ -288,8 +341,8 @@ class RedisSessionStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
-        if self._fast is not None:
-            await self._fast.aclose()
+        if self._writer is not self._redis:
+            await self._writer.aclose()
 
 
 def _unavailable(exc: RedisError) -> StoreUnavailable:

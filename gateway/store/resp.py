@@ -1,4 +1,4 @@
-"""A lean Redis client for the hot path: RESP2 on one pipelined connection per process.
+"""The gateway's Redis client: RESP2 on one pipelined connection per server and process.
 
 redis-py's asyncio client costs here more per command than the gateway's whole work on
 a cached read (a pool with a condition, a task per timed read, a generic parser): the
@@ -6,8 +6,18 @@ two scripts of a guest request (rate limits, cache) and the session read were mo
 a request's CPU on Redis (make bench, py-spy). This client sends each command as soon
 as it is asked, on one connection, and matches the answers in order (Redis answers a
 connection's commands in order), so concurrent requests share one socket and no pool.
-It does only what the hot path needs: commands, EVALSHA with the script loaded on
-NOSCRIPT, `redis://` and `rediss://` URLs with user, password and database.
+
+Three deployments, one interface (`connect(url)`; URLs in gateway/store/urls.py):
+  - `LeanRedis`: one server (`redis://`, `rediss://`);
+  - `LeanSentinel`: the master a set of Sentinels names (`redis+sentinel://`); asked again
+    whenever the connection drops or the server stops being the master (READONLY), so a
+    failover is followed without a restart;
+  - `LeanCluster`: Redis Cluster (`redis+cluster://`): each command goes to the master of
+    its key's slot (hash tags `{...}` keep keys together), MOVED and ASK are followed, the
+    slot map is read again after a redirection or a lost node.
+Nothing is retried after a lost connection (the command may have run): the caller's store
+answers 503 and the next call reconnects. Redirections are retried (Redis did not run
+the command).
 
 Errors are redis-py's own classes, so the stores handle them as before:
 `ConnectionError` (refused, dropped), `TimeoutError` (no answer within `timeout`: the
@@ -17,14 +27,18 @@ connection is dropped, since answers can no longer be matched) and `ResponseErro
 from __future__ import annotations
 
 import asyncio
+import binascii
 import hashlib
 import ssl
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import unquote, urlsplit
 
 from redis.exceptions import ConnectionError, ResponseError, TimeoutError
+
+from gateway.store.urls import RedisAddress
+from gateway.store.urls import parse as parse_address
 
 Reply = Any  # bytes | int | list[Reply] | None | ResponseError
 
@@ -112,30 +126,34 @@ class _Protocol(asyncio.Protocol):
             self.transport.abort()
 
 
-class LeanRedis:
-    def __init__(self, url: str, *, timeout: float) -> None:
-        u = urlsplit(url)
-        if u.scheme not in ("redis", "rediss"):
-            raise ValueError("a redis:// or rediss:// URL is needed")
-        self._host = u.hostname or "127.0.0.1"
-        self._port = u.port or 6379
-        self._ssl = ssl.create_default_context() if u.scheme == "rediss" else None
-        self._hello: list[tuple[Any, ...]] = []
-        if u.password:
-            user = unquote(u.username) if u.username else None
-            password = unquote(u.password)
-            self._hello.append(("AUTH", user, password) if user else ("AUTH", password))
-        db = u.path.strip("/")
-        if db and db != "0":
-            self._hello.append(("SELECT", int(db)))
+class _Node:
+    """One pipelined connection to one server, opened when first needed and again after
+    it is lost. `must_be_master`: a server that does not say ROLE master is refused."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float,
+        tls: ssl.SSLContext | None,
+        hello: list[tuple[Any, ...]],
+        must_be_master: bool = False,
+    ) -> None:
+        self.host, self.port = host, port
         self._timeout = timeout
+        self._tls = tls
+        self._hello = hello
+        self._must_be_master = must_be_master
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
-        self._shas: dict[str, bytes] = {}
-        self.writes = 0  # pipelines sent: one round trip each
 
     def __repr__(self) -> str:
-        return f"LeanRedis({self._host}:{self._port})"  # never the password
+        return f"_Node({self.host}:{self.port})"
+
+    @property
+    def lost(self) -> bool:
+        return self._proto is not None and self._proto.lost
 
     async def _connection(self) -> _Protocol:
         proto = self._proto
@@ -157,41 +175,31 @@ class LeanRedis:
             async with asyncio.timeout(self._timeout):
                 _, proto = await loop.create_connection(
                     _Protocol,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl,
-                    server_hostname=self._host if self._ssl else None,
+                    self.host,
+                    self.port,
+                    ssl=self._tls,
+                    server_hostname=self.host if self._tls else None,
                 )
                 for command in self._hello:
-                    reply = await self._send(proto, command, loop)
+                    reply = await _send(proto, command, loop)
                     if isinstance(reply, ResponseError):
                         proto.fail(ConnectionError(f"{command[0]} refused"))
                         raise ConnectionError(f"Redis refused {command[0]}")
+                if self._must_be_master:
+                    role = await _send(proto, ("ROLE",), loop)
+                    if not (isinstance(role, list) and role and role[0] == b"master"):
+                        proto.fail(ConnectionError("not the master"))
+                        raise ConnectionError("the server named as master is not the master")
         except TimeoutError:
             raise TimeoutError("Redis did not answer the connect in time") from None
         except OSError as exc:
             raise ConnectionError(f"Redis could not be reached: {exc.strerror}") from None
         return proto
 
-    def _send(
-        self, proto: _Protocol, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop
-    ) -> asyncio.Future[Reply]:
-        waiter: asyncio.Future[Reply] = loop.create_future()
-        proto.waiting.append(waiter)
-        assert proto.transport is not None
-        proto.transport.write(encode(args))
-        return waiter
-
-    async def execute(self, *args: Any) -> Reply:
-        """One command's reply; a Redis error reply is raised as ResponseError."""
-        replies = await self.pipeline([args])
-        reply = replies[0]
-        if isinstance(reply, ResponseError):
-            raise reply
-        return reply
-
     async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
         """Several commands sent in one write, their replies in order (errors as values)."""
+        if not commands:
+            return []
         proto = await self._connection()
         loop = asyncio.get_running_loop()
         waiters: list[asyncio.Future[Reply]] = []
@@ -201,8 +209,7 @@ class LeanRedis:
             waiters.append(waiter)
         assert proto.transport is not None
         proto.transport.write(b"".join(encode(args) for args in commands))
-        self.writes += 1
-        timer = loop.call_later(self._timeout, self._expire, proto, waiters[-1])
+        timer = loop.call_later(self._timeout, _expire, proto, waiters[-1])
         replies: list[Reply] = []
         try:
             for waiter in waiters:
@@ -218,20 +225,83 @@ class LeanRedis:
             timer.cancel()
         return replies
 
-    def _expire(self, proto: _Protocol, last: asyncio.Future[Reply]) -> None:
-        if not last.done():  # answers can no longer be matched on this connection
-            proto.fail(TimeoutError("Redis did not answer in time"))
+    def drop(self) -> None:
+        if self._proto is not None:
+            self._proto.fail(ConnectionError("closed"))
+            self._proto = None
 
-    def _sha(self, script: str) -> bytes:
-        sha = self._shas.get(script)
-        if sha is None:
-            # Redis names scripts by SHA-1: an identifier, not a security measure.
-            digest = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
-            sha = self._shas[script] = digest.encode()
-        return sha
+
+def _send(
+    proto: _Protocol, args: tuple[Any, ...], loop: asyncio.AbstractEventLoop
+) -> asyncio.Future[Reply]:
+    waiter: asyncio.Future[Reply] = loop.create_future()
+    proto.waiting.append(waiter)
+    assert proto.transport is not None
+    proto.transport.write(encode(args))
+    return waiter
+
+
+def _expire(proto: _Protocol, last: asyncio.Future[Reply]) -> None:
+    if not last.done():  # answers can no longer be matched on this connection
+        proto.fail(TimeoutError("Redis did not answer in time"))
+
+
+def _tls(address: RedisAddress) -> ssl.SSLContext | None:
+    return ssl.create_default_context() if address.tls else None
+
+
+def _hello(address: RedisAddress, *, select: bool = True) -> list[tuple[Any, ...]]:
+    hello: list[tuple[Any, ...]] = []
+    if address.password is not None:
+        hello.append(
+            ("AUTH", address.username, address.password)
+            if address.username
+            else ("AUTH", address.password)
+        )
+    if select and address.db:
+        hello.append(("SELECT", address.db))
+    return hello
+
+
+_SHAS: dict[str, bytes] = {}
+
+
+def script_sha(script: str) -> bytes:
+    sha = _SHAS.get(script)
+    if sha is None:
+        # Redis names scripts by SHA-1: an identifier, not a security measure.
+        digest = hashlib.sha1(script.encode(), usedforsecurity=False).hexdigest()
+        sha = _SHAS[script] = digest.encode()
+    return sha
+
+
+class RedisLink:
+    """What the stores use, whatever the deployment: commands, pipelines and scripts."""
+
+    clustered = False  # keys of different slots may be on different servers
+    writes = 0  # pipelines sent: one round trip each (per server)
+
+    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
+        """Several commands, their replies in order (Redis errors as values); sent in one
+        write to each server concerned."""
+        raise NotImplementedError
+
+    async def masters(self) -> list[_Node]:
+        """Every server holding data (one, or each Cluster master): for SCAN and PING."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def execute(self, *args: Any) -> Reply:
+        """One command's reply; a Redis error reply is raised as ResponseError."""
+        reply = (await self.pipeline([args]))[0]
+        if isinstance(reply, ResponseError):
+            raise reply
+        return reply
 
     async def evalsha(self, script: str, keys: list[Any], args: list[Any]) -> Reply:
-        """EVALSHA, loading the script once when Redis does not know it (NOSCRIPT)."""
+        """EVALSHA, sent as EVAL (which loads it) where Redis does not know it (NOSCRIPT)."""
         reply = (await self.evalsha_many([(script, keys, args)]))[0]
         if isinstance(reply, ResponseError):
             raise reply
@@ -239,20 +309,434 @@ class LeanRedis:
 
     async def evalsha_many(self, calls: list[tuple[str, list[Any], list[Any]]]) -> list[Reply]:
         """Several scripts in one write (one round trip), replies in order, errors as
-        values; a script Redis does not know yet is loaded and run again on its own."""
-        commands = [("EVALSHA", self._sha(s), len(k), *k, *a) for s, k, a in calls]
+        values; a script a server does not know yet is sent again whole (EVAL)."""
+        commands = [("EVALSHA", script_sha(s), len(k), *k, *a) for s, k, a in calls]
         replies = await self.pipeline(commands)
-        for i, (script, _, _) in enumerate(calls):
-            reply = replies[i]
-            if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT"):
-                await self.execute("SCRIPT", "LOAD", script)
-                replies[i] = (await self.pipeline([commands[i]]))[0]
+        unknown = [
+            i
+            for i, reply in enumerate(replies)
+            if isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT")
+        ]
+        if unknown:
+            again = await self.pipeline(
+                [
+                    ("EVAL", calls[i][0], len(calls[i][1]), *calls[i][1], *calls[i][2])
+                    for i in unknown
+                ]
+            )
+            for i, reply in zip(unknown, again, strict=True):
+                replies[i] = reply
         return replies
 
+    def slot_groups(self, keys: list[str]) -> list[list[int]]:
+        """`keys`' indexes in runs that one script may touch together (the same slot on a
+        Cluster; all of them elsewhere)."""
+        return [list(range(len(keys)))] if keys else []
+
+    async def scan_batches(self, match: str, count: int = 1000) -> AsyncIterator[list[bytes]]:
+        """The keys matching `match` on every master, a SCAN batch at a time (no server is
+        blocked, nothing is held in memory but one batch)."""
+        for node in await self.masters():
+            cursor = b"0"
+            while True:
+                command = ("SCAN", cursor, "MATCH", match, "COUNT", count)
+                reply = (await node.pipeline([command]))[0]
+                if isinstance(reply, ResponseError):
+                    raise reply
+                cursor, keys = reply
+                yield keys
+                if cursor == b"0":
+                    break
+
+    async def scan(self, match: str) -> list[bytes]:
+        """Every key matching `match` on every master (for small sets: tests, tools)."""
+        return [key async for batch in self.scan_batches(match) for key in batch]
+
+    async def count_keys(self, match: str) -> int:
+        return sum([len(batch) async for batch in self.scan_batches(match)])
+
+    async def ping(self) -> None:
+        """Answered when at least one master answers (a Cluster with one shard failing over
+        still serves the others: taking every replica out of service would not help)."""
+        errors: list[Exception] = []
+        for node in await self.masters():
+            try:
+                reply = (await node.pipeline([("PING",)]))[0]
+            except (ConnectionError, TimeoutError) as exc:
+                errors.append(exc)
+                continue
+            if not isinstance(reply, ResponseError):
+                return
+            errors.append(reply)
+        raise errors[0] if errors else ConnectionError("no Redis server is known")
+
+
+class LeanRedis(RedisLink):
+    """One Redis server (`redis://`, `rediss://`)."""
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        address = parse_address(url)
+        if address.kind != "single":
+            raise ValueError("a redis:// or rediss:// URL is needed")
+        host, port = address.hosts[0]
+        self._node = _Node(host, port, timeout=timeout, tls=_tls(address), hello=_hello(address))
+        self.writes = 0
+
+    def __repr__(self) -> str:
+        return f"LeanRedis({self._node.host}:{self._node.port})"  # never the password
+
+    @property
+    def _proto(self) -> _Protocol | None:
+        return self._node._proto
+
+    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
+        self.writes += 1
+        return await self._node.pipeline(commands)
+
+    async def masters(self) -> list[_Node]:
+        return [self._node]
+
     async def aclose(self) -> None:
-        if self._proto is not None:
-            self._proto.fail(ConnectionError("closed"))
-            self._proto = None
+        self._node.drop()
+
+
+# Replies saying this server no longer takes writes: it was demoted, or is not ready.
+_NOT_MASTER = ("READONLY", "MASTERDOWN", "LOADING")
+
+
+class LeanSentinel(RedisLink):
+    """The master a set of Sentinels names for a service (`redis+sentinel://`): asked on
+    connect, and again after the connection is lost or the server answers READONLY (it
+    was demoted: a failover happened)."""
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        address = parse_address(url)
+        if address.kind != "sentinel" or address.service is None:
+            raise ValueError("a redis+sentinel:// URL is needed")
+        self._address = address
+        self._sentinels = list(address.hosts)
+        self._timeout = timeout
+        self._node: _Node | None = None
+        self._finding: asyncio.Future[_Node] | None = None
+        self.writes = 0
+
+    def __repr__(self) -> str:
+        return f"LeanSentinel({self._address.service}, {len(self._sentinels)} sentinels)"
+
+    async def _master(self) -> _Node:
+        node = self._node
+        if node is not None and not node.lost:
+            return node
+        if self._finding is None:
+            self._finding = asyncio.ensure_future(self._find())
+            self._finding.add_done_callback(self._found)
+        return await asyncio.shield(self._finding)
+
+    def _found(self, future: asyncio.Future[_Node]) -> None:
+        self._finding = None
+        if not future.cancelled() and future.exception() is None:
+            self._node = future.result()
+
+    async def _find(self) -> _Node:
+        if self._node is not None:
+            self._node.drop()
+            self._node = None
+        host, port = await self.master_address()
+        node = _Node(
+            host,
+            port,
+            timeout=self._timeout,
+            tls=_tls(self._address),
+            hello=_hello(self._address),
+            must_be_master=True,
+        )
+        await node._connection()  # connected, authenticated, and ROLE master: or raises
+        return node
+
+    async def master_address(self) -> tuple[str, int]:
+        """What the first Sentinel that answers says; the one that did is asked first
+        next time."""
+        last: Exception = ConnectionError("no Sentinel answered")
+        for i, (host, port) in enumerate(self._sentinels):
+            sentinel = _Node(host, port, timeout=self._timeout, tls=_tls(self._address), hello=[])
+            try:
+                reply = (
+                    await sentinel.pipeline(
+                        [("SENTINEL", "get-master-addr-by-name", self._address.service)]
+                    )
+                )[0]
+            except (ConnectionError, TimeoutError) as exc:
+                last = exc
+                continue
+            finally:
+                sentinel.drop()
+            if isinstance(reply, list) and len(reply) == 2:
+                if i:
+                    self._sentinels.insert(0, self._sentinels.pop(i))
+                return reply[0].decode(), int(reply[1])
+            last = ConnectionError(f"Sentinel does not know the service: {reply!r}"[:200])
+        raise ConnectionError(f"no Sentinel named a master ({last})")
+
+    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
+        self.writes += 1
+        node = await self._master()
+        try:
+            replies = await node.pipeline(commands)
+        except (ConnectionError, TimeoutError):
+            if self._node is node:
+                self._node = None  # ask the Sentinels again next time
+            raise
+        for reply in replies:
+            if isinstance(reply, ResponseError) and str(reply).startswith(_NOT_MASTER):
+                node.drop()
+                if self._node is node:
+                    self._node = None
+                raise ConnectionError(f"the master stopped taking writes: {str(reply)[:40]}")
+        return replies
+
+    async def masters(self) -> list[_Node]:
+        return [await self._master()]
+
+    async def aclose(self) -> None:
+        if self._node is not None:
+            self._node.drop()
+            self._node = None
+
+
+SLOTS = 16384
+
+
+def key_slot(key: str | bytes) -> int:
+    """The Cluster slot of a key: CRC16 (XMODEM) of its hash tag (`{...}`) or whole name."""
+    data = key if isinstance(key, bytes) else key.encode()
+    start = data.find(b"{")
+    if start >= 0:
+        end = data.find(b"}", start + 1)
+        if end > start + 1:
+            data = data[start + 1 : end]
+    return binascii.crc_hqx(data, 0) % SLOTS
+
+
+_KEYLESS = frozenset({"PING", "WAIT", "SCRIPT", "CLUSTER", "INFO", "ROLE", "TIME", "ASKING"})
+
+
+def _key_of(args: tuple[Any, ...]) -> Any:
+    name = args[0]
+    if name in ("EVALSHA", "EVAL"):
+        return args[3] if int(args[2]) > 0 else None
+    if name in _KEYLESS or len(args) < 2:
+        return None
+    return args[1]
+
+
+Address = tuple[str, int]
+
+
+class LeanCluster(RedisLink):
+    """Redis Cluster (`redis+cluster://`): a command goes to the master of its key's slot
+    (a keyless one, such as WAIT, follows the command before it); a pipeline is split by
+    server and sent to each at once. MOVED updates the slot and resends, ASK resends once
+    to the importing server; the slot map is read again (CLUSTER SLOTS, at most every
+    REFRESH_SECONDS) after a redirection or a lost server."""
+
+    REFRESH_SECONDS = 0.1
+    REDIRECTS = 5
+
+    def __init__(self, url: str, *, timeout: float) -> None:
+        address = parse_address(url)
+        if address.kind != "cluster":
+            raise ValueError("a redis+cluster:// URL is needed")
+        self._address = address
+        self._seeds: list[Address] = list(address.hosts)
+        self._timeout = timeout
+        self._nodes: dict[Address, _Node] = {}
+        self._slots: list[Address] | None = None
+        self._stale = False
+        self._refreshed = 0.0
+        self._refreshing: asyncio.Future[None] | None = None
+        self.writes = 0
+        self.clustered = True
+
+    def __repr__(self) -> str:
+        return f"LeanCluster({len(self._seeds)} seeds, {len(self._nodes)} nodes)"
+
+    def _node(self, address: Address) -> _Node:
+        node = self._nodes.get(address)
+        if node is None:
+            node = self._nodes[address] = _Node(
+                address[0],
+                address[1],
+                timeout=self._timeout,
+                tls=_tls(self._address),
+                hello=_hello(self._address, select=False),
+            )
+        return node
+
+    async def _slot_map(self) -> list[Address]:
+        loop = asyncio.get_running_loop()
+        due = self._stale and loop.time() - self._refreshed >= self.REFRESH_SECONDS
+        if self._slots is None or due:
+            if self._refreshing is None:
+                self._refreshing = asyncio.ensure_future(self._refresh())
+                self._refreshing.add_done_callback(self._refreshed_done)
+            try:
+                await asyncio.shield(self._refreshing)
+            except (ConnectionError, TimeoutError):
+                if self._slots is None:
+                    raise
+        assert self._slots is not None
+        return self._slots
+
+    def _refreshed_done(self, future: asyncio.Future[None]) -> None:
+        self._refreshing = None
+        if not future.cancelled():
+            future.exception()  # retrieved: the callers saw it
+
+    async def _refresh(self) -> None:
+        known = list(dict.fromkeys(self._slots)) if self._slots else []
+        lost = [a for a in known if self._nodes.get(a) is not None and self._nodes[a].lost]
+        candidates = [a for a in known if a not in lost] + self._seeds + lost
+        last: Exception = ConnectionError("no Redis Cluster node answered")
+        for address in dict.fromkeys(candidates):
+            try:
+                reply = (await self._node(address).pipeline([("CLUSTER", "SLOTS")]))[0]
+            except (ConnectionError, TimeoutError) as exc:
+                last = exc
+                continue
+            if isinstance(reply, ResponseError) or not reply:
+                last = ConnectionError(f"CLUSTER SLOTS refused: {str(reply)[:60]}")
+                continue
+            slots: list[Address] = [address] * SLOTS
+            covered = 0
+            for start, end, master, *_ in reply:
+                host = master[0].decode() or address[0]
+                where = (host, int(master[1]))
+                slots[int(start) : int(end) + 1] = [where] * (int(end) - int(start) + 1)
+                covered += int(end) - int(start) + 1
+            masters = set(slots)
+            for gone in [a for a in self._nodes if a not in masters and a != address]:
+                self._nodes.pop(gone).drop()
+            self._slots = slots
+            self._stale = covered < SLOTS
+            self._refreshed = asyncio.get_running_loop().time()
+            return
+        self._stale = True
+        self._refreshed = asyncio.get_running_loop().time()
+        raise ConnectionError(f"no Redis Cluster node gave the slot map ({last})")
+
+    def slot_groups(self, keys: list[str]) -> list[list[int]]:
+        groups: list[list[int]] = []
+        last = -1
+        for i, key in enumerate(keys):
+            slot = key_slot(key)
+            if slot != last:
+                groups.append([])
+                last = slot
+            groups[-1].append(i)
+        return groups
+
+    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
+        if not commands:
+            return []
+        slots = await self._slot_map()
+        replies: list[Reply] = [None] * len(commands)
+        pending = list(range(len(commands)))
+        asking: dict[int, Address] = {}
+        for attempt in range(self.REDIRECTS + 1):
+            batches: dict[Address, list[int]] = {}
+            where = slots[0]
+            for i in pending:
+                key = _key_of(commands[i])
+                if i in asking:
+                    where = asking[i]
+                elif key is not None:
+                    where = slots[key_slot(key)]
+                batches.setdefault(where, []).append(i)
+            self.writes += len(batches)
+            results = await asyncio.gather(
+                *(
+                    self._batch(a, [commands[i] for i in idx], idx, asking)
+                    for a, idx in batches.items()
+                ),
+                return_exceptions=True,
+            )
+            failure: BaseException | None = None
+            redirected: list[int] = []
+            asking = {}
+            for (address, idx), result in zip(batches.items(), results, strict=True):
+                if isinstance(result, BaseException):
+                    if isinstance(result, (ConnectionError, TimeoutError)):
+                        self._stale = True  # a lost master: its replica may have taken over
+                    failure = failure or result
+                    continue
+                for i, reply in zip(idx, result, strict=True):
+                    replies[i] = reply
+                    if isinstance(reply, ResponseError):
+                        text = str(reply)
+                        if text.startswith(("MOVED ", "ASK ")):
+                            kind, slot, target = text.split(" ", 2)
+                            host, _, port = target.rpartition(":")
+                            moved_to = (host or address[0], int(port))
+                            if kind == "MOVED":
+                                slots[int(slot)] = moved_to
+                                self._stale = True
+                            else:
+                                asking[i] = moved_to
+                            redirected.append(i)
+                        elif text.startswith("TRYAGAIN") and attempt < self.REDIRECTS:
+                            redirected.append(i)
+                        elif text.startswith("CLUSTERDOWN"):
+                            self._stale = True
+            if failure is not None:
+                raise failure
+            if not redirected or attempt == self.REDIRECTS:
+                break
+            pending = redirected
+            if any(str(replies[i]).startswith("TRYAGAIN") for i in redirected):
+                await asyncio.sleep(0.02)
+        return replies
+
+    async def _batch(
+        self,
+        address: Address,
+        commands: list[tuple[Any, ...]],
+        idx: list[int],
+        asking: dict[int, Address],
+    ) -> list[Reply]:
+        if not any(i in asking for i in idx):
+            return await self._node(address).pipeline(commands)
+        sent: list[tuple[Any, ...]] = []
+        for i, command in zip(idx, commands, strict=True):
+            if i in asking:
+                sent.append(("ASKING",))
+            sent.append(command)
+        replies = await self._node(address).pipeline(sent)
+        out: list[Reply] = []
+        at = 0
+        for i in idx:
+            if i in asking:
+                at += 1  # ASKING's own +OK
+            out.append(replies[at])
+            at += 1
+        return out
+
+    async def masters(self) -> list[_Node]:
+        return [self._node(a) for a in dict.fromkeys(await self._slot_map())]
+
+    async def aclose(self) -> None:
+        for node in self._nodes.values():
+            node.drop()
+        self._nodes.clear()
+
+
+def connect(url: str, *, timeout: float) -> RedisLink:
+    """The client for a Redis URL: one server, Sentinel or Cluster (gateway/store/urls.py)."""
+    kind = parse_address(url).kind
+    if kind == "sentinel":
+        return LeanSentinel(url, timeout=timeout)
+    if kind == "cluster":
+        return LeanCluster(url, timeout=timeout)
+    return LeanRedis(url, timeout=timeout)
 
 
 @dataclass(slots=True)
@@ -260,7 +744,7 @@ class Prefetch:
     """A read that rides in the same write as another call (one round trip for both):
     the cached-answer read sent with the rate-limit draw. Its reply is kept here."""
 
-    client: LeanRedis
+    client: RedisLink
     script: str
     keys: list[Any]
     args: list[Any]

@@ -11,8 +11,8 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio as aioredis
 
-from gateway.store.redis import make_redis_client
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer, start_sandbox
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, GatewayFactory, gateway_env
@@ -38,7 +38,7 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 async def prefix() -> AsyncIterator[str]:
     value = f"lgtest:{secrets.token_hex(4)}:"
     yield value
-    client = make_redis_client(REDIS_URL, timeout=1.0)
+    client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=1.0)
     try:
         keys = [k async for k in client.scan_iter(match=value + "*")]
         if keys:

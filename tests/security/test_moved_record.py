@@ -15,8 +15,9 @@ from typing import Any
 import aiohttp
 import jwt
 import pytest
+import redis.asyncio as aioredis
 
-from gateway.store.redis import RECENT_SECONDS, make_redis_client
+from gateway.store.redis import RECENT_SECONDS
 from sandbox.server import SandboxServer
 from tests.conftest import gateway_env
 from tests.store.conftest import REDIS_URL, STORE_KEY
@@ -29,7 +30,7 @@ PASSWORD = "correct-horse-1"
 @pytest.fixture
 async def redis() -> AsyncIterator[tuple[Any, str]]:
     prefix = f"lgtest:{secrets.token_hex(4)}:"
-    client = make_redis_client(REDIS_URL, timeout=1.0)
+    client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=1.0)
     yield client, prefix
     keys = [k async for k in client.scan_iter(match=prefix + "*")]
     if keys:

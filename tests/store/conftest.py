@@ -1,19 +1,24 @@
-"""A real Redis on 127.0.0.1 (`make test` starts one), each test under its own key prefix."""
+"""Real Redis on 127.0.0.1, each test under its own key prefix, in the three deployments
+the gateway runs on: one server (`make test` starts it on 6379), a Sentinel-watched master
+with a replica, and a Cluster of three masters and three replicas (started by the tests:
+tests/support/redis_ha.py). Tests that take `redis_url` (or a fixture built on it) run on
+each."""
 
 from __future__ import annotations
 
 import os
 import secrets
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 
 from gateway.store.codec import TokenCipher
-from gateway.store.redis import RedisSessionStore, make_redis_client
+from gateway.store.redis import RedisSessionStore
+from gateway.store.resp import RedisLink, connect
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STORE_KEY = "store-key-" + "k" * 32
+DEPLOYMENTS = ("single", "sentinel", "cluster")
 
 
 @pytest.fixture
@@ -21,16 +26,40 @@ def prefix() -> str:
     return f"lgtest:{secrets.token_hex(4)}:"
 
 
+@pytest.fixture(params=DEPLOYMENTS)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The URL of one server, of the Sentinels, or of Cluster seed nodes."""
+    if request.param == "single":
+        return REDIS_URL
+    return str(request.getfixturevalue(f"redis_{request.param}").url)
+
+
+async def drop_keys(link: RedisLink, prefix: str) -> None:
+    keys = await link.scan(prefix + "*")
+    await link.pipeline([("DEL", key) for key in keys])  # one a key: any slot
+
+
 @pytest.fixture
-async def redis_client(prefix: str) -> AsyncIterator[Any]:
-    client = make_redis_client(REDIS_URL, timeout=1.0)
+async def redis_client(redis_url: str, prefix: str) -> AsyncIterator[RedisLink]:
+    """The gateway's own client for the deployment under test (the stores take it)."""
+    client = connect(redis_url, timeout=2.0)
     yield client
-    keys = [k async for k in client.scan_iter(match=prefix + "*")]
-    if keys:
-        await client.delete(*keys)
+    await client.aclose()
+    cleaner = connect(redis_url, timeout=2.0)
+    try:
+        await drop_keys(cleaner, prefix)
+    finally:
+        await cleaner.aclose()
+
+
+@pytest.fixture
+async def other_client(redis_url: str) -> AsyncIterator[RedisLink]:
+    """A second process's client (another replica of the gateway)."""
+    client = connect(redis_url, timeout=2.0)
+    yield client
     await client.aclose()
 
 
 @pytest.fixture
-def store(redis_client: Any, prefix: str) -> RedisSessionStore:
+def store(redis_client: RedisLink, prefix: str) -> RedisSessionStore:
     return RedisSessionStore(redis_client, prefix=prefix, cipher=TokenCipher(STORE_KEY.encode()))

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
 from gateway.cache.base import CacheUnavailable
 from gateway.cache.policy import Entry, user_tag
 from gateway.cache.redis import RedisResponseCache
-from gateway.store.redis import make_redis_client
+from gateway.store.resp import RedisLink, connect
 from tests.store.test_redis_store import _closed_port
 
 ENTRY = Entry(200, (("Content-Type", "application/json"), ("ETag", "x")), b'{"points":1}\n2', 5.0)
 
 
 @pytest.fixture
-def cache(redis_client: Any, prefix: str) -> RedisResponseCache:
+def cache(redis_client: RedisLink, prefix: str) -> RedisResponseCache:
     return RedisResponseCache(redis_client, prefix=prefix)
 
 
@@ -29,10 +28,10 @@ async def test_round_trip_and_invalidation(cache: RedisResponseCache) -> None:
     assert await cache.get("k") is None
 
 
-async def test_shared_between_clients(cache: RedisResponseCache, prefix: str) -> None:
-    other = RedisResponseCache(
-        make_redis_client("redis://127.0.0.1:6379/0", timeout=1.0), prefix=prefix
-    )
+async def test_shared_between_clients(
+    cache: RedisResponseCache, redis_url: str, prefix: str
+) -> None:
+    other = RedisResponseCache(connect(redis_url, timeout=1.0), prefix=prefix)
     try:
         await cache.put("k", ENTRY, 30, await cache.generations([user_tag("1")]))
         assert await other.get("k") == ENTRY
@@ -50,11 +49,11 @@ async def test_a_fetch_racing_a_write_is_not_kept(cache: RedisResponseCache) -> 
 
 
 async def test_generations_never_repeat(
-    cache: RedisResponseCache, redis_client: Any, prefix: str
+    cache: RedisResponseCache, redis_client: RedisLink, prefix: str
 ) -> None:
     first = (await cache.generations([user_tag("1")]))[user_tag("1")]
     await cache.put("k", ENTRY, 30, {user_tag("1"): first})
-    await redis_client.delete(f"{prefix}cache:g:{user_tag('1')}")  # as if it had expired
+    await redis_client.execute("DEL", f"{prefix}cache:g:{user_tag('1')}")  # as if it had expired
     assert await cache.get("k") is None
     again = (await cache.generations([user_tag("1")]))[user_tag("1")]
     assert again != first
@@ -76,7 +75,7 @@ async def test_learn_and_users_for(cache: RedisResponseCache) -> None:
 
 async def test_unreachable_is_cache_unavailable(prefix: str) -> None:
     dead = RedisResponseCache(
-        make_redis_client(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2), prefix=prefix
+        connect(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2), prefix=prefix
     )
     for call in (
         dead.get("k"),

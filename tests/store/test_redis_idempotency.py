@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from gateway.errors import Unprocessable, UpstreamError
 from gateway.resilience.idempotency import Kept, RedisIdempotencyBook
-from gateway.store.redis import make_redis_client
-from tests.store.conftest import REDIS_URL
+from gateway.store.resp import connect
 
 ANSWER = Kept(200, (("Content-Type", "application/json"),), b'{"points": 7}')
 
 
 def _book(client: Any, prefix: str, **kw: Any) -> RedisIdempotencyBook:
     return RedisIdempotencyBook(client, prefix=prefix, ttl=60, lease=5.0, poll=0.01, **kw)
-
-
-@pytest.fixture
-async def other_client() -> AsyncIterator[Any]:
-    client = make_redis_client(REDIS_URL, timeout=1.0)
-    yield client
-    await client.aclose()
 
 
 async def test_a_key_is_run_once_across_replicas(
@@ -45,7 +36,7 @@ async def test_a_key_is_run_once_across_replicas(
         await b.claim("guest:1\x00k1", "another body")
     assert info.value.code == "idempotency_key_reused"
     assert await b.claim("guest:2\x00k1", "fp") is None  # another guest's key is theirs
-    raw = [k async for k in redis_client.scan_iter(match=prefix + "*")]
+    raw = await redis_client.scan(prefix + "*")
     assert all(b"guest" not in k for k in raw)  # keys are hashed, no user ids in Redis
 
 
@@ -93,7 +84,7 @@ async def test_redis_down_falls_back_to_this_process(prefix: str) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    client = make_redis_client(f"redis://127.0.0.1:{port}/0", timeout=0.2)
+    client = connect(f"redis://127.0.0.1:{port}/0", timeout=0.2)
     errors: list[int] = []
     book = RedisIdempotencyBook(
         client, prefix=prefix, ttl=60, lease=5.0, on_error=lambda: errors.append(1)

@@ -10,7 +10,7 @@ import pytest
 
 from gateway.ratelimit.gcra import Rate
 from gateway.ratelimit.store import RateStoreUnavailable, RedisRateStore
-from gateway.store.redis import make_redis_client
+from gateway.store.resp import connect
 from tests.store.test_redis_store import _closed_port
 
 
@@ -27,11 +27,8 @@ async def test_burst_then_refused(redis_client: Any, prefix: str) -> None:
     assert other.allowed
 
 
-async def test_exact_under_concurrency(redis_client: Any, prefix: str) -> None:
-    stores = [
-        RedisRateStore(make_redis_client("redis://127.0.0.1:6379/0", timeout=2.0), prefix=prefix)
-        for _ in range(4)
-    ]
+async def test_exact_under_concurrency(redis_client: Any, redis_url: str, prefix: str) -> None:
+    stores = [RedisRateStore(connect(redis_url, timeout=2.0), prefix=prefix) for _ in range(4)]
     try:
         rate = Rate(25, 3600)
         results = await asyncio.gather(*(stores[i % 4].take("shared", rate) for i in range(200)))
@@ -53,7 +50,7 @@ async def test_peek_does_not_consume(redis_client: Any, prefix: str) -> None:
 
 async def test_unreachable(prefix: str) -> None:
     store = RedisRateStore(
-        make_redis_client(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2), prefix=prefix
+        connect(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2), prefix=prefix
     )
     with pytest.raises(RateStoreUnavailable):
         await store.take("k", Rate(1, 1))
@@ -79,7 +76,7 @@ async def test_burst_is_exact_for_intervals_that_are_not_binary_fractions(
     assert [d.allowed for d in results] == [True] * 5 + [False]
 
 
-@pytest.mark.parametrize("backend", ["redis", "lean", "memory"])
+@pytest.mark.parametrize("backend", ["redis", "memory"])
 async def test_take_many_draws_in_order_and_stops_at_the_first_refusal(
     backend: str, redis_client: Any, prefix: str
 ) -> None:
@@ -88,19 +85,11 @@ async def test_take_many_draws_in_order_and_stops_at_the_first_refusal(
     import time
 
     from gateway.ratelimit.store import MemoryRateStore, RateStore
-    from gateway.store.resp import LeanRedis
-    from tests.store.conftest import REDIS_URL
 
     store: RateStore = MemoryRateStore(clock=time.time)
-    lean = LeanRedis(REDIS_URL, timeout=1.0)
-    if backend == "redis":
+    if backend == "redis":  # the gateway's client, on each deployment
         store = RedisRateStore(redis_client, prefix=prefix)
-    elif backend == "lean":  # the gateway's hot-path client
-        store = RedisRateStore(redis_client, prefix=prefix, fast=lean)
-    try:
-        await _take_many_rules(store)
-    finally:
-        await lean.aclose()
+    await _take_many_rules(store)
 
 
 async def _take_many_rules(store: Any) -> None:

@@ -6,14 +6,16 @@ import asyncio
 import socket
 import time
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from gateway.errors import StoreUnavailable
 from gateway.sessions import PunchhTokens, Session
-from gateway.store.codec import TokenCipher
-from gateway.store.redis import RedisSessionStore, make_redis_client
+from gateway.store.codec import TokenCipher, dump_session
+from gateway.store.redis import RedisSessionStore
+from gateway.store.resp import RedisLink, connect, key_slot
+from gateway.tokens import new_session_id
+from tests.store.conftest import STORE_KEY
 
 
 def _session(sid: str, user_id: str | None = "42") -> Session:
@@ -27,18 +29,20 @@ def _session(sid: str, user_id: str | None = "42") -> Session:
     )
 
 
-async def test_put_get_delete(store: RedisSessionStore, redis_client: Any, prefix: str) -> None:
+async def test_put_get_delete(
+    store: RedisSessionStore, redis_client: RedisLink, prefix: str
+) -> None:
     s = _session("a")
     await store.put(s, 30)
     assert await store.get("a") == s
-    ttl_ms = await redis_client.pttl(f"{prefix}session:a")
+    ttl_ms = await redis_client.execute("PTTL", f"{prefix}session:a")
     assert 29_000 < ttl_ms <= 30_000
-    raw = await redis_client.get(f"{prefix}session:a")
+    raw = await redis_client.execute("GET", f"{prefix}session:a")
     for token in (b"ACC-r", b"AUTH-r", b"ID-r", b"REF-r"):
         assert token not in raw  # a dump of Redis yields no usable Punchh token
     await store.delete("a")
     assert await store.get("a") is None
-    assert await redis_client.smembers(f"{prefix}user:42") == set()
+    assert await redis_client.execute("SMEMBERS", store.user_key("42")) == []
 
 
 async def test_expires_by_ttl(store: RedisSessionStore) -> None:
@@ -58,16 +62,18 @@ async def test_delete_user_ends_every_session_of_that_guest(store: RedisSessionS
 
 
 async def test_unreadable_record_is_no_session(
-    store: RedisSessionStore, redis_client: Any, prefix: str
+    store: RedisSessionStore, redis_client: RedisLink, prefix: str
 ) -> None:
     other = RedisSessionStore(redis_client, prefix=prefix, cipher=TokenCipher(b"x" * 40))
     await other.put(_session("k"), 60)
     assert await store.get("k") is None
 
 
-async def test_lock_excludes_across_clients(store: RedisSessionStore, prefix: str) -> None:
+async def test_lock_excludes_across_clients(
+    store: RedisSessionStore, redis_url: str, prefix: str
+) -> None:
     second = RedisSessionStore(
-        make_redis_client("redis://127.0.0.1:6379/0", timeout=1.0),
+        connect(redis_url, timeout=1.0),
         prefix=prefix,
         cipher=TokenCipher(b"y" * 40),
     )
@@ -109,7 +115,7 @@ def _closed_port() -> int:
 
 
 async def test_unreachable_redis_is_store_unavailable_quickly(prefix: str) -> None:
-    client = make_redis_client(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2)
+    client = connect(f"redis://127.0.0.1:{_closed_port()}/0", timeout=0.2)
     dead = RedisSessionStore(client, prefix=prefix, cipher=TokenCipher(b"z" * 40))
     started = time.monotonic()
     for call in (dead.get("a"), dead.put(_session("a"), 5), dead.delete("a"), dead.ping()):
@@ -170,7 +176,9 @@ def test_every_store_on_one_redis_url_shares_one_pool() -> None:
     assert parts.cache._redis is not parts.rate_store._redis  # type: ignore[attr-defined]
 
 
-async def test_a_guest_holds_at_most_max_per_user_sessions(redis_client: Any, prefix: str) -> None:
+async def test_a_guest_holds_at_most_max_per_user_sessions(
+    redis_client: RedisLink, prefix: str
+) -> None:
     """Issue 15, finding 5, on Redis: a sign-in beyond `max_per_user` ends the guest's
     oldest session (by sign-in time, not by id); other guests are untouched; an id whose
     record already expired leaves the guest's set."""
@@ -184,5 +192,46 @@ async def test_a_guest_holds_at_most_max_per_user_sessions(redis_client: Any, pr
         await store.put(replace(_session(sid), created_at=10.0 + i), 60)
     live = [sid for sid in ("z", "y", "x", "w", "v") if await store.get(sid, fresh=True)]
     assert live == ["x", "w", "v"]
-    assert await redis_client.smembers(f"{prefix}user:42") == {b"x", b"w", b"v"}
+    members = await redis_client.execute("SMEMBERS", store.user_key("42"))
+    assert set(members) == {b"x", b"w", b"v"}
     assert await store.get("other", fresh=True) is not None
+
+
+async def test_a_guests_sessions_and_index_share_one_slot_and_guests_spread(
+    store: RedisSessionStore, redis_client: RedisLink
+) -> None:
+    """The key layout (README, Sessions): a session id carries its guest's hash tag, so
+    the record and the guest's index are one atomic script even on a Cluster, and
+    guests land on many slots (not one tag for everything)."""
+    sids = [new_session_id("42") for _ in range(3)]
+    for sid in sids:
+        await store.put(_session(sid), 60)
+    index = store.user_key("42")
+    assert {key_slot(store.session_key(sid)) for sid in sids} == {key_slot(index)}
+    members = await redis_client.execute("SMEMBERS", index)
+    assert set(members) == {sid.encode() for sid in sids}
+    assert await store.delete_user("42") == 3
+    assert [await store.get(sid, fresh=True) for sid in sids] == [None, None, None]
+    slots = {key_slot(store.user_key(str(user))) for user in range(200)}
+    assert len(slots) > 150
+    anonymous = {key_slot(store.session_key(new_session_id(None))) for _ in range(50)}
+    assert len(anonymous) > 40
+
+
+async def test_sessions_made_before_hash_tags_keep_working(
+    store: RedisSessionStore, redis_client: RedisLink, prefix: str
+) -> None:
+    """An id without a tag (made by an earlier version) keeps its keys: it opens, is
+    refreshed, and a revoke-all finds it in the guest's earlier index."""
+    old = _session("oldstyleid")
+    raw = dump_session(old, TokenCipher(STORE_KEY.encode()))
+    await redis_client.execute("SET", f"{prefix}session:oldstyleid", raw, "PX", 60_000)
+    await redis_client.execute("SADD", f"{prefix}user:42", "oldstyleid")
+    new = _session(new_session_id("42"))
+    await store.put(new, 60)
+    assert await store.get("oldstyleid") == old
+    assert await store.replace(replace(old, last_seen=1.5), 60)
+    assert await store.delete_user("42") == 2
+    assert await store.get("oldstyleid", fresh=True) is None
+    assert await store.get(new.sid, fresh=True) is None
+    assert await redis_client.execute("EXISTS", f"{prefix}user:42") == 0

@@ -1,0 +1,61 @@
+"""Pytest fixtures for the highly-available Redis sets of tests/support/redis_ha.py
+(a pytest plugin, listed in tests/conftest.py). `redis_cluster` and `redis_sentinel` are
+started once per session: tests may write to them (and `flush()` them) but must not kill
+their nodes; a test that does takes `fresh_redis_cluster` or `fresh_redis_sentinel`, a
+private set started for it and stopped after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.redis_ha import RedisClusterServers, RedisSentinelServers
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """The session's six-node cluster: write to it, never kill its nodes."""
+    servers = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelServers]:
+    """The session's master, replica and three sentinels: write to them, never kill them."""
+    servers = RedisSentinelServers(tmp_path_factory.mktemp("redis-sentinel"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def fresh_redis_cluster(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RedisClusterServers]:
+    """A cluster of this test's own, stopped after it: for tests that kill nodes."""
+    servers = RedisClusterServers(tmp_path_factory.mktemp("fresh-redis-cluster"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def fresh_redis_sentinel(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RedisSentinelServers]:
+    """A sentinel set of this test's own, stopped after it: for tests that kill nodes."""
+    servers = RedisSentinelServers(tmp_path_factory.mktemp("fresh-redis-sentinel"))
+    servers.start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
