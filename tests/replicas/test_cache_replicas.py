@@ -11,12 +11,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis.asyncio as aioredis
 
+from gateway.store.resp import connect
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer, start_sandbox
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, GatewayFactory, gateway_env
-from tests.store.conftest import REDIS_URL, STORE_KEY
+from tests.store.conftest import STORE_KEY, drop_keys
 from tests.support.clock import ManualClock
 from tests.support.process import GatewayProcess, free_port, gateway_process
 from tests.workflows.support import PASSWORD, RECEIPT_AT, menu_items
@@ -35,25 +35,24 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
+async def prefix(redis_url: str) -> AsyncIterator[str]:
     value = f"lgtest:{secrets.token_hex(4)}:"
     yield value
-    client = aioredis.Redis.from_url(REDIS_URL, socket_timeout=1.0)
+    client = connect(redis_url, timeout=1.0)
     try:
-        keys = [k async for k in client.scan_iter(match=value + "*")]
-        if keys:
-            await client.delete(*keys)
+        await drop_keys(client, value)
     finally:
         await client.aclose()
 
 
 @pytest.fixture
 async def replicas(
-    sandbox: SandboxServer, prefix: str
+    sandbox: SandboxServer, prefix: str, redis_url: str
 ) -> AsyncIterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two gateways on one server, on Sentinel and on Cluster (`redis_url`)."""
     env = gateway_env(
         sandbox.url,
-        GATEWAY_STORE_URL=REDIS_URL,
+        GATEWAY_STORE_URL=redis_url,
         GATEWAY_STORE_PREFIX=prefix,
         GATEWAY_STORE_KEY=STORE_KEY,
     )

@@ -10,20 +10,23 @@ from pathlib import Path
 import aiohttp
 
 from tests.conftest import gateway_env
-from tests.store.conftest import REDIS_URL, STORE_KEY
+from tests.store.conftest import STORE_KEY
 from tests.support.process import gateway_process
 from tests.support.recorder import Recorder
 
 LIMIT = 25
 
 
-async def test_exactly_the_limit_across_two_replicas(recorder: Recorder, tmp_path: Path) -> None:
+async def test_exactly_the_limit_across_two_replicas(
+    recorder: Recorder, tmp_path: Path, redis_url: str
+) -> None:
+    """On one server, Sentinel and Cluster (`redis_url`)."""
     config = tmp_path / "gateway.toml"
     config.write_text(f"[rate_limit.policies.ip]\nlimit = {LIMIT}\nwindow = 3600\n")
     env = gateway_env(
         recorder.url,
         GATEWAY_CONFIG=str(config),
-        GATEWAY_STORE_URL=REDIS_URL,
+        GATEWAY_STORE_URL=redis_url,
         GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
         GATEWAY_STORE_KEY=STORE_KEY,
     )

@@ -6,7 +6,6 @@ each."""
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator
 
@@ -15,23 +14,15 @@ import pytest
 from gateway.store.codec import TokenCipher
 from gateway.store.redis import RedisSessionStore
 from gateway.store.resp import RedisLink, connect
+from tests.support.redis_ha_fixtures import REDIS_URL
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 STORE_KEY = "store-key-" + "k" * 32
-DEPLOYMENTS = ("single", "sentinel", "cluster")
+__all__ = ["REDIS_URL", "STORE_KEY"]
 
 
 @pytest.fixture
 def prefix() -> str:
     return f"lgtest:{secrets.token_hex(4)}:"
-
-
-@pytest.fixture(params=DEPLOYMENTS)
-def redis_url(request: pytest.FixtureRequest) -> str:
-    """The URL of one server, of the Sentinels, or of Cluster seed nodes."""
-    if request.param == "single":
-        return REDIS_URL
-    return str(request.getfixturevalue(f"redis_{request.param}").url)
 
 
 async def drop_keys(link: RedisLink, prefix: str) -> None:

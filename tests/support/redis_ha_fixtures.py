@@ -2,10 +2,14 @@
 (a pytest plugin, listed in tests/conftest.py). `redis_cluster` and `redis_sentinel` are
 started once per session: tests may write to them (and `flush()` them) but must not kill
 their nodes; a test that does takes `fresh_redis_cluster` or `fresh_redis_sentinel`, a
-private set started for it and stopped after."""
+private set started for it and stopped after.
+
+`redis_url` runs a test on each deployment the gateway supports: one server (`make test`
+starts it on 6379), the session's Sentinel set and the session's Cluster."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -59,3 +63,15 @@ def fresh_redis_sentinel(
         yield servers
     finally:
         servers.stop()
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DEPLOYMENTS = ("single", "sentinel", "cluster")
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The URL of one server, of the Sentinels, or of Cluster seed nodes."""
+    if request.param == "single":
+        return REDIS_URL
+    return str(request.getfixturevalue(f"redis_{request.param}").url)
