@@ -20,7 +20,13 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from gateway.errors import BadRequest, LimiterUnavailable, RateLimited, UpstreamBusy
+from gateway.errors import (
+    BadRequest,
+    GatewayError,
+    LimiterUnavailable,
+    RateLimited,
+    UpstreamBusy,
+)
 from gateway.exchange import Exchange
 from gateway.metrics import Metrics
 from gateway.plan import Next, Plan, Stage
@@ -82,6 +88,11 @@ def make_rate_limit_stage(
         try:
             decisions = await store.take_many([(key, p.rate) for p, key in keyed], read)
         except RateStoreUnavailable as exc:
+            # Units already drawn (a Cluster's shard that answered) are given back when
+            # they count failures: the attempt is refused, or goes unchecked.
+            for (drawn_policy, drawn_key), made in zip(keyed, exc.taken, strict=False):
+                if made.allowed and drawn_policy.counts == "failures":
+                    await refund(drawn_policy, drawn_key)
             unavailable(keyed, exc)
             return []
         if read is not None and read.done:
@@ -102,6 +113,16 @@ def make_rate_limit_stage(
                 )
             drawn.append((policy, key, decision))
         return drawn
+
+    async def give_back(drawn: Drawn, status: int) -> None:
+        """A failure-counted unit is kept only for a failed attempt (any 4xx but 429): a
+        success, a 429, and every 5xx (Punchh's or the gateway's: a store that could not
+        keep the session Punchh granted, Punchh unreachable) give it back, so that an
+        outage never spends a guest's budget."""
+        if not is_failure(status):
+            for policy, key, _ in drawn:
+                if policy.counts == "failures":
+                    await refund(policy, key)
 
     def bind(plan: Plan, nxt: Next) -> Next:
         route = plan.route
@@ -129,12 +150,15 @@ def make_rate_limit_stage(
                 )
             drawn = await check(ex, covering, family, prefetch) if covering else []
             ex.limit_note = "allowed" if drawn else "none"
-            response = await nxt(ex)
+            try:
+                response = await nxt(ex)
+            except GatewayError as exc:
+                # The gateway's own answer (a store or Punchh outage, a timeout): no
+                # verdict on the credentials, so no failure; a 4xx it raises stays one.
+                await give_back(drawn, exc.status)
+                raise
             status = response.status
-            if not is_failure(status) and status < 500:  # did not fail: give the unit back
-                for policy, key, _ in drawn:
-                    if policy.counts == "failures":
-                        await refund(policy, key)
+            await give_back(drawn, status)
             if status == 429 or status == 503:
                 pause = retry_after_seconds(response.headers.get("Retry-After"), clock())
                 if pause is not None:

@@ -17,7 +17,13 @@ from gateway.store.resp import Prefetch, RedisLink
 
 
 class RateStoreUnavailable(Exception):
-    pass
+    """The store could not answer. `taken`: the draws of a `take_many` that were made
+    before it failed (on a Cluster, buckets on a shard that answered), in order: the
+    caller gives back what an attempt that was never made must not keep."""
+
+    def __init__(self, reason: str, taken: Sequence[Decision] = ()) -> None:
+        super().__init__(reason)
+        self.taken = list(taken)
 
 
 class RateStore(Protocol):
@@ -129,6 +135,16 @@ return 1
 """
 
 
+def _decisions(flat: list[Any]) -> list[Decision]:
+    """The script's four numbers per decision: allowed, retry, reset, remaining (µs)."""
+    return [
+        Decision(
+            bool(flat[i]), None, int(flat[i + 3]), int(flat[i + 1]) / US, int(flat[i + 2]) / US
+        )
+        for i in range(0, len(flat), 4)
+    ]
+
+
 def bucket_key(prefix: str, key: str) -> str:
     """`<prefix>rl:{<key>}`: each bucket its own hash tag (a Cluster spreads them over every
     slot); braces and `%` in a key are escaped so a key cannot choose another's tag."""
@@ -183,13 +199,8 @@ class RedisRateStore:
                 if len(part) < 4 * len(group) or not part[-4]:
                     break  # refused: no later bucket is drawn on
         except RedisError as exc:
-            raise RateStoreUnavailable(type(exc).__name__) from None
-        return [
-            Decision(
-                bool(flat[i]), None, int(flat[i + 3]), int(flat[i + 1]) / US, int(flat[i + 2]) / US
-            )
-            for i in range(0, len(flat), 4)
-        ]
+            raise RateStoreUnavailable(type(exc).__name__, _decisions(flat)) from None
+        return _decisions(flat)
 
     async def refund(self, key: str, rate: Rate) -> None:
         try:

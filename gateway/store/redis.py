@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisError
 
 from gateway.errors import StoreUnavailable
 from gateway.session_record import Session
@@ -62,6 +62,24 @@ return redis.call('SCARD', KEYS[2])
 
 _PUT_SHA = script_sha(_PUT)
 _SCRIPTS = {_PUT_SHA: _PUT}
+
+
+class _Flight:
+    """A WAIT sent, covering the writes acknowledged before it (`covers`)."""
+
+    __slots__ = ("covers", "done")
+
+    def __init__(self, covers: int) -> None:
+        self.covers = covers
+        self.done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+
+class _WaitBook:
+    __slots__ = ("acknowledged", "flight")
+
+    def __init__(self) -> None:
+        self.acknowledged = 0  # writes acknowledged on this server's connection
+        self.flight: _Flight | None = None
 
 
 class RedisClients:
@@ -108,6 +126,7 @@ class RedisSessionStore:
         self._wait = wait_replicas
         self._wait_ms = max(1, int(wait_timeout * 1000))
         self._wait_paused_until = 0.0
+        self._waits: dict[Any, _WaitBook] = {}  # server → the WAITs of its writes
         self._per_user = max_per_user
         self._clock = clock
         # sid → (until when, the session): read again after RECENT_SECONDS. Another
@@ -135,32 +154,62 @@ class RedisSessionStore:
             self._recent.clear()
         self._recent[session.sid] = (self._clock() + min(RECENT_SECONDS, ttl), session)
 
-    async def _write(self, commands: list[tuple[Any, ...]]) -> list[Any]:
-        """Session writes, then (when configured and not paused) WAIT for replicas on the
-        same connection. Replicas that do not confirm in time do not fail the write: it
-        is on the master; waits pause for WAIT_PAUSE_SECONDS (a lost replica must not
-        add the timeout to every sign-in)."""
-        wait = self._wait > 0 and self._clock() >= self._wait_paused_until
-        sent = [*commands, ("WAIT", self._wait, self._wait_ms)] if wait else commands
-        replies = await self._writer.pipeline(sent)
-        script = bool(commands) and commands[0][0] == "EVALSHA"
-        if script and isinstance(replies[0], ResponseError) and "NOSCRIPT" in str(replies[0]):
-            first = commands[0]
-            sha = first[1]
-            source = _SCRIPTS[sha]
-            replies = await self._writer.pipeline([("EVAL", source, *first[2:]), *sent[1:]])
-        if wait:
-            confirmed = replies.pop()
-            if not isinstance(confirmed, int) or confirmed < self._wait:
-                self._wait_paused_until = self._clock() + WAIT_PAUSE_SECONDS
-                log.warning(
-                    "session write not confirmed by replicas in time; waits paused",
-                    extra={"confirmed": confirmed if isinstance(confirmed, int) else -1},
-                )
+    async def _write(self, commands: list[tuple[Any, ...]], key: str) -> list[Any]:
+        """Session writes (on the writer's connection), then, when configured and not
+        paused, the wait for replicas on the server holding `key` (`_replicated`)."""
+        replies = await self._writer.pipeline(commands) if commands else []
+        first = commands[0] if commands else ("",)
+        if first[0] == "EVALSHA" and str(replies[0]).startswith("NOSCRIPT"):
+            again = [("EVAL", _SCRIPTS[first[1]], *first[2:]), *commands[1:]]
+            replies = await self._writer.pipeline(again)
         for reply in replies:
             if isinstance(reply, RedisError):
                 raise reply
+        await self._replicated(key)
         return replies
+
+    async def _replicated(self, key: str) -> None:
+        """WAIT for `store.wait_replicas` replicas to have every write acknowledged so
+        far on this connection, grouped: one WAIT at a time per server, covering every
+        write acknowledged before it was sent (WAIT holds the connection it is sent on,
+        so a WAIT per write would queue a burst of sign-ins behind each other). Replicas
+        that do not confirm in time, or a WAIT that fails, do not fail the write (it is on
+        the master): waits pause for WAIT_PAUSE_SECONDS, so a lost replica costs one slow
+        write, not every one."""
+        if self._wait <= 0 or self._clock() < self._wait_paused_until:
+            return
+        server = self._writer.server_of(key)
+        book = self._waits.get(server)
+        if book is None:
+            book = self._waits[server] = _WaitBook()
+        book.acknowledged += 1
+        mine = book.acknowledged
+        while True:
+            flight = book.flight
+            if flight is None:
+                flight = book.flight = _Flight(book.acknowledged)
+                confirmed: Any = ConnectionError("the wait was cancelled")
+                try:
+                    confirmed = await self._writer.wait_for(key, self._wait, self._wait_ms)
+                except RedisError as exc:
+                    confirmed = exc
+                finally:
+                    book.flight = None
+                    flight.done.set_result(confirmed)
+            else:
+                confirmed = await asyncio.shield(flight.done)
+            if flight.covers >= mine:
+                break
+        short = not isinstance(confirmed, int) or confirmed < self._wait
+        if short and self._clock() >= self._wait_paused_until:
+            self._wait_paused_until = self._clock() + WAIT_PAUSE_SECONDS
+            log.warning(
+                "session write not confirmed by replicas in time; waits paused",
+                extra={
+                    "confirmed": confirmed if isinstance(confirmed, int) else -1,
+                    "error": type(confirmed).__name__,
+                },
+            )
 
     async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
         if not fresh:
@@ -195,7 +244,7 @@ class RedisSessionStore:
         try:
             if user is None or session.sid.startswith("{" + guest_tag(user) + "}"):
                 (count,) = await self._write(
-                    [("EVALSHA", _PUT_SHA, len(keys), *keys, raw, ms, session.sid)]
+                    [("EVALSHA", _PUT_SHA, len(keys), *keys, raw, ms, session.sid)], key
                 )
             else:  # an id without its guest's tag: two slots on a Cluster, two steps
                 replies = await self._write(
@@ -205,7 +254,8 @@ class RedisSessionStore:
                         ("PEXPIRE", keys[1], ms, "GT"),
                         ("SCARD", keys[1]),
                         ("SET", key, raw, "PX", ms),
-                    ]
+                    ],
+                    key,
                 )
                 count = replies[3]
         except RedisError as exc:
@@ -244,7 +294,7 @@ class RedisSessionStore:
         if ended or gone:
             commands: list[tuple[Any, ...]] = [("DEL", self.session_key(sid)) for sid in ended]
             commands.append(("SREM", user_key, *ended, *gone))
-            await self._write(commands)
+            await self._write(commands, user_key)
         if ended:
             log.info("sessions over the per-guest limit ended", extra={"count": len(ended)})
 
@@ -252,7 +302,8 @@ class RedisSessionStore:
         key, raw = self.session_key(session.sid), dump_session(session, self._cipher)
         try:
             # XX: only if it still exists, so a logout in between is never undone.
-            (done,) = await self._write([("SET", key, raw, "PX", max(1, int(ttl * 1000)), "XX")])
+            ms = max(1, int(ttl * 1000))
+            (done,) = await self._write([("SET", key, raw, "PX", ms, "XX")], key)
         except RedisError as exc:
             raise _unavailable(exc) from None
         kept = done is not None
@@ -277,7 +328,8 @@ class RedisSessionStore:
                 commands.append(("SREM", self.user_key(user_id), sid))
                 if not sid.startswith("{"):
                     commands.insert(0, ("SREM", self._legacy_user_key(user_id), sid))
-            await self._write(commands)  # and the wait for replicas, which covers the GETDEL
+            # The wait for replicas (after these) covers the GETDEL too: one connection.
+            await self._write(commands, self.session_key(sid))
         except RedisError as exc:
             raise _unavailable(exc) from None
 
@@ -295,7 +347,7 @@ class RedisSessionStore:
             # One DEL a key (ids made before hash tags are on other slots), the index last.
             commands: list[tuple[Any, ...]] = [("DEL", self.session_key(s.decode())) for s in sids]
             commands += [("DEL", key) for key in indexes]
-            replies = await self._write(commands)
+            replies = await self._write(commands, indexes[1])
         except RedisError as exc:
             raise _unavailable(exc) from None
         return sum(int(r) for r in replies[: len(sids)])

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import binascii
+import builtins
 import hashlib
 import ssl
 from collections import deque
@@ -190,7 +191,7 @@ class _Node:
                     if not (isinstance(role, list) and role and role[0] == b"master"):
                         proto.fail(ConnectionError("not the master"))
                         raise ConnectionError("the server named as master is not the master")
-        except TimeoutError:
+        except (TimeoutError, builtins.TimeoutError):  # redis-py's, and asyncio.timeout's
             raise TimeoutError("Redis did not answer the connect in time") from None
         except OSError as exc:
             raise ConnectionError(f"Redis could not be reached: {exc.strerror}") from None
@@ -292,6 +293,15 @@ class RedisLink:
 
     async def aclose(self) -> None:
         raise NotImplementedError
+
+    def server_of(self, key: str) -> Any:
+        """Which server holds `key` (None: there is one)."""
+        return None
+
+    async def wait_for(self, key: str, replicas: int, ms: int) -> Reply:
+        """WAIT on the connection that wrote `key`: how many replicas confirmed every
+        write made on it so far."""
+        return (await self.pipeline([("WAIT", replicas, ms)]))[0]
 
     async def execute(self, *args: Any) -> Reply:
         """One command's reply; a Redis error reply is raised as ResponseError."""
@@ -719,6 +729,14 @@ class LeanCluster(RedisLink):
             out.append(replies[at])
             at += 1
         return out
+
+    def server_of(self, key: str) -> Any:
+        return self._slots[key_slot(key)] if self._slots is not None else None
+
+    async def wait_for(self, key: str, replicas: int, ms: int) -> Reply:
+        slots = await self._slot_map()
+        self.writes += 1
+        return (await self._node(slots[key_slot(key)]).pipeline([("WAIT", replicas, ms)]))[0]
 
     async def masters(self) -> list[_Node]:
         return [self._node(a) for a in dict.fromkeys(await self._slot_map())]

@@ -304,7 +304,16 @@ def test_enabled_from_the_environment_is_checked() -> None:
 
 @pytest.mark.parametrize(
     ("status", "counted"),
-    [(401, True), (403, True), (422, True), (400, True), (404, True), (200, False)],
+    [
+        (401, True),
+        (403, True),
+        (422, True),
+        (400, True),
+        (404, True),
+        (200, False),
+        (500, False),  # Punchh failing gives no verdict on the credentials: not a failure
+        (502, False),
+    ],
 )
 async def test_punchh_4xx_answers_count_as_failed_sign_ins(
     make_gateway: GatewayFactory, recorder: Recorder, tmp_path: Path, status: int, counted: bool

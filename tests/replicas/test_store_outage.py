@@ -118,3 +118,35 @@ async def test_redis_stopped_then_started(
             recorder, make_gateway, redis_server, redis_server.shutdown_saving, redis_server.start
         )
     )
+
+
+async def test_sign_ins_refused_during_an_outage_do_not_spend_the_guests_budget(
+    recorder: Recorder, make_gateway: GatewayFactory, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """A sign-in the gateway answers 503 because its session store cannot keep it (before
+    Punchh is called, or after Punchh granted it) is no failed attempt: the budget that
+    counts failures is whole again when the store is back (the failover test found
+    guests locked out after one)."""
+    config = tmp_path / "gateway.toml"
+    config.write_text("[rate_limit.policies.sign_in_account_ip]\nlimit = 2\n")
+    gw = await make_gateway(
+        recorder.url,
+        config_file=config,
+        GATEWAY_STORE_URL=redis_server.url,
+        GATEWAY_STORE_KEY=STORE_KEY,
+        GATEWAY_STORE_TIMEOUT="0.2",
+        GATEWAY_RATE_LIMIT_URL="memory://",
+    )
+    recorder.reply("POST", SIGN_IN, Reply(200, {"id": 9, "access_token": "PUNCHH-ACC"}))
+    attempt = {"user": {"email": "guest@example.com", "password": "right"}}
+    redis_server.freeze()
+    try:
+        for _ in range(4):
+            resp = await gw.post(SIGN_IN, json=attempt)
+            assert resp.status == 503
+            assert (await resp.json())["error"]["code"] == "session_store_unavailable"
+    finally:
+        redis_server.thaw()
+    for _ in range(3):  # every one a success: none spends a unit either
+        resp = await gw.post(SIGN_IN, json=attempt)
+        assert resp.status == 200, await resp.text()

@@ -12,6 +12,7 @@ from gateway.ratelimit.gcra import Rate
 from gateway.ratelimit.store import RateStoreUnavailable, RedisRateStore
 from gateway.store.resp import connect
 from tests.store.test_redis_store import _closed_port
+from tests.support.redis_ha import RedisClusterServers
 
 
 async def test_burst_then_refused(redis_client: Any, prefix: str) -> None:
@@ -105,3 +106,35 @@ async def _take_many_rules(store: Any) -> None:
     after = await store.take("a", wide, take=False)
     assert after.remaining == 8  # still two taken, not three
     assert await store.take_many([]) == []
+
+
+async def test_a_draw_cut_by_a_lost_shard_says_what_it_took(
+    fresh_redis_cluster: RedisClusterServers,
+) -> None:
+    """On a Cluster a request's buckets are drawn shard by shard: when a later shard is
+    lost, the error carries the draws already made, so the caller can give back units
+    of an attempt that is then refused (the failover test found guests locked out)."""
+    from gateway.ratelimit.store import bucket_key
+
+    servers = fresh_redis_cluster
+    store = RedisRateStore(connect(servers.url, timeout=0.3), prefix="lgtest:cut:")
+    first = "sign_in_account_ip:a@example.com|127.0.0.1"
+    second = next(
+        f"sign_in_ip:10.0.0.{i}"
+        for i in range(256)
+        if servers.master_for_key(bucket_key("lgtest:cut:", f"sign_in_ip:10.0.0.{i}"))
+        != servers.master_for_key(bucket_key("lgtest:cut:", first))
+    )
+    rate = Rate(5, 900)
+    try:
+        assert [d.allowed for d in await store.take_many([(first, rate), (second, rate)])] == [
+            True,
+            True,
+        ]
+        servers.kill(servers.master_for_key(bucket_key("lgtest:cut:", second)))
+        with pytest.raises(RateStoreUnavailable) as info:
+            await store.take_many([(first, rate), (second, rate)])
+        assert [d.allowed for d in info.value.taken] == [True]
+        assert info.value.taken[0].remaining == 3  # the unit it took: the caller's to give
+    finally:
+        await store.close()
