@@ -58,6 +58,9 @@ bench-wait: $(STAMP)
 # Sustained mixed traffic through a gateway in front of the sandbox, faults switched on and
 # off (about 2.5 minutes); memory, descriptors, errors at start and end, exactly-once audit of
 # every check-in; writes bench/soak.json. Options: make soak SOAK_ARGS='--duration 300'.
+# --store redis|sentinel|cluster: the gateway on a Redis the soak starts (and stops); with
+# sentinel or cluster, master SIGKILLs in the fault cycle (--failovers, 2) and the 503 window
+# the clients saw, e.g. make soak SOAK_ARGS='--store sentinel --duration 60'.
 soak: $(STAMP)
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 

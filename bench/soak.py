@@ -42,13 +42,35 @@ The run, in order:
    check-in ends applied (a 2xx, or outcome "applied"), not_applied (outcome "not_applied",
    or a Punchh 4xx, with no unknown before it) or unknown (the client gave up).
 4. After the traffic: faults cleared, pending retries drained, a settle (--settle, 5 s), the
-   END sample. Then the audit against the sandbox's ledger (/__sandbox/ledger): every
-   applied key there exactly once and for the right guest, no not_applied key there, no key
-   twice, points as answered; every guest's lifetime points equal the sum of their ledger
-   check-ins (/__sandbox/users/<id>), and their balance read through the gateway (with
-   `Cache-Control: no-cache`) equals the sandbox's. Repeats and double submits that came
-   back with a different check-in count as violations too.
+   END sample. Once a fresh balance read through the gateway answers 200 (one at a time,
+   30 s at most: a circuit breaker the last fault left open is closed by its half-open
+   probe, not met by the audit's concurrent reads), the audit against the sandbox's ledger
+   (/__sandbox/ledger): every applied key there exactly once and for the right guest, no
+   not_applied key there, no key twice, points as answered; every guest's lifetime points
+   equal the sum of their ledger check-ins (/__sandbox/users/<id>), and their balance read
+   through the gateway (with `Cache-Control: no-cache`) equals the sandbox's. Repeats and
+   double submits that came back with a different check-in count as violations too.
 5. SIGTERM to the gateway (GATEWAY_SHUTDOWN_GRACE=0): its exit code and how long it took.
+
+Stores (--store): `memory` (the default: the gateway's in-process stores, as above);
+`redis`, `sentinel` or `cluster`: the soak starts its own Redis on 127.0.0.1 in the
+temporary directory (tests/support/redis_server.py, tests/support/redis_ha.py: one server;
+a master and a replica watched by three sentinels; a six-node cluster, three masters with a
+replica each) and points the gateway at it (GATEWAY_STORE_URL redis://, redis+sentinel://,
+redis+cluster://; GATEWAY_STORE_KEY; GATEWAY_STORE_PREFIX soak-<run>:), sessions, cache,
+rate limits and Idempotency-Key records alike. With `sentinel` and `cluster` the fault cycle
+gains FAILOVERs (--failovers, 2: at 1/3 and 2/3 of the traffic): SIGKILL of the master
+(sentinel: the one the sentinels name; cluster: the master serving one fixed slot, so that
+the second failover kills the replica promoted by the first and promotes the node restarted
+after it), then the seconds until the set promoted a replica (wait_failover), then the
+killed node started again and the seconds until it is back in sync as a replica
+(wait_healthy). The report gives, for each failover, what the clients saw from the kill to
+the next one: the 503 `session_store_unavailable` answers (how many, the first and the last
+in seconds after the kill, the window between them), 503 `rate_limiter_unavailable`, 401
+`invalid_session` (a session lost), the other errors meanwhile, 2xx answers per second
+around the kill, and whether the gateway recovered (no store 503 in the last 3 s of the
+window, 2xx answers after the last one). The Redis processes are stopped at the end
+whatever happened.
 
 Reading the report: the memory table gives START and END (and the growth, absolute and in
 %) of the gateway's RSS, its descriptors and its live sessions; sessions grow with every
@@ -61,14 +83,19 @@ status, retries by reason, retries refused, circuit openings, idempotency result
 check-in line gives the final states; "exactly-once" is the audit's verdict.
 
 Exit status: 1 when the audit finds a violation or the gateway's exit code after SIGTERM is
-not 0 (or a server died); memory growth is reported, not judged, with a WARNING above 20 %
-RSS or 10 descriptors. Writes --out (bench/soak.json).
+not 0 (or a server died), or, with a Redis store, when a failover did not complete (no
+replica promoted, the killed node not back as a replica) or the gateway did not recover
+after one; memory growth is reported, not judged, with a WARNING above 20 % RSS or 10
+descriptors. Every error answer counts in "errors by code" (store 503s too); a 500
+`internal_error` or a code the gateway does not document is also listed on its own line.
+Writes --out (bench/soak.json); on failure the servers' logs are kept.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import heapq
 import itertools
 import json
@@ -76,11 +103,13 @@ import os
 import random
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine, Mapping
@@ -88,10 +117,16 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from common import UNREACHABLE_LIMIT, UNREACHABLE_WINDOW, terminable, unreachable_policies
+
+from gateway.docgen import ERRORS as DOCUMENTED_ERRORS
+
+if TYPE_CHECKING:
+    from tests.support.redis_ha import RedisClusterServers, RedisSentinelServers
+    from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -114,6 +149,16 @@ LATENCY_MS = 1500  # beyond every first-byte timeout above
 PASS_THROUGH = ("PUNCHH_HTTP_CLIENT", "GATEWAY_EVENT_LOOP")
 OUTCOMES = ("applied", "not_applied", "unknown")
 SKIPPED_ROUTES = ("GET /metrics", "GET /readyz", "GET /healthz")
+
+# --store: where the gateway keeps sessions, cache, rate limits and Idempotency-Key records.
+STORES = ("memory", "redis", "sentinel", "cluster")
+STORE_KEY = "soak-store-key-" + "k" * 32  # GATEWAY_STORE_KEY, 32+ characters
+STORE_503, RATE_503 = "session_store_unavailable", "rate_limiter_unavailable"
+LOST_SESSION = "invalid_session"
+FAILOVER_SLOT_KEY = "soak"  # cluster: the failovers kill the master serving this key's slot
+FAILOVER_TIMEOUT = 30.0  # seconds for a replica to be promoted, then for the node to rejoin
+FAILOVER_MIN_LEFT = 8.0  # seconds of traffic a failover needs after its kill to be started
+RECOVERY_MARGIN = 3.0  # no store 503 in the last seconds of a failover's window: recovered
 
 # What the clients do, by weight (check-in retries that are due go first).
 MIX: tuple[tuple[str, int], ...] = (
@@ -307,10 +352,19 @@ def _gateway_config(tmp: Path) -> Path:
     return path
 
 
-def gateway_env(tmp: Path, sandbox_url: str, port: int, args: argparse.Namespace) -> dict[str, str]:
+def gateway_env(
+    tmp: Path, sandbox_url: str, port: int, args: argparse.Namespace, store: StoreSet
+) -> dict[str, str]:
     circuit = {}
     if args.circuit_open_seconds is not None:
         circuit["GATEWAY_CIRCUIT_OPEN_SECONDS"] = str(args.circuit_open_seconds)
+    stores = {}
+    if store.url is not None:  # cache, rate limits and idempotency follow GATEWAY_STORE_URL
+        stores = {
+            "GATEWAY_STORE_URL": store.url,
+            "GATEWAY_STORE_KEY": STORE_KEY,
+            "GATEWAY_STORE_PREFIX": store.prefix,
+        }
     return {
         **_clean_env(),
         "PUNCHH_BASE_URL": sandbox_url,
@@ -328,6 +382,7 @@ def gateway_env(tmp: Path, sandbox_url: str, port: int, args: argparse.Namespace
         "GATEWAY_WORKERS": "1",
         "GATEWAY_IDEMPOTENCY_MAX_ENTRIES": str(args.idempotency_entries),
         **circuit,
+        **stores,
         "GATEWAY_CONFIG": str(_gateway_config(tmp)),
         **{k: os.environ[k] for k in PASS_THROUGH if os.environ.get(k)},
     }
@@ -343,6 +398,270 @@ async def _wait_ready(http: aiohttp.ClientSession, server: Server, path: str) ->
                     return
         await asyncio.sleep(0.05)
     raise RuntimeError(f"{server.name} did not answer {path} within 30 s:\n{server.tail()}")
+
+
+# --------------------------------------------------------------------------- stores
+
+
+@dataclass
+class Failover:
+    """One SIGKILL of a master and what the HA set did about it (seconds, ports)."""
+
+    n: int
+    at_s: float  # the kill, seconds after the traffic started
+    killed: int
+    killed_at: float  # time.monotonic() of the kill
+    new_master: int | None = None
+    promoted_s: float | None = None  # until a replica was promoted (wait_failover)
+    rejoined_s: float | None = None  # from the restart until the set is whole (wait_healthy)
+    rejoined_as: str | None = None  # "replica", as it should, or "master"
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "killed_at"}
+
+
+class StoreSet:
+    """The Redis the gateway uses (none for --store memory): started in `directory`, stopped
+    by `stop()` whatever happened; `failover()` kills a master and waits for the set to heal.
+    The Redis helpers are the tests' own (tests/support), imported from the repository root
+    (this script runs as `python bench/soak.py`: only bench/ is on its path)."""
+
+    def __init__(self, kind: str, directory: Path) -> None:
+        self.kind, self.dir = kind, directory
+        self.prefix = f"soak-{secrets.token_hex(3)}:"  # no braces: a cluster spreads its keys
+        self.single: RedisServer | None = None
+        self.sentinel: RedisSentinelServers | None = None
+        self.cluster: RedisClusterServers | None = None
+        self.start_seconds = 0.0
+        self.failovers: list[Failover] = []
+        self.skipped: list[str] = []
+        self.layout = "in-process"
+        # A failover's thread restarts the killed node under this lock, and not once
+        # `stop()` has run: no node outlives the soak.
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    @property
+    def url(self) -> str | None:
+        ha = self.sentinel or self.cluster or self.single
+        return None if ha is None else ha.url
+
+    @property
+    def can_fail_over(self) -> bool:
+        return self.kind in ("sentinel", "cluster")
+
+    def start(self) -> None:
+        if self.kind == "memory":
+            return
+        if not shutil.which("redis-server"):
+            raise RuntimeError(f"--store {self.kind}: redis-server is not installed (make redis)")
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        from tests.support.redis_ha import RedisClusterServers, RedisSentinelServers
+        from tests.support.redis_server import RedisServer
+
+        began = time.monotonic()
+        if self.kind == "redis":
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self.single = RedisServer(self.dir)
+            self.single.start()
+        elif self.kind == "sentinel":
+            self.sentinel = RedisSentinelServers(self.dir)
+            self.sentinel.start()
+        else:
+            self.cluster = RedisClusterServers(self.dir)
+            self.cluster.start()
+        self.start_seconds = round(time.monotonic() - began, 2)
+        self.layout = self.describe()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            for ha in (self.single, self.sentinel, self.cluster):
+                if ha is not None:
+                    ha.stop()
+
+    def describe(self) -> str:
+        if self.sentinel is not None:
+            data = ", ".join(str(p) for p in self.sentinel.data_ports)
+            watch = ", ".join(str(p) for p in self.sentinel.sentinel_ports)
+            return f"master and replica on {data}, sentinels on {watch}"
+        if self.cluster is not None:
+            masters = self.cluster.masters()
+            return f"6 nodes on {', '.join(str(p) for p in self.cluster.ports)}, masters {masters}"
+        return "one server" if self.single is not None else "in-process"
+
+    def failover(self, n: int, origin: float) -> Failover:
+        """SIGKILL the master, wait until a replica is promoted, start the killed node again
+        and wait until it is back in sync as a replica. Blocking: run it in a thread."""
+        if self.sentinel is not None:
+            ha: RedisSentinelServers | RedisClusterServers = self.sentinel
+            killed_at = time.monotonic()
+            victim = self.sentinel.kill_master()
+        elif self.cluster is not None:
+            ha = self.cluster
+            victim = self.cluster.master_for_key(FAILOVER_SLOT_KEY)
+            killed_at = time.monotonic()
+            self.cluster.kill(victim)
+        else:
+            raise RuntimeError(f"--store {self.kind} has no replica to fail over to")
+        done = Failover(n, round(killed_at - origin, 1), victim, killed_at)
+        try:
+            done.promoted_s = round(ha.wait_failover(victim, timeout=FAILOVER_TIMEOUT), 2)
+            done.new_master = self._master()
+        except Exception as exc:  # reported, and the run fails
+            done.error = f"no replica promoted: {type(exc).__name__}: {str(exc)[:2000]}"
+        try:
+            began = time.monotonic()
+            with self._lock:
+                if self._stopped:
+                    raise RuntimeError("the soak is stopping")
+                ha.restart(victim)
+            ha.wait_healthy(timeout=FAILOVER_TIMEOUT)
+            done.rejoined_s = round(time.monotonic() - began, 2)
+            done.rejoined_as = "master" if victim == self._master() else "replica"
+        except Exception as exc:
+            done.error = (done.error + "; " if done.error else "") + (
+                f"the killed node did not rejoin: {type(exc).__name__}: {str(exc)[:2000]}"
+            )
+        self.failovers.append(done)
+        return done
+
+    def _master(self) -> int:
+        if self.sentinel is not None:
+            return self.sentinel.master_port()
+        assert self.cluster is not None
+        return self.cluster.master_for_key(FAILOVER_SLOT_KEY)
+
+    async def run_failovers(self, count: int, origin: float, duration: float) -> None:
+        """`count` failovers spread over the traffic (at 1/(count+1), 2/(count+1), ...),
+        one after the other; one that would leave too little traffic after it is skipped."""
+        for i in range(count):
+            at = origin + duration * (i + 1) / (count + 1)
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            left = origin + duration - time.monotonic()
+            if left < FAILOVER_MIN_LEFT:
+                self.skipped.append(f"failover {i + 1}: only {left:.1f} s of traffic left")
+                print(f"  FAILOVER {i + 1} skipped: only {left:.1f} s of traffic left", flush=True)
+                continue
+            done = await in_daemon_thread(functools.partial(self.failover, i + 1, origin))
+            role = "master" if self.sentinel is not None else f"master of {FAILOVER_SLOT_KEY!r}"
+            promoted = (
+                f"{done.new_master} promoted after {done.promoted_s} s"
+                if done.promoted_s is not None
+                else "NO replica promoted"
+            )
+            back = (
+                f"{done.killed} restarted, back as a {done.rejoined_as} in {done.rejoined_s} s"
+                if done.rejoined_s is not None
+                else f"{done.killed} did NOT rejoin"
+            )
+            print(
+                f"  [{done.at_s:6.1f} s] FAILOVER {done.n}    SIGKILL {role} {done.killed}; "
+                f"{promoted}; {back}" + (f"\n    ERROR {done.error}" if done.error else ""),
+                flush=True,
+            )
+
+
+T = TypeVar("T")
+
+
+async def in_daemon_thread(work: Callable[[], T]) -> T:
+    """`work()` in a daemon thread: unlike asyncio.to_thread's executor, the program does
+    not wait for it when it stops (a failover's waits for Redis can last 30 s)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as exc:
+            error = exc
+
+            def deliver() -> None:
+                if not future.done():
+                    future.set_exception(error)
+        else:
+
+            def deliver() -> None:
+                if not future.done():
+                    future.set_result(result)
+
+        with suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver)
+
+    threading.Thread(target=run, name="soak-failover", daemon=True).start()
+    return await future
+
+
+def failover_report(store: StoreSet, tally: Tally, end: float) -> dict[str, Any]:
+    """What the clients saw around each failover (from its kill to the next, or to `end`):
+    store 503s (count, first and last after the kill, the window between), lost sessions,
+    the other errors, 2xx answers per second; and the verdict on the store."""
+    labels = {code: f"{code} (503)" for code in (STORE_503, RATE_503)}
+    lost = f"{LOST_SESSION} (401)"
+    kills = [f.killed_at for f in store.failovers]
+    out: list[dict[str, Any]] = []
+    for i, done in enumerate(store.failovers):
+        lo = done.killed_at
+        hi = kills[i + 1] if i + 1 < len(kills) else end
+        events = [(t, label) for t, label in tally.events if lo <= t < hi]
+        store_503 = [t for t, label in events if label == labels[STORE_503]]
+        first = store_503[0] - lo if store_503 else None
+        last = store_503[-1] - lo if store_503 else None
+        # The errors while the set healed: up to the last store 503 (or the promotion), + 1 s.
+        healed = max(last or 0.0, done.promoted_s or 0.0) + 1.0
+        others = Counter(label for t, label in events if t - lo <= healed)
+        after = store_503[-1] if store_503 else lo
+        ok_after = sum(n for sec, n in tally.ok_per_second.items() if after < sec < hi)
+        base = int(lo)
+        timeline = [tally.ok_per_second.get(base + k, 0) for k in range(-2, 13)]
+        recovered = ok_after > 0 and (not store_503 or hi - store_503[-1] >= RECOVERY_MARGIN)
+        out.append(
+            {
+                **done.as_json(),
+                "window_end_s": round(hi - lo, 1),
+                "clients": {
+                    "session_store_unavailable_503": len(store_503),
+                    "first_503_after_kill_s": None if first is None else round(first, 2),
+                    "last_503_after_kill_s": None if last is None else round(last, 2),
+                    "window_503_s": None
+                    if first is None or last is None
+                    else round(last - first, 2),
+                    "rate_limiter_unavailable_503": sum(
+                        1 for _, label in events if label == labels[RATE_503]
+                    ),
+                    "invalid_session_401": sum(1 for _, label in events if label == lost),
+                    "errors_while_healing": dict(others.most_common()),
+                    "ok_per_second_from_2s_before": timeline,
+                    "ok_after_last_503": ok_after,
+                },
+                "recovered": recovered,
+            }
+        )
+    before = min(kills, default=end)
+    outside = sum(1 for t, label in tally.events if t < before and label == labels[STORE_503])
+    problems = [f"failover {f['n']}: {f['error']}" for f in out if f["error"]]
+    problems += [
+        f"failover {f['n']}: the gateway did not recover" for f in out if not f["recovered"]
+    ]
+    if store.can_fail_over and not store.failovers and store.skipped:
+        problems.append("no failover was done: " + "; ".join(store.skipped))
+    return {
+        "kind": store.kind,
+        "url": store.url,
+        "prefix": store.prefix,
+        "servers": store.layout,
+        "start_seconds": store.start_seconds,
+        "failovers": out,
+        "failovers_skipped": store.skipped,
+        "session_store_unavailable_503": tally.errors[labels[STORE_503]],
+        "session_store_unavailable_503_before_first_failover": outside,
+        "rate_limiter_unavailable_503": tally.errors[labels[RATE_503]],
+        "problems": problems,
+        "ok": not problems,
+    }
 
 
 # -------------------------------------------------------------------------- metrics
@@ -497,6 +816,20 @@ def error_label(status: int, doc: Any) -> str:
     return f"punchh {status}"
 
 
+def unexpected_errors(errors: Mapping[str, int]) -> dict[str, int]:
+    """Error answers no documented case explains: the gateway's 500 (`internal_error`) and
+    any code the gateway does not document (gateway/docgen.py). Punchh's own errors and
+    broken connections to the gateway are counted as errors, but not here."""
+    found = {}
+    for label, n in errors.items():
+        if label.startswith(("punchh ", "no answer")):
+            continue
+        code, _, status = label.rpartition(" (")
+        if status == "500)" or code not in DOCUMENTED_ERRORS:
+            found[label] = n
+    return found
+
+
 @dataclass
 class Tally:
     """What the clients saw: answers by operation and status, errors by code."""
@@ -505,14 +838,22 @@ class Tally:
     by_status: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     total: int = 0
+    # When: every error answer (time.monotonic(), label); 2xx answers per whole second.
+    events: list[tuple[float, str]] = field(default_factory=list)
+    ok_per_second: Counter[int] = field(default_factory=Counter)
 
     def note(self, op: str, status: int, doc: Any) -> None:
         label = str(status) if status else "no_answer"
         self.by_op.setdefault(op, Counter())[label] += 1
         self.by_status[label] += 1
         self.total += 1
+        now = time.monotonic()
         if status == 0 or status >= 400:
-            self.errors[error_label(status, doc)] += 1
+            error = error_label(status, doc)
+            self.errors[error] += 1
+            self.events.append((now, error))
+        elif 200 <= status < 300:
+            self.ok_per_second[int(now)] += 1
 
     def snapshot(self) -> tuple[int, Counter[str]]:
         return self.total, Counter(self.by_status)
@@ -994,6 +1335,23 @@ async def audit(
     }
 
 
+async def until_served(soak: Soak, limit: float = 30.0) -> float:
+    """Before the audit: one fresh balance read at a time until the gateway answers 200, so
+    that a circuit breaker the last fault phase left open is probed and closed first (its
+    half-open probe is one request; the audit's concurrent reads would meet it and be
+    answered 503 `upstream_unavailable`). The seconds it took (`limit` at most)."""
+    started = time.monotonic()
+    guest = soak.guests[0]
+    while time.monotonic() - started < limit:
+        reply = await soak.call(
+            "audit", "GET", BALANCE, token=guest.token, headers={"Cache-Control": "no-cache"}
+        )
+        if reply.status == 200:
+            break
+        await asyncio.sleep(min(reply.retry_after or 0.2, 2.0))
+    return round(time.monotonic() - started, 2)
+
+
 # ------------------------------------------------------------------------------ main
 
 
@@ -1050,9 +1408,17 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     sandbox_port, gateway_port = _port(), _port()
     servers: list[Server] = []
     out: dict[str, Any] = {}
+    store = StoreSet(args.store, tmp / "redis")
     # Sandbox control and /metrics (one connection to the gateway, at START and at END).
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         try:
+            if store.kind != "memory":
+                store.start()  # blocking, with nothing else to run meanwhile
+                print(
+                    f"store: {store.kind}, {store.layout}; started in {store.start_seconds} s; "
+                    f"{store.url}",
+                    flush=True,
+                )
             sandbox_env = {
                 **_clean_env(),
                 "PUNCHH_CLIENT_ID": CLIENT_ID,
@@ -1064,24 +1430,31 @@ async def soak(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             sandbox = _spawn("sandbox", sb_args, sandbox_env, tmp, sandbox_port)
             servers.append(sandbox)
             await _wait_ready(http, sandbox, FAULTS_PATH)
-            env = gateway_env(tmp, sandbox.url, gateway_port, args)
+            env = gateway_env(tmp, sandbox.url, gateway_port, args, store)
             gateway = _spawn("gateway", [sys.executable, "-m", "gateway"], env, tmp, gateway_port)
             servers.append(gateway)
             await _wait_ready(http, gateway, "/readyz")
             await _sandbox(http, "DELETE", sandbox.url + FAULTS_PATH)
-            out = await _run(http, args, sandbox, gateway)
+            out = await _run(http, args, sandbox, gateway, store)
         finally:
-            for server in reversed(servers):
-                code, seconds = server.terminate(timeout=30)
-                out.setdefault("shutdown", {})[server.name] = {
-                    "exit_code": code,
-                    "seconds": seconds,
-                }
+            try:
+                for server in reversed(servers):
+                    code, seconds = server.terminate(timeout=30)
+                    out.setdefault("shutdown", {})[server.name] = {
+                        "exit_code": code,
+                        "seconds": seconds,
+                    }
+            finally:
+                store.stop()  # the Redis processes, whatever happened
     return out
 
 
 async def _run(
-    http: aiohttp.ClientSession, args: argparse.Namespace, sandbox: Server, gateway: Server
+    http: aiohttp.ClientSession,
+    args: argparse.Namespace,
+    sandbox: Server,
+    gateway: Server,
+    store: StoreSet,
 ) -> dict[str, Any]:
     t0 = time.monotonic()
     pool = max(8, 2 * args.concurrency)
@@ -1132,17 +1505,30 @@ async def _run(
             with suppress(asyncio.CancelledError):
                 await sampler
 
+    failovers = args.failovers if store.can_fail_over else 0
     print(
         f"traffic: {args.duration:.0f} s, {args.concurrency} clients; faults on "
-        f"{args.phase_seconds:g} s, off {args.phase_seconds * 1.5:g} s, in turn:",
+        f"{args.phase_seconds:g} s, off {args.phase_seconds * 1.5:g} s, in turn"
+        + (f"; {failovers} failover(s) of the {store.kind} store" if failovers else "")
+        + ":",
         flush=True,
     )
     async with _clients(args) as clients:
         s.http = clients
-        await s.traffic(args.duration, during)
+        traffic_started = time.monotonic()
+        # Not in `during`: a failover under way when the traffic ends is waited for.
+        failing = asyncio.create_task(
+            store.run_failovers(failovers, traffic_started, args.duration)
+        )
+        try:
+            await s.traffic(args.duration, during)
+        finally:
+            await failing
+        traffic_seconds, traffic_requests = time.monotonic() - traffic_started, s.tally.total
         await cycler.clear()
         drained = await s.drain(max(30.0, args.duration / 4))
         timeline.append(_sample(gateway, t0))  # the traffic over, the clients still connected
+    store_report = failover_report(store, s.tally, time.monotonic())
     print(f"faults cleared; pending retries drained in {drained} s; settling", flush=True)
     await asyncio.sleep(args.settle)
     end = _sample(gateway, t0)
@@ -1155,13 +1541,17 @@ async def _run(
     requests = {
         "warmup": warmup_requests,
         "total": s.tally.total,
+        "per_second": round(traffic_requests / traffic_seconds, 1),
         "by_status": _plain(s.tally.by_status),
         "by_op": _plain(s.tally.by_op),
         "errors_by_code": dict(s.tally.errors.most_common()),
+        "unexpected_errors": unexpected_errors(s.tally.errors),
     }
     async with _clients(args) as clients:
         s.http = clients
+        served_after = await until_served(s)
         verdict = await audit(http, sandbox.url, s, args.concurrency)
+        verdict["waited_for_a_200_s"] = served_after
     gateway.check_alive()
     sandbox.check_alive()
     return {
@@ -1196,6 +1586,7 @@ async def _run(
         },
         "guests": len(s.guests),
         "drain_seconds": drained,
+        "store": store_report,
     }
 
 
@@ -1247,8 +1638,12 @@ def _print(out: dict[str, Any]) -> list[str]:
         + ", ".join(f"{k} x{v}" for k, v in r["by_status"].items())
     )
     print(
-        "errors by code:  "
+        f"requests per second during the traffic: {r['per_second']}; errors by code:  "
         + (", ".join(f"{k} x{v}" for k, v in r["errors_by_code"].items()) or "none")
+    )
+    print(
+        "gateway 500s and undocumented codes: "
+        + (", ".join(f"{k} x{v}" for k, v in r["unexpected_errors"].items()) or "none")
     )
     print(
         f"gateway /metrics over the traffic: {g['requests_total']} answers, "
@@ -1304,15 +1699,19 @@ def _print(out: dict[str, Any]) -> list[str]:
     for key, history in e["histories"].items():
         print(f"    {key}: answers {history}")
     print(
-        f"  cached balances differing from fresh ones (informational): {e['stale_cached_balances']}"
+        f"  cached balances differing from fresh ones (informational): "
+        f"{e['stale_cached_balances']}; the audit began {e['waited_for_a_200_s']} s after the "
+        "END sample, at the gateway's first 200 to a fresh balance read"
     )
+    warnings = _print_store(out["store"])
     sd = out["shutdown"]
     print(
         f"shutdown: SIGTERM -> gateway exit code {sd['gateway']['exit_code']} in "
         f"{sd['gateway']['seconds']} s; sandbox exit code {sd['sandbox']['exit_code']} "
         "(not judged: it has no SIGTERM handler)"
     )
-    warnings = []
+    if r["unexpected_errors"]:
+        warnings.append(f"gateway 500s or undocumented codes: {r['unexpected_errors']}")
     if growth["rss_pct"] > 20:
         warnings.append(f"gateway RSS grew by {growth['rss_pct']} % (more than 20 %)")
     if growth["fds"] > 10:
@@ -1320,6 +1719,58 @@ def _print(out: dict[str, Any]) -> list[str]:
     for w in warnings:
         print(f"WARNING: {w}")
     return warnings
+
+
+def _print_store(st: dict[str, Any]) -> list[str]:
+    """The store's part of the report; returns its warnings (sessions lost)."""
+    if st["kind"] == "memory":
+        return []
+    before = (
+        f" ({st['session_store_unavailable_503_before_first_failover']} before the first failover)"
+        if st["failovers"]
+        else ""
+    )
+    print()
+    print(
+        f"store: {st['kind']} ({st['servers']}), prefix {st['prefix']!r}; "
+        f"503 session_store_unavailable x{st['session_store_unavailable_503']}{before}, "
+        f"503 rate_limiter_unavailable x{st['rate_limiter_unavailable_503']}"
+    )
+    for f in st["failovers"]:
+        c = f["clients"]
+        window = (
+            f"503 session_store_unavailable x{c['session_store_unavailable_503']} from "
+            f"{c['first_503_after_kill_s']} s to {c['last_503_after_kill_s']} s after the kill "
+            f"(window {c['window_503_s']} s)"
+            if c["session_store_unavailable_503"]
+            else "no 503 session_store_unavailable"
+        )
+        print(
+            f"  failover {f['n']} at {f['at_s']} s: SIGKILL {f['killed']}; promoted "
+            f"{f['new_master']} after {f['promoted_s']} s; killed node back as a "
+            f"{f['rejoined_as']} in {f['rejoined_s']} s; clients (to {f['window_end_s']} s "
+            f"after the kill): {window}; 503 rate_limiter_unavailable "
+            f"x{c['rate_limiter_unavailable_503']}; 401 invalid_session "
+            f"x{c['invalid_session_401']}; recovered: {'yes' if f['recovered'] else 'NO'}"
+        )
+        print(
+            "    errors until healed: "
+            + (", ".join(f"{k} x{v}" for k, v in c["errors_while_healing"].items()) or "none")
+        )
+        print(
+            "    2xx per second from 2 s before the kill: "
+            + " ".join(str(n) for n in c["ok_per_second_from_2s_before"])
+        )
+    for skipped in st["failovers_skipped"]:
+        print(f"  skipped: {skipped}")
+    for problem in st["problems"]:
+        print(f"  STORE PROBLEM: {problem}")
+    return [
+        f"failover {f['n']}: {f['clients']['invalid_session_401']} answers 401 invalid_session "
+        "(sessions lost?)"
+        for f in st["failovers"]
+        if f["clients"]["invalid_session_401"]
+    ]
 
 
 def _fault_names(text: str) -> list[str]:
@@ -1363,6 +1814,19 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated, in this order (all): " + ",".join(f.name for f in FAULTS),
     )
     parser.add_argument(
+        "--store",
+        choices=STORES,
+        default="memory",
+        help="where the gateway keeps its state (memory): redis (one server), sentinel or "
+        "cluster, started here in the temporary directory",
+    )
+    parser.add_argument(
+        "--failovers",
+        type=int,
+        default=2,
+        help="sentinel and cluster: master SIGKILLs, spread over the traffic (2)",
+    )
+    parser.add_argument(
         "--circuit-open-seconds",
         type=float,
         help="GATEWAY_CIRCUIT_OPEN_SECONDS (the gateway's default, 5; 1 for runs under 60 s)",
@@ -1379,10 +1843,11 @@ def main(argv: list[str] | None = None) -> int:
         with terminable():
             out = asyncio.run(soak(args, tmp))
     except BaseException:
-        for log in sorted(tmp.glob("*.log")):
+        for log in sorted(tmp.rglob("*.log")):  # the Redis nodes' too, in their directories
             text = log.read_text(errors="replace").strip().splitlines()[-40:]
             if text:
-                print(f"--- {log.name} (last lines)\n" + "\n".join(text), file=sys.stderr)
+                name = log.relative_to(tmp)
+                print(f"--- {name} (last lines)\n" + "\n".join(text), file=sys.stderr)
         print(f"the servers' logs are kept in {tmp}", file=sys.stderr)
         raise
     out["setup"] = {
@@ -1401,7 +1866,7 @@ def main(argv: list[str] | None = None) -> int:
         "double_submit_share": DOUBLE_SUBMIT_SHARE,
         "gateway": {
             "command": "python -m gateway",
-            "stores": "memory",
+            "stores": args.store,
             "log_level": "WARNING",
             "first_byte_timeouts": {
                 "read": READ_FIRST_BYTE,
@@ -1420,24 +1885,25 @@ def main(argv: list[str] | None = None) -> int:
     }
     code = out["shutdown"]["gateway"]["exit_code"]
     warnings = _print(out)
+    store_ok = out["store"]["ok"]
     out["verdict"] = {
         "exactly_once": out["exactly_once"]["ok"],
         "gateway_exit_code": code,
+        "store": store_ok,
         "warnings": warnings,
-        "ok": out["exactly_once"]["ok"] and code == 0,
+        "ok": out["exactly_once"]["ok"] and code == 0 and store_ok,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(out, indent=2) + "\n")
-    with suppress(OSError):
-        for log in tmp.glob("*"):
-            log.unlink()
-        tmp.rmdir()
     print(f"wrote {args.out}")
     if not out["verdict"]["ok"]:
         why = [] if out["exactly_once"]["ok"] else ["exactly-once violated"]
         why += [] if code == 0 else [f"gateway exit code {code} after SIGTERM"]
+        why += [] if store_ok else out["store"]["problems"]
         print(f"FAILED: {'; '.join(why)}", file=sys.stderr)
+        print(f"the servers' logs are kept in {tmp}", file=sys.stderr)
         return 1
+    shutil.rmtree(tmp, ignore_errors=True)
     print("OK")
     return 0
 

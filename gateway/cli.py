@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 from gateway.logs import configure_logging
+from gateway.store import urls as redis_urls
 from gateway.workers import serve_one, serve_workers
 
 EXIT_CONFIG = 2
@@ -63,6 +64,19 @@ def admin_where(cfg: GatewayConfig) -> str:
     )
 
 
+def _stores(cfg: GatewayConfig) -> str:
+    """memory, or which Redis deployment (never the URL: it may hold a password)."""
+    if cfg.store.backend == "memory":
+        return "memory"
+    address = redis_urls.parse(cfg.store.url.reveal())
+    where = {"single": "one server", "sentinel": "Sentinel", "cluster": "Cluster"}[address.kind]
+    hosts = f"{len(address.hosts)} {'sentinel' if address.kind == 'sentinel' else 'host'}(s)"
+    service = f", service {address.service!r}" if address.service else ""
+    tls = ", TLS" if address.tls else ""
+    wait = cfg.store.replicas_to_wait
+    return f"redis ({where}, {hosts}{service}{tls}; session writes wait for {wait} replica(s))"
+
+
 def _check_config(env: dict[str, str]) -> int:
     try:
         cfg = _load(env)
@@ -72,7 +86,7 @@ def _check_config(env: dict[str, str]) -> int:
     print(f"configuration ok ({cfg.source}): {cfg.server.host}:{cfg.server.port} -> {upstream}")
     pos = f"on, {len(cfg.pos.devices)} device(s)" if cfg.pos.enabled else "off"
     print(f"  pos routes: {pos}")
-    print(f"  workers: {cfg.server.workers}, stores: {cfg.store.backend}")
+    print(f"  workers: {cfg.server.workers}, stores: {_stores(cfg)}")
     print(f"  {admin_where(cfg)}")
     return 0
 

@@ -44,7 +44,8 @@ def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[st
     ]
     if cluster and ("{" in v["store.prefix"] or "}" in v["store.prefix"]):
         problems.append(
-            f"store.prefix = {v['store.prefix']!r} with {cluster[0]} on a Redis Cluster: "
+            f"store.prefix (GATEWAY_STORE_PREFIX) = {v['store.prefix']!r} with {cluster[0]} on a "
+            "Redis Cluster: "
             "expected no '{' or '}' (a hash tag in the prefix would put every key on one shard)"
         )
     if v["session.cookie_mode"] and not v["session.allowed_origins"]:

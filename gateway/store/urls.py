@@ -90,8 +90,10 @@ def problems(url: str) -> tuple[RedisAddress | None, list[str]]:
         username = unquote(user) or None
         password = unquote(secret) if colon else None
     items = [h.strip() for h in hostlist.split(",")] if hostlist else []
-    if not items or any(not item for item in items):
-        found.append("at least one host is needed, separated by commas")
+    if not items:
+        found.append("at least one host is needed (host:port, several separated by commas)")
+    elif any(not item for item in items):
+        found.append("an empty host in the list (two commas in a row, or one at an end)")
     if kind == "single" and len(items) > 1:
         found.append(f"{scheme}:// takes one host; use redis+sentinel:// or redis+cluster://")
     hosts = []
