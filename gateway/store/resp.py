@@ -481,9 +481,14 @@ class LeanSentinel(RedisLink):
             finally:
                 sentinel.drop()
             if isinstance(reply, list) and len(reply) == 2:
+                try:
+                    found = reply[0].decode(), int(reply[1])
+                except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
+                    last = ConnectionError("unreadable Sentinel answer")
+                    continue
                 if i:
                     self._sentinels.insert(0, self._sentinels.pop(i))
-                return reply[0].decode(), int(reply[1])
+                return found
             last = ConnectionError(f"Sentinel does not know the service: {reply!r}"[:200])
         raise ConnectionError(f"no Sentinel named a master ({last})")
 
@@ -540,6 +545,20 @@ def _key_of(args: tuple[Any, ...]) -> Any:
 
 
 Address = tuple[str, int]
+
+
+def _redirection(text: str, asked: Address) -> tuple[str, int, Address] | None:
+    """`MOVED <slot> <host>:<port>` or `ASK ...` (an empty host: the server asked)."""
+    if not text.startswith(("MOVED ", "ASK ")):
+        return None
+    try:
+        kind, slot, target = text.split(" ", 2)
+        host, _, port = target.rpartition(":")
+        where = (host or asked[0], int(port))
+        number = int(slot)
+    except ValueError:
+        return None
+    return (kind, number, where) if 0 <= number < SLOTS else None
 
 
 class LeanCluster(RedisLink):
@@ -618,11 +637,18 @@ class LeanCluster(RedisLink):
                 continue
             slots: list[Address] = [address] * SLOTS
             covered = 0
-            for start, end, master, *_ in reply:
-                host = master[0].decode() or address[0]
-                where = (host, int(master[1]))
-                slots[int(start) : int(end) + 1] = [where] * (int(end) - int(start) + 1)
-                covered += int(end) - int(start) + 1
+            try:
+                for start, end, master, *_ in reply:
+                    host = master[0].decode() or address[0]
+                    where = (host, int(master[1]))
+                    first, last_slot = int(start), int(end)
+                    if not 0 <= first <= last_slot < SLOTS:
+                        raise ValueError("slot out of range")
+                    slots[first : last_slot + 1] = [where] * (last_slot - first + 1)
+                    covered += last_slot - first + 1
+            except (AttributeError, TypeError, ValueError, IndexError, UnicodeDecodeError):
+                last = ConnectionError("unreadable CLUSTER SLOTS answer")
+                continue
             masters = set(slots)
             for gone in [a for a in self._nodes if a not in masters and a != address]:
                 self._nodes.pop(gone).drop()
@@ -683,12 +709,11 @@ class LeanCluster(RedisLink):
                     replies[i] = reply
                     if isinstance(reply, ResponseError):
                         text = str(reply)
-                        if text.startswith(("MOVED ", "ASK ")):
-                            kind, slot, target = text.split(" ", 2)
-                            host, _, port = target.rpartition(":")
-                            moved_to = (host or address[0], int(port))
+                        redirect = _redirection(text, address)
+                        if redirect is not None:
+                            kind, slot, moved_to = redirect
                             if kind == "MOVED":
-                                slots[int(slot)] = moved_to
+                                slots[slot] = moved_to
                                 self._stale = True
                             else:
                                 asking[i] = moved_to

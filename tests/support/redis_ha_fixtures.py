@@ -11,32 +11,33 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TypeVar
 
 import pytest
 
 from tests.support.redis_ha import RedisClusterServers, RedisSentinelServers
 
+Servers = TypeVar("Servers", RedisClusterServers, RedisSentinelServers)
 
-@pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
-    """The session's six-node cluster: write to it, never kill its nodes."""
-    servers = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster"))
+
+def _running(servers: Servers) -> Iterator[Servers]:
     servers.start()
     try:
         yield servers
     finally:
         servers.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """The session's six-node cluster: write to it, never kill its nodes."""
+    yield from _running(RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")))
 
 
 @pytest.fixture(scope="session")
 def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisSentinelServers]:
     """The session's master, replica and three sentinels: write to them, never kill them."""
-    servers = RedisSentinelServers(tmp_path_factory.mktemp("redis-sentinel"))
-    servers.start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
+    yield from _running(RedisSentinelServers(tmp_path_factory.mktemp("redis-sentinel")))
 
 
 @pytest.fixture
@@ -44,12 +45,7 @@ def fresh_redis_cluster(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RedisClusterServers]:
     """A cluster of this test's own, stopped after it: for tests that kill nodes."""
-    servers = RedisClusterServers(tmp_path_factory.mktemp("fresh-redis-cluster"))
-    servers.start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
+    yield from _running(RedisClusterServers(tmp_path_factory.mktemp("fresh-redis-cluster")))
 
 
 @pytest.fixture
@@ -57,12 +53,7 @@ def fresh_redis_sentinel(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[RedisSentinelServers]:
     """A sentinel set of this test's own, stopped after it: for tests that kill nodes."""
-    servers = RedisSentinelServers(tmp_path_factory.mktemp("fresh-redis-sentinel"))
-    servers.start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
+    yield from _running(RedisSentinelServers(tmp_path_factory.mktemp("fresh-redis-sentinel")))
 
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
