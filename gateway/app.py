@@ -37,6 +37,7 @@ from gateway.keys import (
     RATE_STORE,
     READINESS,
     RECENT_ERRORS,
+    REFRESHER,
     ROUTE_TABLE,
     SESSION_COUNT,
     SESSIONS,
@@ -274,6 +275,7 @@ def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], 
     app[METRICS] = p.metrics
     app[RECENT_ERRORS] = p.recent
     app[IDEMPOTENCY] = p.idempotency
+    app[REFRESHER] = p.refresher
     app[SESSION_COUNT] = [float("-inf")]
 
 
@@ -290,6 +292,7 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
             yield
         finally:
             app[READINESS].ready = False
+            await app[REFRESHER].close()  # its pending saves of refreshed tokens
             await app[UPSTREAM].close()
             await app[SESSIONS].store.close()
             await app[CACHE].close()

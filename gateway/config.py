@@ -448,7 +448,8 @@ class StoreConfig:
         "store.wait_timeout",
         p.seconds(0.001, 5),
         0.1,
-        "Seconds a session write waits for its replicas at most (store.wait_replicas).",
+        "Seconds a session write waits for its replicas at most (store.wait_replicas); "
+        "less than store.timeout.",
         "GATEWAY_STORE_WAIT_TIMEOUT",
     )
     encryption_key: Secret = key(

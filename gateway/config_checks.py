@@ -40,13 +40,21 @@ def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[st
     cluster = [
         key
         for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
-        if v[key].partition("://")[0] in ("redis+cluster", "rediss+cluster")
+        if v[key].partition("://")[0].lower() in ("redis+cluster", "rediss+cluster")
     ]
     if cluster and ("{" in v["store.prefix"] or "}" in v["store.prefix"]):
         problems.append(
             f"store.prefix (GATEWAY_STORE_PREFIX) = {v['store.prefix']!r} with {cluster[0]} on a "
             "Redis Cluster: "
             "expected no '{' or '}' (a hash tag in the prefix would put every key on one shard)"
+        )
+    replicated = v["store.url"].partition("://")[0].lower().endswith(("+sentinel", "+cluster"))
+    waits = v["store.wait_replicas"] > 0 or (v["store.wait_replicas"] < 0 and replicated)
+    if waits and v["store.wait_timeout"] >= v["store.timeout"]:
+        problems.append(
+            f"store.wait_timeout (GATEWAY_STORE_WAIT_TIMEOUT) = {v['store.wait_timeout']}: "
+            f"expected less than store.timeout ({v['store.timeout']}): a wait for replicas "
+            "that outlives the command's own timeout fails every write queued behind it"
         )
     if v["session.cookie_mode"] and not v["session.allowed_origins"]:
         problems.append(

@@ -15,6 +15,7 @@ from gateway.ratelimit.guards import ConcurrencyLimiter
 from gateway.ratelimit.store import RateStore
 from gateway.readiness import Readiness
 from gateway.recent import RecentErrors
+from gateway.refresh import Refresher
 from gateway.resilience.idempotency import IdempotencyBook
 from gateway.routes import RouteTable
 from gateway.sessions import SessionManager
@@ -37,3 +38,4 @@ SESSION_COUNT = web.AppKey("session_count", list[float])  # [when last counted]
 RECENT_ERRORS = web.AppKey("recent_errors", RecentErrors)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 IDEMPOTENCY: web.AppKey[IdempotencyBook] = web.AppKey("idempotency")
+REFRESHER: web.AppKey[Refresher] = web.AppKey("refresher")

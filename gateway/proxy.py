@@ -77,8 +77,9 @@ def make_proxy_handler(
         earlier: tuple[PunchhTokens, ...] = ()  # tokens refreshed away: scrubbed from the answer
         if action == "login":
             # A sign-up Punchh applied but the gateway could not keep would be half-applied:
-            # with the store down, answer 503 before calling Punchh.
-            await manager.store.ping()
+            # with the store down (any Cluster shard: the session may land on any), answer
+            # 503 before calling Punchh.
+            await manager.store.ping(every=True)
         if resolved is not None:
             fresh = await refresher.ensure_fresh(resolved.session, rid, timing=ex)
             if fresh is not resolved.session:

@@ -114,15 +114,15 @@ def make_rate_limit_stage(
             drawn.append((policy, key, decision))
         return drawn
 
-    async def give_back(drawn: Drawn, status: int) -> None:
-        """A failure-counted unit is kept only for a failed attempt (any 4xx but 429): a
-        success, a 429, and every 5xx (Punchh's or the gateway's: a store that could not
-        keep the session Punchh granted, Punchh unreachable) give it back, so that an
-        outage never spends a guest's budget."""
-        if not is_failure(status):
-            for policy, key, _ in drawn:
-                if policy.counts == "failures":
-                    await refund(policy, key)
+    async def give_back(drawn: Drawn) -> None:
+        """The failure-counted units of an attempt that did not fail: Punchh's success or
+        429, or a gateway error with no verdict from Punchh (so that a store outage never
+        spends a guest's budget: the failover test found guests locked out). Kept: any
+        4xx but 429, Punchh's 5xx, and a call sent that got no answer (it may have been a
+        wrong guess)."""
+        for policy, key, _ in drawn:
+            if policy.counts == "failures":
+                await refund(policy, key)
 
     def bind(plan: Plan, nxt: Next) -> Next:
         route = plan.route
@@ -153,12 +153,15 @@ def make_rate_limit_stage(
             try:
                 response = await nxt(ex)
             except GatewayError as exc:
-                # The gateway's own answer (a store or Punchh outage, a timeout): no
-                # verdict on the credentials, so no failure; a 4xx it raises stays one.
-                await give_back(drawn, exc.status)
+                # The gateway's own answer: a store that could not keep the session Punchh
+                # granted, a breaker, nothing sent: no verdict on the credentials. What
+                # was sent and went unanswered (a timeout) stays counted, as a 4xx does.
+                if not is_failure(exc.status) and not getattr(exc, "sent", False):
+                    await give_back(drawn)
                 raise
             status = response.status
-            await give_back(drawn, status)
+            if not is_failure(status) and status < 500:  # Punchh's 5xx stay counted
+                await give_back(drawn)
             if status == 429 or status == 503:
                 pause = retry_after_seconds(response.headers.get("Retry-After"), clock())
                 if pause is not None:

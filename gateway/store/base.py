@@ -37,6 +37,8 @@ class SessionStore(Protocol):
     async def count(self) -> int:
         """Live sessions (for the active-sessions gauge)."""
 
-    async def ping(self) -> None: ...
+    async def ping(self, *, every: bool = False) -> None:
+        """Raises StoreUnavailable when the store cannot answer; `every`: when any part of
+        it cannot (each Cluster shard: the sign-in's check, its session may land on any)."""
 
     async def close(self) -> None: ...

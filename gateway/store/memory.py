@@ -195,7 +195,7 @@ class MemorySessionStore:
         self._sweep()
         return len(self._items)
 
-    async def ping(self) -> None:
+    async def ping(self, *, every: bool = False) -> None:
         return None
 
     async def close(self) -> None:

@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, RedisError
 
 from gateway.errors import StoreUnavailable
 from gateway.session_record import Session
@@ -126,7 +126,7 @@ class RedisSessionStore:
         self._wait = wait_replicas
         self._wait_ms = max(1, int(wait_timeout * 1000))
         self._wait_paused_until = 0.0
-        self._waits: dict[Any, _WaitBook] = {}  # server → the WAITs of its writes
+        self._waits: dict[Any, _WaitBook] = {}  # connection → the WAITs of its writes
         self._per_user = max_per_user
         self._clock = clock
         # sid → (until when, the session): read again after RECENT_SECONDS. Another
@@ -156,7 +156,7 @@ class RedisSessionStore:
 
     async def _write(self, commands: list[tuple[Any, ...]], key: str) -> list[Any]:
         """Session writes (on the writer's connection), then, when configured and not
-        paused, the wait for replicas on the server holding `key` (`_replicated`)."""
+        paused, the wait for replicas on that same connection (`_replicated`)."""
         replies = await self._writer.pipeline(commands) if commands else []
         first = commands[0] if commands else ("",)
         if first[0] == "EVALSHA" and str(replies[0]).startswith("NOSCRIPT"):
@@ -165,23 +165,31 @@ class RedisSessionStore:
         for reply in replies:
             if isinstance(reply, RedisError):
                 raise reply
-        await self._replicated(key)
+        if self._wait > 0 and self._clock() >= self._wait_paused_until:
+            connection = self._writer.connection_of(key)
+            if connection is None:  # lost since: what it wrote may not be replicated
+                raise ConnectionError("the connection that made the write is gone")
+            await self._replicated(connection)
         return replies
 
-    async def _replicated(self, key: str) -> None:
-        """WAIT for `store.wait_replicas` replicas to have every write acknowledged so
-        far on this connection, grouped: one WAIT at a time per server, covering every
-        write acknowledged before it was sent (WAIT holds the connection it is sent on,
-        so a WAIT per write would queue a burst of sign-ins behind each other). Replicas
-        that do not confirm in time, or a WAIT that fails, do not fail the write (it is on
-        the master): waits pause for WAIT_PAUSE_SECONDS, so a lost replica costs one slow
-        write, not every one."""
-        if self._wait <= 0 or self._clock() < self._wait_paused_until:
-            return
-        server = self._writer.server_of(key)
-        book = self._waits.get(server)
+    async def _replicated(self, connection: tuple[Any, int]) -> None:
+        """WAIT for `store.wait_replicas` replicas to have every write acknowledged so far
+        on `connection` (a WAIT counts its own connection's writes), grouped: one WAIT at a
+        time per connection, covering every write acknowledged before it was sent (WAIT
+        holds the connection it is sent on, so a WAIT per write would queue a burst of
+        sign-ins behind each other).
+          - A WAIT that fails (the connection lost, no answer in store.timeout) raises:
+            the write may be lost with its master, so the guest is not told it was made
+            (the store's 503);
+          - fewer replicas than asked within store.wait_timeout (a replica down, or none
+            yet after a failover): the store cannot do better, the write stands; one
+            WARNING, and waits pause for WAIT_PAUSE_SECONDS, so a lost replica costs one
+            slow write, not every one."""
+        book = self._waits.get(connection)
         if book is None:
-            book = self._waits[server] = _WaitBook()
+            for gone in [c for c, b in self._waits.items() if b.flight is None]:
+                del self._waits[gone]  # books of connections since replaced, or idle
+            book = self._waits[connection] = _WaitBook()
         book.acknowledged += 1
         mine = book.acknowledged
         while True:
@@ -190,7 +198,7 @@ class RedisSessionStore:
                 flight = book.flight = _Flight(book.acknowledged)
                 confirmed: Any = ConnectionError("the wait was cancelled")
                 try:
-                    confirmed = await self._writer.wait_for(key, self._wait, self._wait_ms)
+                    confirmed = await self._writer.wait_on(connection, self._wait, self._wait_ms)
                 except RedisError as exc:
                     confirmed = exc
                 finally:
@@ -200,15 +208,14 @@ class RedisSessionStore:
                 confirmed = await asyncio.shield(flight.done)
             if flight.covers >= mine:
                 break
+        if isinstance(confirmed, RedisError):
+            raise confirmed
         short = not isinstance(confirmed, int) or confirmed < self._wait
         if short and self._clock() >= self._wait_paused_until:
             self._wait_paused_until = self._clock() + WAIT_PAUSE_SECONDS
             log.warning(
                 "session write not confirmed by replicas in time; waits paused",
-                extra={
-                    "confirmed": confirmed if isinstance(confirmed, int) else -1,
-                    "error": type(confirmed).__name__,
-                },
+                extra={"confirmed": confirmed if isinstance(confirmed, int) else -1},
             )
 
     async def get(self, sid: str, *, fresh: bool = False) -> Session | None:
@@ -385,9 +392,9 @@ class RedisSessionStore:
         except RedisError as exc:
             raise _unavailable(exc) from None
 
-    async def ping(self) -> None:
+    async def ping(self, *, every: bool = False) -> None:
         try:
-            await self._redis.ping()
+            await self._redis.ping(every=every)
         except RedisError as exc:
             raise _unavailable(exc) from None
 

@@ -148,6 +148,7 @@ class _Node:
         self._must_be_master = must_be_master
         self._proto: _Protocol | None = None
         self._connecting: asyncio.Future[_Protocol] | None = None
+        self.epoch = 0
 
     def __repr__(self) -> str:
         return f"_Node({self.host}:{self.port})"
@@ -169,38 +170,65 @@ class _Node:
         self._connecting = None
         if not future.cancelled() and future.exception() is None:
             self._proto = future.result()
+            self.epoch += 1
+
+    @property
+    def current(self) -> int | None:
+        """The epoch of the open connection (one more each time it is opened), or None."""
+        proto = self._proto
+        return self.epoch if proto is not None and not proto.lost else None
 
     async def _connect(self) -> _Protocol:
         loop = asyncio.get_running_loop()
+        proto: _Protocol | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                _, proto = await loop.create_connection(
+                transport, proto = await loop.create_connection(
                     _Protocol,
                     self.host,
                     self.port,
                     ssl=self._tls,
                     server_hostname=self.host if self._tls else None,
                 )
+                sockname = transport.get_extra_info("sockname")
+                if sockname is not None and sockname == transport.get_extra_info("peername"):
+                    # TCP simultaneous open with itself: the port was free (the server
+                    # down) and the kernel picked it as the source port. Every command
+                    # would come back as its own reply.
+                    raise ConnectionError("Redis could not be reached: connected to itself")
                 for command in self._hello:
                     reply = await _send(proto, command, loop)
                     if isinstance(reply, ResponseError):
-                        proto.fail(ConnectionError(f"{command[0]} refused"))
                         raise ConnectionError(f"Redis refused {command[0]}")
                 if self._must_be_master:
                     role = await _send(proto, ("ROLE",), loop)
-                    if not (isinstance(role, list) and role and role[0] == b"master"):
-                        proto.fail(ConnectionError("not the master"))
+                    # A user without ROLE (ACL NOPERM) cannot tell: READONLY will.
+                    refused = isinstance(role, ResponseError)
+                    if not refused and not (isinstance(role, list) and role[:1] == [b"master"]):
                         raise ConnectionError("the server named as master is not the master")
-        except (TimeoutError, builtins.TimeoutError):  # redis-py's, and asyncio.timeout's
-            raise TimeoutError("Redis did not answer the connect in time") from None
-        except OSError as exc:
-            raise ConnectionError(f"Redis could not be reached: {exc.strerror}") from None
+        except BaseException as exc:
+            if proto is not None:  # a handshake cut short: its socket must not stay open
+                proto.fail(ConnectionError("connect abandoned"))
+            if isinstance(exc, (TimeoutError, builtins.TimeoutError)):  # redis-py's, asyncio's
+                raise TimeoutError("Redis did not answer the connect in time") from None
+            if isinstance(exc, OSError):
+                raise ConnectionError(f"Redis could not be reached: {exc.strerror}") from None
+            if isinstance(exc, (ValueError, OverflowError, UnicodeError)):  # a bad address
+                raise ConnectionError(f"Redis could not be reached: {exc}"[:200]) from None
+            raise
         return proto
 
-    async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
-        """Several commands sent in one write, their replies in order (errors as values)."""
+    async def pipeline(
+        self, commands: list[tuple[Any, ...]], *, epoch: int | None = None
+    ) -> list[Reply]:
+        """Several commands sent in one write, their replies in order (errors as values).
+        `epoch`: on that connection only (ConnectionError if it is gone): a WAIT counts
+        the replicas of the writes made on its own connection."""
         if not commands:
             return []
+        if epoch is not None and self.current != epoch:
+            raise ConnectionError("the connection that made the writes is gone")
+        data = b"".join(encode(args) for args in commands)  # before any waiter is queued
         proto = await self._connection()
         loop = asyncio.get_running_loop()
         waiters: list[asyncio.Future[Reply]] = []
@@ -209,7 +237,7 @@ class _Node:
             proto.waiting.append(waiter)
             waiters.append(waiter)
         assert proto.transport is not None
-        proto.transport.write(b"".join(encode(args) for args in commands))
+        proto.transport.write(data)
         timer = loop.call_later(self._timeout, _expire, proto, waiters[-1])
         replies: list[Reply] = []
         try:
@@ -294,14 +322,17 @@ class RedisLink:
     async def aclose(self) -> None:
         raise NotImplementedError
 
-    def server_of(self, key: str) -> Any:
-        """Which server holds `key` (None: there is one)."""
-        return None
+    def connection_of(self, key: str) -> tuple[_Node, int] | None:
+        """The open connection to the server holding `key`, with its epoch (None when
+        there is none): what a write of `key` was just made on."""
+        raise NotImplementedError
 
-    async def wait_for(self, key: str, replicas: int, ms: int) -> Reply:
-        """WAIT on the connection that wrote `key`: how many replicas confirmed every
-        write made on it so far."""
-        return (await self.pipeline([("WAIT", replicas, ms)]))[0]
+    async def wait_on(self, connection: tuple[_Node, int], replicas: int, ms: int) -> Reply:
+        """WAIT on that very connection: how many replicas confirmed every write made on
+        it so far. ConnectionError when it is gone (its writes are unconfirmed)."""
+        node, epoch = connection
+        self.writes += 1
+        return (await node.pipeline([("WAIT", replicas, ms)], epoch=epoch))[0]
 
     async def execute(self, *args: Any) -> Reply:
         """One command's reply; a Redis error reply is raised as ResponseError."""
@@ -365,20 +396,26 @@ class RedisLink:
     async def count_keys(self, match: str) -> int:
         return sum([len(batch) async for batch in self.scan_batches(match)])
 
-    async def ping(self) -> None:
-        """Answered when at least one master answers (a Cluster with one shard failing over
-        still serves the others: taking every replica out of service would not help)."""
-        errors: list[Exception] = []
-        for node in await self.masters():
-            try:
-                reply = (await node.pipeline([("PING",)]))[0]
-            except (ConnectionError, TimeoutError) as exc:
-                errors.append(exc)
-                continue
-            if not isinstance(reply, ResponseError):
+    async def ping(self, *, every: bool = False) -> None:
+        """Answered when at least one master answers (readiness: a Cluster with one shard
+        failing over still serves the others, and taking every replica out of service
+        would not help); `every`: when each master answers (before a sign-in, whose
+        session may land on any shard: Punchh must not grant what cannot be kept)."""
+        nodes = await self.masters()
+        replies = await asyncio.gather(
+            *(node.pipeline([("PING",)]) for node in nodes), return_exceptions=True
+        )
+        errors: list[BaseException] = []
+        for reply in replies:
+            failed = reply if isinstance(reply, BaseException) else reply[0]
+            if isinstance(failed, (ConnectionError, TimeoutError, ResponseError)):
+                errors.append(failed)
+            elif isinstance(failed, BaseException):
+                raise failed
+            elif not every:
                 return
-            errors.append(reply)
-        raise errors[0] if errors else ConnectionError("no Redis server is known")
+        if errors or not nodes:
+            raise errors[0] if errors else ConnectionError("no Redis server is known")
 
 
 class LeanRedis(RedisLink):
@@ -405,6 +442,10 @@ class LeanRedis(RedisLink):
 
     async def masters(self) -> list[_Node]:
         return [self._node]
+
+    def connection_of(self, key: str) -> tuple[_Node, int] | None:
+        epoch = self._node.current
+        return (self._node, epoch) if epoch is not None else None
 
     async def aclose(self) -> None:
         self._node.drop()
@@ -448,49 +489,60 @@ class LeanSentinel(RedisLink):
             self._node = future.result()
 
     async def _find(self) -> _Node:
+        """The master: each Sentinel is asked in turn (the one that led to the master last
+        time first) until the server one names is reachable and says ROLE master: a
+        stale Sentinel (restarted from an old file, on the minority side of a partition)
+        is passed over, not followed."""
         if self._node is not None:
             self._node.drop()
             self._node = None
-        host, port = await self.master_address()
-        node = _Node(
-            host,
-            port,
-            timeout=self._timeout,
-            tls=_tls(self._address),
-            hello=_hello(self._address),
-            must_be_master=True,
-        )
-        await node._connection()  # connected, authenticated, and ROLE master: or raises
-        return node
-
-    async def master_address(self) -> tuple[str, int]:
-        """What the first Sentinel that answers says; the one that did is asked first
-        next time."""
         last: Exception = ConnectionError("no Sentinel answered")
-        for i, (host, port) in enumerate(self._sentinels):
-            sentinel = _Node(host, port, timeout=self._timeout, tls=_tls(self._address), hello=[])
+        tried: set[tuple[str, int]] = set()
+        for host, port in list(self._sentinels):
             try:
-                reply = (
-                    await sentinel.pipeline(
-                        [("SENTINEL", "get-master-addr-by-name", self._address.service)]
-                    )
-                )[0]
+                address = await self._ask(host, port)
             except (ConnectionError, TimeoutError) as exc:
                 last = exc
                 continue
-            finally:
-                sentinel.drop()
-            if isinstance(reply, list) and len(reply) == 2:
-                try:
-                    found = reply[0].decode(), int(reply[1])
-                except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
-                    last = ConnectionError("unreadable Sentinel answer")
-                    continue
-                if i:
-                    self._sentinels.insert(0, self._sentinels.pop(i))
-                return found
-            last = ConnectionError(f"Sentinel does not know the service: {reply!r}"[:200])
-        raise ConnectionError(f"no Sentinel named a master ({last})")
+            if address in tried:
+                continue
+            tried.add(address)
+            node = _Node(
+                address[0],
+                address[1],
+                timeout=self._timeout,
+                tls=_tls(self._address),
+                hello=_hello(self._address),
+                must_be_master=True,
+            )
+            try:
+                await node._connection()  # connected, authenticated, and ROLE master
+            except (ConnectionError, TimeoutError) as exc:
+                node.drop()
+                last = exc
+                continue
+            self._sentinels.remove((host, port))
+            self._sentinels.insert(0, (host, port))
+            return node
+        raise ConnectionError(f"no Sentinel named a reachable master ({last})")
+
+    async def _ask(self, host: str, port: int) -> tuple[str, int]:
+        """What one Sentinel says the master of the service is."""
+        sentinel = _Node(host, port, timeout=self._timeout, tls=_tls(self._address), hello=[])
+        try:
+            command = ("SENTINEL", "get-master-addr-by-name", self._address.service)
+            reply = (await sentinel.pipeline([command]))[0]
+        finally:
+            sentinel.drop()
+        if isinstance(reply, list) and len(reply) == 2:
+            try:
+                found = reply[0].decode(), int(reply[1])
+            except (AttributeError, TypeError, ValueError, UnicodeDecodeError):
+                raise ConnectionError("unreadable Sentinel answer") from None
+            if not found[0] or not 0 < found[1] < 65536:
+                raise ConnectionError("unreadable Sentinel answer")
+            return found
+        raise ConnectionError(f"Sentinel does not know the service: {reply!r}"[:200])
 
     async def pipeline(self, commands: list[tuple[Any, ...]]) -> list[Reply]:
         self.writes += 1
@@ -511,6 +563,11 @@ class LeanSentinel(RedisLink):
 
     async def masters(self) -> list[_Node]:
         return [await self._master()]
+
+    def connection_of(self, key: str) -> tuple[_Node, int] | None:
+        node = self._node
+        epoch = node.current if node is not None else None
+        return (node, epoch) if node is not None and epoch is not None else None
 
     async def aclose(self) -> None:
         if self._node is not None:
@@ -558,7 +615,7 @@ def _redirection(text: str, asked: Address) -> tuple[str, int, Address] | None:
         number = int(slot)
     except ValueError:
         return None
-    return (kind, number, where) if 0 <= number < SLOTS else None
+    return (kind, number, where) if 0 <= number < SLOTS and 0 < where[1] < 65536 else None
 
 
 class LeanCluster(RedisLink):
@@ -642,8 +699,8 @@ class LeanCluster(RedisLink):
                     host = master[0].decode() or address[0]
                     where = (host, int(master[1]))
                     first, last_slot = int(start), int(end)
-                    if not 0 <= first <= last_slot < SLOTS:
-                        raise ValueError("slot out of range")
+                    if not 0 <= first <= last_slot < SLOTS or not 0 < where[1] < 65536:
+                        raise ValueError("slot or port out of range")
                     slots[first : last_slot + 1] = [where] * (last_slot - first + 1)
                     covered += last_slot - first + 1
             except (AttributeError, TypeError, ValueError, IndexError, UnicodeDecodeError):
@@ -755,13 +812,12 @@ class LeanCluster(RedisLink):
             at += 1
         return out
 
-    def server_of(self, key: str) -> Any:
-        return self._slots[key_slot(key)] if self._slots is not None else None
-
-    async def wait_for(self, key: str, replicas: int, ms: int) -> Reply:
-        slots = await self._slot_map()
-        self.writes += 1
-        return (await self._node(slots[key_slot(key)]).pipeline([("WAIT", replicas, ms)]))[0]
+    def connection_of(self, key: str) -> tuple[_Node, int] | None:
+        if self._slots is None:
+            return None
+        node = self._nodes.get(self._slots[key_slot(key)])
+        epoch = node.current if node is not None else None
+        return (node, epoch) if node is not None and epoch is not None else None
 
     async def masters(self) -> list[_Node]:
         return [self._node(a) for a in dict.fromkeys(await self._slot_map())]

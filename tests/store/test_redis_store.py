@@ -16,6 +16,7 @@ from gateway.store.redis import RedisSessionStore
 from gateway.store.resp import RedisLink, connect, key_slot
 from gateway.tokens import new_session_id
 from tests.store.conftest import STORE_KEY
+from tests.support.redis_ha import RedisClusterServers
 
 
 def _session(sid: str, user_id: str | None = "42") -> Session:
@@ -235,3 +236,24 @@ async def test_sessions_made_before_hash_tags_keep_working(
     assert await store.get("oldstyleid", fresh=True) is None
     assert await store.get(new.sid, fresh=True) is None
     assert await redis_client.execute("EXISTS", f"{prefix}user:42") == 0
+
+
+async def test_the_sign_in_check_needs_every_cluster_shard(
+    fresh_redis_cluster: RedisClusterServers,
+) -> None:
+    """Readiness asks for any master (the other shards still serve); the check before a
+    sign-in asks for every one: the new session may land on any shard, and Punchh must
+    not grant a session the gateway then cannot keep (the review found it passing with
+    the guest's shard down)."""
+    servers = fresh_redis_cluster
+    store = RedisSessionStore(
+        connect(servers.url, timeout=0.3), prefix="lgtest:ping:", cipher=TokenCipher(b"p" * 40)
+    )
+    try:
+        await store.ping(every=True)
+        servers.kill(servers.masters()[0])
+        await store.ping()  # another master answers
+        with pytest.raises(StoreUnavailable):
+            await store.ping(every=True)
+    finally:
+        await store.close()

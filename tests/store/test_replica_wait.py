@@ -12,7 +12,9 @@ import time
 
 import pytest
 import redis
+from redis.exceptions import ConnectionError
 
+from gateway.errors import StoreUnavailable
 from gateway.session_record import Session
 from gateway.sessions import PunchhTokens
 from gateway.store.codec import TokenCipher
@@ -114,3 +116,55 @@ async def test_a_silent_replica_costs_one_wait_then_waits_pause(
             assert await reader.get(s.sid) is not None
     finally:
         await reader.close()
+
+
+async def test_a_write_whose_wait_fails_is_not_acknowledged(
+    fresh_redis_sentinel: RedisSentinelServers,
+) -> None:
+    """The master dies after the write and before its replica confirmed it: the sign-in
+    is the store's 503, not a session the guest is told about and the failover loses
+    (the review's reproduction: it was acknowledged)."""
+    servers = fresh_redis_sentinel
+    master = servers.master_port()
+    replica = next(p for p in servers.data_ports if p != master)
+    proc = servers.nodes[replica].proc
+    assert proc is not None
+    store = RedisSessionStore(
+        connect(servers.url, timeout=3.0),
+        prefix="lgtest:lost:",
+        cipher=TokenCipher(b"w" * 40),
+        writer=connect(servers.url, timeout=3.0),
+        wait_replicas=1,
+        wait_timeout=2.0,
+    )
+    await store.put(_session("warm"), 60)
+    os.kill(proc.pid, signal.SIGSTOP)  # replication stalls
+    asyncio.get_running_loop().call_later(0.3, servers.kill, master)  # while WAIT waits
+    try:
+        with pytest.raises(StoreUnavailable):
+            await store.put(_session("guest"), 60)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+        await store.close()
+
+
+async def test_a_wait_is_never_sent_on_another_connection_than_the_write(
+    redis_sentinel: RedisSentinelServers,
+) -> None:
+    """WAIT counts the replicas of its own connection's writes: after the writer's
+    connection is lost between the write and the wait, the write is unconfirmed (503),
+    never 'confirmed' by a WAIT on a fresh connection that wrote nothing."""
+    store = _store(redis_sentinel.url)
+    try:
+        await store.put(_session("warm"), 60)
+        writer = store._writer
+        connection = writer.connection_of(store.session_key(new_session_id("x")))
+        assert connection is not None
+        node, epoch = connection
+        node.drop()
+        await writer.execute("PING")  # a new connection: a new epoch
+        with pytest.raises(ConnectionError):
+            await writer.wait_on(connection, 1, 100)
+        assert writer.connection_of(store.session_key(new_session_id("x"))) == (node, epoch + 1)
+    finally:
+        await store.close()

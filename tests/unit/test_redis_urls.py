@@ -363,6 +363,34 @@ def test_a_hash_tag_in_the_prefix_is_refused_on_a_cluster() -> None:
         )
 
 
+def test_the_cluster_prefix_check_ignores_the_schemes_case() -> None:
+    """`REDIS+CLUSTER://` is a Cluster URL too (the review found it slipping through)."""
+    lines = _problems(
+        {
+            **GOOD_ENV,
+            "GATEWAY_STORE_URL": CLUSTER_URL.replace("redis+cluster", "REDIS+CLUSTER"),
+            "GATEWAY_STORE_PREFIX": "{lg}:",
+        }
+    )
+    assert lines == [braced_prefix_line("store.url")]
+
+
+def test_a_wait_for_replicas_must_end_before_the_command_timeout() -> None:
+    lines = _problems(
+        {
+            **GOOD_ENV,
+            "GATEWAY_STORE_URL": CLUSTER_URL,
+            "GATEWAY_STORE_TIMEOUT": "0.5",
+            "GATEWAY_STORE_WAIT_TIMEOUT": "0.5",
+        }
+    )
+    assert lines == [
+        "store.wait_timeout (GATEWAY_STORE_WAIT_TIMEOUT) = 0.5: expected less than "
+        "store.timeout (0.5): a wait for replicas that outlives the command's own timeout "
+        "fails every write queued behind it"
+    ]
+
+
 def test_a_hash_tag_in_the_prefix_is_fine_off_a_cluster() -> None:
     for url in ("memory://", "redis://cache/0", "redis+sentinel://s1/mymaster"):
         cfg = load_config(
