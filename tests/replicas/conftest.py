@@ -1,15 +1,18 @@
 """`sandbox`: the Punchh emulator in this process, in front of which the tests here start
-real gateway processes (no POS locations)."""
+real gateway processes (no POS locations); `redis_server`: a Redis of the test's own, to
+stop, freeze and start again."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer, start_sandbox
 from tests.conftest import CLIENT_ID, CLIENT_SECRET
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -21,3 +24,11 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
     )
     yield server
     await server.close()
+
+
+@pytest.fixture
+async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()

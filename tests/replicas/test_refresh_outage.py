@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 import aiohttp
-import pytest
 
 from sandbox.server import SandboxServer
 from tests.conftest import gateway_env
@@ -24,14 +21,6 @@ from tests.support.redis_server import RedisServer
 
 REFRESH = "/api2/password_less/refresh_token"
 BALANCE = "/api/auth/users/balance"
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_tokens_granted_while_the_store_was_down_are_kept_for_every_replica(

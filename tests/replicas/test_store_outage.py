@@ -4,10 +4,8 @@ routes, other routes unaffected, no session lost, recovery without a restart."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import Client, GatewayFactory
 from tests.store.conftest import STORE_KEY
@@ -15,14 +13,6 @@ from tests.support.recorder import Recorder, Reply
 from tests.support.redis_server import RedisServer
 
 SIGN_IN = "/api/auth/customers/sign_in"
-
-
-@pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.stop()
 
 
 async def _signed_in(
