@@ -100,8 +100,8 @@ class RedisResponseCache:
         for tag, gen in zip(names, current, strict=True):
             if isinstance(gen, RedisError):
                 raise CacheUnavailable(type(gen).__name__)
-            if gen is None or int(gen) != wanted[tag]:
-                return None
+            if not isinstance(gen, bytes) or not gen.isdigit() or int(gen) != wanted[tag]:
+                return None  # absent, or not a generation this entry knows: stale
         return self.entry_from(raw)
 
     def prefetch_for(self, key: str) -> Prefetch | None:
