@@ -466,3 +466,55 @@ def test_k8s_trusts_only_the_frontend_next_door(
     trusted = list(cfg.server.trusted_proxies)
     assert trusted, "the frontend's X-Forwarded-For must be believed"
     assert all(n.is_loopback and n.num_addresses == 1 for n in trusted), trusted
+
+
+# ---------------------------------------------------------------------- compose: Sentinel
+
+COMPOSE_SENTINEL = COMPOSE_DIR / "compose.sentinel.yaml"
+SENTINEL_CONF = COMPOSE_DIR / "sentinel.conf"
+
+
+@pytest.fixture(scope="module")
+def sentinel_compose() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE_SENTINEL.read_text())
+    assert {"gateway-1", "gateway-2", "redis-master", "redis-replica", "sandbox"} <= set(
+        doc["services"]
+    )
+    return doc
+
+
+def _gateways(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for name, s in doc["services"].items() if name.startswith("gateway-")]
+
+
+def test_sentinel_compose_gateways_load_and_follow_the_sentinels(
+    sentinel_compose: dict[str, Any], tmp_path: Path
+) -> None:
+    """Each gateway's configuration loads as `check-config` reads it; its store URL names
+    the compose file's own sentinels and the service sentinel.conf monitors, whose master
+    is a service too; session writes wait for the replica; the grace period covers the
+    shutdown."""
+    from gateway.store import urls as redis_urls
+
+    services = sentinel_compose["services"]
+    monitored = re.search(
+        r"^sentinel monitor (\S+) (\S+) (\d+) (\d+)$", SENTINEL_CONF.read_text(), re.MULTILINE
+    )
+    assert monitored is not None, "sentinel.conf monitors no master"
+    service, master = monitored.group(1), monitored.group(2)
+    assert master in services, f"sentinel.conf monitors {master}: not a service"
+    gateways = _gateways(sentinel_compose)
+    assert len(gateways) >= 2
+    for gateway in gateways:
+        environment = gateway["environment"]
+        assert set(environment) <= KNOWN_ENV, set(environment) - KNOWN_ENV
+        env = {**_image_env(), **{k: _resolve(str(v)) for k, v in environment.items()}}
+        toml_text = _mounts(gateway)[env["GATEWAY_CONFIG"]].read_text()
+        cfg = _load(toml_text, env, tmp_path)
+        address = redis_urls.parse(cfg.store.url.reveal())
+        assert address.kind == "sentinel"
+        assert address.service == service
+        assert all(host in services for host, _ in address.hosts), address
+        assert cfg.store.replicas_to_wait == 1
+        period = _duration(gateway["stop_grace_period"])
+        assert period >= _shutdown_budget(env, toml_text)
