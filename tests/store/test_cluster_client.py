@@ -422,7 +422,10 @@ async def test_a_cluster_master_failover_is_followed_by_the_same_client(
         assert outage.served > 0
 
         # The replica took over: writes go to it, through the same client.
-        new = slot_master(other_master, key)  # asked of a node that answers (not a frozen one)
+        # Asked of a node that answers (not a frozen one), which may learn of the promotion
+        # a moment after the client was served by the new master (gossip).
+        await eventually(lambda: slot_master(other_master, key) != old, "the new master known")
+        new = slot_master(other_master, key)
         assert new != old
         assert await client.execute("SET", key, "after") == b"OK"
         assert call(new, "GET", key) == "after"
