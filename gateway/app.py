@@ -105,7 +105,9 @@ def build_parts(
 ) -> Parts:
     """`clock` is wall time (sessions, tokens, cache, budgets); `monotonic` times the calls
     to Punchh (deadlines, the circuit breakers, the retry budget). Tests move both."""
-    redis = RedisClients(timeout=cfg.store.timeout)  # one pool per Redis URL
+    redis = RedisClients(  # one client per Redis URL
+        timeout=cfg.store.timeout, sentinel_password=cfg.store.sentinel_password.reveal() or None
+    )
     sessions = SessionManager(
         make_session_store(cfg, clock=clock, redis=redis),
         secret=cfg.session.secret.encode(),

@@ -434,6 +434,16 @@ class StoreConfig:
         "Seconds a Redis command may take before the store counts as unavailable.",
         "GATEWAY_STORE_TIMEOUT",
     )
+    sentinel_password: Secret = key(
+        "store.sentinel_password",
+        p.string,
+        "",
+        "Password the Sentinels themselves require (their requirepass), if they do; the "
+        "URL's password is the data nodes'. Empty: Sentinels are asked without one.",
+        "GATEWAY_STORE_SENTINEL_PASSWORD",
+        secret=True,
+        to=Secret,
+    )
     wait_replicas: int = key(
         "store.wait_replicas",
         p.integer(-1, 16),

@@ -88,8 +88,9 @@ class RedisClients:
     close does nothing); `own` gives a store a connection of its own (the session writes
     that wait for replicas: WAIT holds its connection)."""
 
-    def __init__(self, *, timeout: float) -> None:
+    def __init__(self, *, timeout: float, sentinel_password: str | None = None) -> None:
         self._timeout = timeout
+        self._sentinel_password = sentinel_password
         self._links: dict[str, RedisLink] = {}
 
     def __repr__(self) -> str:
@@ -98,11 +99,11 @@ class RedisClients:
     def link(self, url: str) -> RedisLink:
         found = self._links.get(url)
         if found is None:
-            found = self._links[url] = connect(url, timeout=self._timeout)
+            found = self._links[url] = self.own(url)
         return found
 
     def own(self, url: str) -> RedisLink:
-        return connect(url, timeout=self._timeout)
+        return connect(url, timeout=self._timeout, sentinel_password=self._sentinel_password)
 
 
 class RedisSessionStore:

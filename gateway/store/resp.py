@@ -460,11 +460,15 @@ class LeanSentinel(RedisLink):
     connect, and again after the connection is lost or the server answers READONLY (it
     was demoted: a failover happened)."""
 
-    def __init__(self, url: str, *, timeout: float) -> None:
+    def __init__(self, url: str, *, timeout: float, sentinel_password: str | None = None) -> None:
         address = parse_address(url)
         if address.kind != "sentinel" or address.service is None:
             raise ValueError("a redis+sentinel:// URL is needed")
         self._address = address
+        # The Sentinels' own password (their requirepass), not the data nodes'.
+        self._sentinel_hello: list[tuple[Any, ...]] = (
+            [("AUTH", sentinel_password)] if sentinel_password else []
+        )
         self._sentinels = list(address.hosts)
         self._timeout = timeout
         self._node: _Node | None = None
@@ -528,7 +532,9 @@ class LeanSentinel(RedisLink):
 
     async def _ask(self, host: str, port: int) -> tuple[str, int]:
         """What one Sentinel says the master of the service is."""
-        sentinel = _Node(host, port, timeout=self._timeout, tls=_tls(self._address), hello=[])
+        sentinel = _Node(
+            host, port, timeout=self._timeout, tls=_tls(self._address), hello=self._sentinel_hello
+        )
         try:
             command = ("SENTINEL", "get-master-addr-by-name", self._address.service)
             reply = (await sentinel.pipeline([command]))[0]
@@ -828,11 +834,12 @@ class LeanCluster(RedisLink):
         self._nodes.clear()
 
 
-def connect(url: str, *, timeout: float) -> RedisLink:
-    """The client for a Redis URL: one server, Sentinel or Cluster (gateway/store/urls.py)."""
+def connect(url: str, *, timeout: float, sentinel_password: str | None = None) -> RedisLink:
+    """The client for a Redis URL: one server, Sentinel or Cluster (gateway/store/urls.py);
+    `sentinel_password`: what the Sentinels require, if they do (store.sentinel_password)."""
     kind = parse_address(url).kind
     if kind == "sentinel":
-        return LeanSentinel(url, timeout=timeout)
+        return LeanSentinel(url, timeout=timeout, sentinel_password=sentinel_password)
     if kind == "cluster":
         return LeanCluster(url, timeout=timeout)
     return LeanRedis(url, timeout=timeout)

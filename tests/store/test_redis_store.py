@@ -6,6 +6,7 @@ import asyncio
 import socket
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from gateway.store.redis import RedisSessionStore
 from gateway.store.resp import RedisLink, connect, key_slot
 from gateway.tokens import new_session_id
 from tests.store.conftest import STORE_KEY
-from tests.support.redis_ha import RedisClusterServers
+from tests.support.redis_ha import RedisClusterServers, RedisSentinelServers
 
 
 def _session(sid: str, user_id: str | None = "42") -> Session:
@@ -257,3 +258,28 @@ async def test_the_sign_in_check_needs_every_cluster_shard(
             await store.ping(every=True)
     finally:
         await store.close()
+
+
+async def test_sentinels_that_require_a_password(tmp_path: Path) -> None:
+    """store.sentinel_password: Sentinels with their own requirepass (as Helm charts set
+    them up) are asked with it; without it they refuse, and that is the store's 503."""
+    servers = RedisSentinelServers(tmp_path, sentinel_password="sentinel-secret")
+    servers.start()
+    prefix, cipher = "lgtest:spw:", TokenCipher(b"s" * 40)
+    refused = RedisSessionStore(connect(servers.url, timeout=0.5), prefix=prefix, cipher=cipher)
+    allowed = RedisSessionStore(
+        connect(servers.url, timeout=0.5, sentinel_password="sentinel-secret"),
+        prefix=prefix,
+        cipher=cipher,
+    )
+    try:
+        with pytest.raises(StoreUnavailable):
+            await refused.ping()
+        session = _session(new_session_id("42"))
+        await allowed.put(session, 60)
+        assert await allowed.get(session.sid, fresh=True) == session
+        assert "sentinel-secret" not in repr(allowed._redis)
+    finally:
+        await refused.close()
+        await allowed.close()
+        servers.stop()

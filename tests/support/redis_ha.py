@@ -42,11 +42,15 @@ def _free_ports(count: int) -> list[int]:
     return ports
 
 
+_PASSWORDS: dict[int, str] = {}  # port → the password that node requires (sentinels)
+
+
 def _call(port: int, *args: str | int) -> Any:
     """One command to one node on a connection of its own: no pool, no retry."""
     client = redis.Redis(
         host=HOST,
         port=port,
+        password=_PASSWORDS.get(port),
         socket_timeout=0.5,
         socket_connect_timeout=0.5,
         decode_responses=True,
@@ -317,11 +321,14 @@ class RedisSentinelServers(_ServerSet):
 
     service = "mymaster"
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, sentinel_password: str | None = None) -> None:
         super().__init__(directory)
         ports = _free_ports(5)
         self.data_ports: list[int] = ports[:2]
         self.sentinel_ports: list[int] = ports[2:]
+        self.sentinel_password = sentinel_password  # the sentinels' requirepass, if any
+        if sentinel_password:
+            _PASSWORDS.update(dict.fromkeys(self.sentinel_ports, sentinel_password))
         for port in self.data_ports:
             node_dir = directory / f"data-{port}"
             args = ["--bind", HOST, "--port", str(port), "--dir", str(node_dir), *DATA_ARGS]
@@ -371,6 +378,14 @@ class RedisSentinelServers(_ServerSet):
             f"sentinel failover-timeout {name} 5000",
             f"sentinel parallel-syncs {name} 1",
             f"sentinel known-replica {name} {HOST} {replica}",
+            *(
+                (
+                    f"requirepass {self.sentinel_password}",
+                    f"sentinel sentinel-pass {self.sentinel_password}",
+                )
+                if self.sentinel_password
+                else ()
+            ),
             *(
                 f"sentinel known-sentinel {name} {HOST} {other} {self._ids[other]}"
                 for other in self.sentinel_ports
