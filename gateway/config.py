@@ -479,11 +479,7 @@ class StoreConfig:
     @property
     def replicas_to_wait(self) -> int:
         """store.wait_replicas with -1 resolved by the URL's kind."""
-        if self.wait_replicas >= 0:
-            return self.wait_replicas
-        if self.backend == "memory":
-            return 0
-        return 1 if redis_urls.parse(self.url.reveal()).replicated else 0
+        return redis_urls.replicas_to_wait(self.wait_replicas, self.url.reveal())
 
 
 @dataclass(frozen=True)

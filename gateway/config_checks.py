@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from gateway.store import urls as redis_urls
+
 
 def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[str]) -> None:
     reported = {p.split(" ", 1)[0] for p in problems}  # a bad value is reported once, not twice
@@ -40,7 +42,7 @@ def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[st
     cluster = [
         key
         for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
-        if v[key].partition("://")[0].lower() in ("redis+cluster", "rediss+cluster")
+        if redis_urls.kind_of(v[key]) == "cluster"
     ]
     if cluster and ("{" in v["store.prefix"] or "}" in v["store.prefix"]):
         problems.append(
@@ -48,8 +50,7 @@ def cross_checks(v: dict[str, Any], devices: Sequence[object], problems: list[st
             "Redis Cluster: "
             "expected no '{' or '}' (a hash tag in the prefix would put every key on one shard)"
         )
-    replicated = v["store.url"].partition("://")[0].lower().endswith(("+sentinel", "+cluster"))
-    waits = v["store.wait_replicas"] > 0 or (v["store.wait_replicas"] < 0 and replicated)
+    waits = redis_urls.replicas_to_wait(v["store.wait_replicas"], v["store.url"]) > 0
     if waits and v["store.wait_timeout"] >= v["store.timeout"]:
         problems.append(
             f"store.wait_timeout (GATEWAY_STORE_WAIT_TIMEOUT) = {v['store.wait_timeout']}: "

@@ -54,6 +54,7 @@ class GatewayError(Exception):
         self.code = code or self.default_code
         self.headers = headers or {}
         self.outcome: Outcome = "not_applied"
+        self.sent = False  # did the request leave for Punchh (its errors set it)
 
 
 class BadRequest(GatewayError):

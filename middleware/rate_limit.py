@@ -156,7 +156,7 @@ def make_rate_limit_stage(
                 # The gateway's own answer: a store that could not keep the session Punchh
                 # granted, a breaker, nothing sent: no verdict on the credentials. What
                 # was sent and went unanswered (a timeout) stays counted, as a 4xx does.
-                if not is_failure(exc.status) and not getattr(exc, "sent", False):
+                if not is_failure(exc.status) and not exc.sent:
                     await give_back(drawn)
                 raise
             status = response.status

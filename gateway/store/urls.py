@@ -43,14 +43,23 @@ class RedisAddress:
         hosts = ",".join(f"{h}:{p}" for h, p in self.hosts)
         return f"RedisAddress({self.kind}{'+tls' if self.tls else ''} {hosts})"
 
-    @property
-    def replicated(self) -> bool:
-        """Does this kind of deployment have replicas a write can wait for?"""
-        return self.kind != "single"
+
+def kind_of(url: str) -> Kind | None:
+    """The deployment a URL's scheme names; None when it is no Redis URL (memory://)."""
+    found = SCHEMES.get(url.partition("://")[0].lower())
+    return found[0] if found else None
 
 
 def is_redis_url(url: str) -> bool:
-    return url.partition("://")[0].lower() in SCHEMES
+    return kind_of(url) is not None
+
+
+def replicas_to_wait(setting: int, url: str) -> int:
+    """store.wait_replicas with -1 resolved by the deployment: 1 on Sentinel and Cluster
+    (replicas are the rule), 0 on one server or memory (none to wait for)."""
+    if setting >= 0:
+        return setting
+    return 1 if kind_of(url) in ("sentinel", "cluster") else 0
 
 
 def _host_port(item: str, default: int, problems: list[str]) -> tuple[str, int] | None:

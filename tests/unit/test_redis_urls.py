@@ -14,7 +14,14 @@ import pytest
 
 from gateway.config import ConfigError, load_config
 from gateway.store.resp import SLOTS, LeanCluster, LeanRedis, LeanSentinel, key_slot
-from gateway.store.urls import RedisAddress, is_redis_url, parse, problems
+from gateway.store.urls import (
+    RedisAddress,
+    is_redis_url,
+    kind_of,
+    parse,
+    problems,
+    replicas_to_wait,
+)
 
 GOOD_ENV = {
     "PUNCHH_BASE_URL": "https://sandbox.punchh.com",
@@ -109,10 +116,13 @@ def test_an_at_sign_in_the_password_may_be_left_unquoted() -> None:
 
 
 def test_replicated_kinds() -> None:
-    assert not parse("redis://h").replicated
-    assert not parse("rediss://h").replicated
-    assert parse("redis+sentinel://h/svc").replicated
-    assert parse("redis+cluster://h").replicated
+    assert replicas_to_wait(-1, "redis://h") == 0
+    assert replicas_to_wait(-1, "rediss://h") == 0
+    assert replicas_to_wait(-1, "memory://") == 0
+    assert replicas_to_wait(-1, "redis+sentinel://h/svc") == 1
+    assert replicas_to_wait(-1, "REDISS+CLUSTER://h") == 1
+    assert kind_of("Redis+Cluster://h") == "cluster"
+    assert kind_of("memory://") is None
 
 
 @pytest.mark.parametrize(
