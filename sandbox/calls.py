@@ -1,12 +1,15 @@
 """Counts the requests the sandbox received, per ``"METHOD /path"`` (path without query).
 
-The outermost stage, so faulted and rejected requests count too; ``/__sandbox/`` routes
-don't. Read by ``GET /__sandbox/calls``, zeroed by ``POST /__sandbox/calls/reset``.
+One counter per business, fed with the request's business (the primary unless the
+pipeline chose another). The outermost stage after that choice, so faulted and rejected
+requests count too; ``/__sandbox/`` routes don't. Read by ``GET /__sandbox/calls``,
+zeroed by ``POST /__sandbox/calls/reset``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -28,11 +31,11 @@ class CallCounter:
         self._counts.clear()
 
 
-def make_calls_middleware(counter: CallCounter) -> Middleware:
+def make_calls_middleware(counter_of: Callable[[web.Request], CallCounter]) -> Middleware:
     @web.middleware
     async def calls(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(SANDBOX_PREFIX):
-            counter.record(request.method, request.path)
+            counter_of(request).record(request.method, request.path)
         return await handler(request)
 
     return calls

@@ -1,7 +1,10 @@
 """Typed app and request keys, in one place, and the per-request view handlers use.
 
-``make_sandbox_app`` sets the app keys; the pipeline sets ``BODY_KEY`` (parsed JSON
-object) on every family request and ``STORE_KEY`` (store_number) on POS requests.
+``make_sandbox_app`` sets the app keys (``CONFIG_KEY``, ``STATE_KEY`` and ``CALLS_KEY``
+are the primary business's); the pipeline sets ``CHOSEN_KEY`` (the business a Punchh
+request names, when the app has several), ``BODY_KEY`` (parsed JSON object) on every
+family request and ``STORE_KEY`` (store_number) on POS requests. ``business_of`` and ``ctx``
+answer the chosen business, else the primary.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.businesses import Business, Businesses
 from sandbox.calls import CallCounter
 from sandbox.config import SandboxConfig
 from sandbox.faults import FaultBook
@@ -24,7 +28,9 @@ STATE_KEY = web.AppKey("sandbox_state", SandboxState)
 CLOCK_KEY: web.AppKey[Clock] = web.AppKey("sandbox_clock")
 FAULTS_KEY = web.AppKey("sandbox_faults", FaultBook)
 CALLS_KEY = web.AppKey("sandbox_calls", CallCounter)
+BUSINESSES_KEY = web.AppKey("sandbox_businesses", Businesses)
 
+CHOSEN_KEY: web.RequestKey[Business] = web.RequestKey("sandbox_business")
 BODY_KEY: web.RequestKey[dict[str, Any]] = web.RequestKey("sandbox_body")
 STORE_KEY: web.RequestKey[str] = web.RequestKey("sandbox_store_number")
 
@@ -39,13 +45,22 @@ class Ctx:
     body: dict[str, Any]
 
 
-def ctx(request: web.Request) -> Ctx:
-    """Read once per handler; ``now`` is taken from the injected clock here."""
-    app = request.app
+def business_of(request: web.Request) -> Business:
+    """The business the request is for: the pipeline's choice, else the primary."""
+    chosen = request.get(CHOSEN_KEY)
+    return chosen if chosen is not None else request.app[BUSINESSES_KEY].primary
+
+
+def ctx(request: web.Request, chosen: Business | None = None) -> Ctx:
+    """Read once per handler; ``now`` is taken from the injected clock here.
+
+    ``chosen`` overrides the request's business (the ``/__sandbox/`` routes' ``?client=``).
+    """
+    of = chosen if chosen is not None else business_of(request)
     return Ctx(
-        cfg=app[CONFIG_KEY],
-        state=app[STATE_KEY],
-        now=app[CLOCK_KEY](),
+        cfg=of.cfg,
+        state=of.state,
+        now=request.app[CLOCK_KEY](),
         body=request.get(BODY_KEY, {}),
     )
 

@@ -10,7 +10,8 @@ exact path (either omitted = any); the first live rule that matches applies, in 
     tokens echoed in odd shapes (``sandbox.echo``), with ``status`` if given.
 (``reset`` wins over ``echo``, and ``echo`` over a bare ``status``, when a rule has both.)
 ``times`` is how many requests the rule applies to (None = until cleared).
-``/__sandbox/`` routes are never faulted.
+``/__sandbox/`` routes are never faulted. One book for the whole sandbox, whatever the
+business; an echo reads the tokens of the request's business.
 """
 
 from __future__ import annotations
@@ -142,7 +143,10 @@ def _drop_connection(request: web.Request) -> web.Response:
 
 
 def make_faults_middleware(
-    book: FaultBook, state: SandboxState, *, sleep: Sleep = asyncio.sleep
+    book: FaultBook,
+    state_of: Callable[[web.Request], SandboxState],
+    *,
+    sleep: Sleep = asyncio.sleep,
 ) -> Middleware:
     @web.middleware
     async def faults(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -156,7 +160,9 @@ def make_faults_middleware(
         if rule.reset == "before":
             return _drop_connection(request)
         if rule.echo is not None and rule.reset is None:
-            return await echo_tokens(state, request, await handler(request), rule.echo, rule.status)
+            return await echo_tokens(
+                state_of(request), request, await handler(request), rule.echo, rule.status
+            )
         if rule.status is not None and rule.reset is None:
             headers = {} if rule.retry_after is None else {"Retry-After": str(rule.retry_after)}
             body = {"error": f"Sandbox fault: status {rule.status}"}

@@ -3,6 +3,8 @@
 ``start_sandbox`` refuses (``ValueError``) a host that is not a loopback address unless
 ``allow_non_loopback`` is set: the sandbox has no real security and must not be exposed
 by accident. Port 0 binds an ephemeral port; ``SandboxServer.url`` has the real one.
+Each entry point takes one config or a sequence of them (several businesses on one port,
+``sandbox.app``): host, port and ``allow_non_loopback`` come from the first.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import contextlib
 import ipaddress
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
 from sandbox.app import make_sandbox_app
+from sandbox.businesses import as_configs
 from sandbox.config import SandboxConfig
 
 logger = logging.getLogger(__name__)
@@ -40,7 +43,8 @@ def check_host(cfg: SandboxConfig) -> None:
 
 
 class SandboxServer:
-    """A started sandbox: its base ``url`` and ``app`` (state via ``context.STATE_KEY``)."""
+    """A started sandbox: its base ``url`` and ``app`` (the primary business's state via
+    ``context.STATE_KEY``, every business via ``context.BUSINESSES_KEY``)."""
 
     def __init__(self, url: str, app: web.Application, runner: web.AppRunner) -> None:
         self.url = url
@@ -52,14 +56,15 @@ class SandboxServer:
 
 
 async def start_sandbox(
-    cfg: SandboxConfig, *, clock: Callable[[], float] = time.time
+    cfg: SandboxConfig | Sequence[SandboxConfig], *, clock: Callable[[], float] = time.time
 ) -> SandboxServer:
-    check_host(cfg)
+    primary = as_configs(cfg)[0]
+    check_host(primary)
     app = make_sandbox_app(cfg, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, cfg.host, cfg.port)
+        site = web.TCPSite(runner, primary.host, primary.port)
         await site.start()
     except BaseException:
         await runner.cleanup()
@@ -70,7 +75,7 @@ async def start_sandbox(
 
 
 async def serve_sandbox(
-    cfg: SandboxConfig,
+    cfg: SandboxConfig | Sequence[SandboxConfig],
     stop: asyncio.Event | None = None,
     *,
     on_start: Callable[[SandboxServer], None] | None = None,
@@ -86,7 +91,7 @@ async def serve_sandbox(
         await server.close()
 
 
-def run_sandbox(cfg: SandboxConfig) -> None:
+def run_sandbox(cfg: SandboxConfig | Sequence[SandboxConfig]) -> None:
     """Blocking entry point for ``loyalty-gateway sandbox``; Ctrl-C stops it."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_sandbox(cfg))

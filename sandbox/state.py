@@ -169,7 +169,7 @@ _ID_BASES = {"user": 1000, "grant": 0, "checkin": 7000, "reward": 5000, "redempt
 
 @dataclass
 class SandboxState:
-    """All sandbox data for one app; handlers reach it through ``context.STATE_KEY``."""
+    """All data of one emulated business; handlers reach it through ``context.ctx``."""
 
     id_token_key: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     users: dict[int, User] = field(default_factory=dict)

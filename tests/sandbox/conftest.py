@@ -69,10 +69,16 @@ class Reply:
 
 @dataclass
 class Punchh:
-    """Sends requests the way a Punchh integrator must: signed, with client and User-Agent."""
+    """Sends requests the way a Punchh integrator must: signed, with client and User-Agent.
+
+    The credentials default to ``make_config``'s; another business's make another client.
+    """
 
     session: aiohttp.ClientSession
     base: str
+    client_id: str = CLIENT_ID
+    secret: str = SECRET
+    pos_auth: str = POS_AUTH
 
     async def call(
         self,
@@ -91,9 +97,9 @@ class Punchh:
         query = dict(query or {})
         if add_client and not is_pos:
             if body is not None:
-                body = {"client": CLIENT_ID, **body}
+                body = {"client": self.client_id, **body}
             else:
-                query.setdefault("client", CLIENT_ID)
+                query.setdefault("client", self.client_id)
         raw = json.dumps(body, separators=(",", ":")).encode() if body is not None else b""
         path_qs = path + ("?" + urlencode(query) if query else "")
         sent = {"User-Agent": POS_UA if is_pos else OO_UA, "Accept": "application/json"}
@@ -101,9 +107,9 @@ class Punchh:
             sent["Content-Type"] = "application/json"
         algorithm = algorithm_for(path)
         if algorithm:
-            sent["x-pch-digest"] = digest(sign_path or path_qs, raw, algorithm)
+            sent["x-pch-digest"] = digest(sign_path or path_qs, raw, algorithm, self.secret)
         if is_pos:
-            sent["Authorization"] = POS_AUTH
+            sent["Authorization"] = self.pos_auth
         if token:
             sent["Authorization"] = f"Bearer {token}"
         if id_token:
