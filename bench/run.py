@@ -21,6 +21,12 @@ Cases, load from wrk (Debian; bench/wrk.lua builds the request and prints a JSON
     aiohttp_proxy_minimal    POST a bare aiohttp + uvloop handler forwarding the check-in
                                   with the gateway's upstream client to the upstream nginx
     gateway_checkin          POST /api/auth/checkins/online_order, Bearer <gateway token>
+    gateway_checkin_40_businesses
+                                  the same check-in on a second gateway (same workers and
+                                  stores) serving 40 businesses (issue 18, bench/brands.py),
+                                  sent with `Host: brand-30.bench.test`: every request's
+                                  business is chosen by its host; reported with the ratios
+                                  to gateway_checkin (req/s, and CPU µs per request)
     gateway_balance_cached   GET  /api/auth/checkins/balance, Bearer (cache hits)
     gateway_signin           POST /api/auth/customers/sign_in (a new session per request)
     gateway_checkin_redis, gateway_balance_cached_redis
@@ -43,7 +49,10 @@ Last, in a process of its own (bench/session_memory.py), the memory store with 1
 sessions: bytes per session and whether they fit in 150 MB RSS.
 
 Writes BENCH_RESULTS (bench/results.json): {"cases": {NAME: {rps, p50_ms, p99_ms,
-cpu_us_per_req, ...}}, "ratios": {...}, "light_load": {...}, "memory": {...}, "setup": {...}}.
+cpu_us_per_req, ...}}, "ratios": {...}, "paired": {...}, "light_load": {...}, "memory": {...},
+"setup": {...}}. "paired" holds gateway_checkin_40_businesses over gateway_checkin round by
+round (req/s, CPU µs per request, p50; the two run back to back in every round, so a round's
+noise hits both) and the median of those ratios.
 Exit status 1 when a case saw answers that were not 2xx (the numbers would be of errors).
 
 Environment: BENCH_SECONDS (8), BENCH_RUNS (3), BENCH_WARMUP (2), BENCH_CONNECTIONS (64),
@@ -73,11 +82,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from brands import ADDRESSED_HOST, BUSINESSES, business_tables, wildcards
 from common import UNREACHABLE_LIMIT, UNREACHABLE_WINDOW, terminable, unreachable_policies
 
 from gateway.config import ConfigError, load_config
@@ -300,11 +311,19 @@ def _spawn(name: str, args: list[str], env: dict[str, str], tmp: Path, port: int
 
 
 def _request(
-    method: str, url: str, *, body: Any = None, token: str | None = None, timeout: float = 10
+    method: str,
+    url: str,
+    *,
+    body: Any = None,
+    token: str | None = None,
+    timeout: float = 10,
+    host_header: str = "",
 ) -> tuple[int, bytes]:
     host, _, rest = url.removeprefix("http://").partition("/")
     hostname, _, port = host.partition(":")
     headers = {"Accept": "application/json"}
+    if host_header:  # http.client then sends this Host instead of the URL's
+        headers["Host"] = host_header
     data = None
     if body is not None:
         data = json.dumps(body).encode()
@@ -397,7 +416,7 @@ def _ensure_tools() -> None:
 # -------------------------------------------------------------------------- gateway
 
 
-def _gateway_config(tmp: Path) -> Path:
+def _gateway_config(tmp: Path, name: str = "gateway", extra: Sequence[str] = ()) -> Path:
     lines = [
         "# make bench: every rate-limit policy out of reach (the limiter runs, never refuses).",
         "[rate_limit]",
@@ -405,12 +424,15 @@ def _gateway_config(tmp: Path) -> Path:
         "queue = 1024",
     ]
     lines += unreachable_policies()
-    path = tmp / "gateway.toml"
+    lines += extra
+    path = tmp / f"{name}.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def _gateway_env(tmp: Path, upstream_url: str, port: int, redis_url: str | None) -> dict[str, str]:
+def _gateway_env(
+    tmp: Path, upstream_url: str, port: int, redis_url: str | None, config: Path | None = None
+) -> dict[str, str]:
     clean = {
         k: v
         for k, v in os.environ.items()
@@ -428,7 +450,7 @@ def _gateway_env(tmp: Path, upstream_url: str, port: int, redis_url: str | None)
         "GATEWAY_PORT": str(port),
         "GATEWAY_LOG_LEVEL": "WARNING",
         "GATEWAY_WORKERS": GATEWAY_WORKERS,
-        "GATEWAY_CONFIG": str(_gateway_config(tmp)),
+        "GATEWAY_CONFIG": str(config or _gateway_config(tmp)),
         **{k: os.environ[k] for k in PASS_THROUGH if os.environ.get(k)},
     }
     if redis_url:
@@ -452,6 +474,7 @@ def _effective(env: dict[str, str]) -> dict[str, Any]:
     server, punchh = cfg.server, cfg.punchh
     return {
         "command": "python -m gateway",
+        "businesses": len(cfg.businesses),
         "workers": getattr(server, "workers", 1),
         "event_loop": getattr(server, "event_loop", "asyncio"),
         "http_client": getattr(punchh, "http_client", "aiohttp"),
@@ -498,10 +521,14 @@ def _start_redis(tmp: Path, port: int) -> Server:
     raise RuntimeError(f"redis did not answer:\n{server.tail()}")
 
 
-def _sign_in(gateway: Server) -> str:
-    status, body = _request("POST", gateway.url + SIGN_IN, body=SIGN_IN_BODY)
+def _sign_in(gateway: Server, host_header: str = "") -> str:
+    """A session token from a sign-in through the gateway (for the business of
+    `host_header` when given)."""
+    status, body = _request(
+        "POST", gateway.url + SIGN_IN, body=SIGN_IN_BODY, host_header=host_header
+    )
     if status != 200:
-        raise RuntimeError(f"sign-in through the gateway: {status} {body[:300]!r}")
+        raise RuntimeError(f"sign-in through {gateway.name}: {status} {body[:300]!r}")
     token = json.loads(body)["access_token"]
     if not isinstance(token, str) or token.count(".") != 2:
         raise RuntimeError(f"sign-in answer without a gateway token: {body[:300]!r}")
@@ -561,6 +588,7 @@ class Case:
     body: Any = None
     token: str = ""
     store: Server | None = None  # a Redis the gateway uses (its CPU is reported apart)
+    host: str = ""  # the Host header, when not the URL's (which business is asked)
 
 
 @dataclass
@@ -582,6 +610,7 @@ def _wrk(case: Case, seconds: int, *, connections: int, threads: int, delay_ms: 
         "BENCH_WRK_METHOD": case.method,
         "BENCH_WRK_BODY": json.dumps(case.body) if case.body is not None else "",
         "BENCH_WRK_TOKEN": case.token,
+        "BENCH_WRK_HOST": case.host,
         "BENCH_WRK_DELAY_MS": f"{delay_ms:.4f}",
     }
     args = [
@@ -647,6 +676,30 @@ class CaseResult:
     runs_rps: list[float] = field(default_factory=list)
 
 
+# Cases that run back to back in every round, compared round by round: what serving 40
+# businesses costs a check-in (issue 18).
+PAIRED = (("gateway_checkin_40_businesses", "gateway_checkin"),)
+
+
+def _paired(runs: dict[str, list[Run]], case: str, base: str) -> dict[str, Any]:
+    """case / base in each round, and the median of those ratios: a round's noise (this
+    machine is shared) moves both, so it cancels out of the ratio more than out of the
+    ratio of the two medians."""
+    pairs = list(zip(runs[case], runs[base], strict=True))
+    rps = [round(a.rps / b.rps, 3) for a, b in pairs]
+    cpu = [round(a.cpu_us_per_req / b.cpu_us_per_req, 3) for a, b in pairs]
+    p50 = [round(a.p50_ms / b.p50_ms, 3) for a, b in pairs]
+    return {
+        "case": case,
+        "base": base,
+        "rps": round(statistics.median(rps), 3),
+        "cpu_us_per_req": round(statistics.median(cpu), 3),
+        "p50_ms": round(statistics.median(p50), 3),
+        "rounds_rps": rps,
+        "rounds_cpu_us_per_req": cpu,
+    }
+
+
 def _median(runs: list[Run]) -> CaseResult:
     def med(values: list[float]) -> float:
         return round(statistics.median(values), 2)
@@ -692,6 +745,7 @@ def _rounds(cases: list[Case], gateway: Server) -> tuple[dict[str, list[Run]], f
         for case in cases:
             _wrk(case, WARMUP, **heavy)
     runs: dict[str, list[Run]] = {case.name: [] for case in cases}
+    width = max(len(case.name) for case in cases)
     before: dict[float, float] = {}
     after: dict[float, float] = {}
     for i in range(RUNS):
@@ -706,7 +760,7 @@ def _rounds(cases: list[Case], gateway: Server) -> tuple[dict[str, list[Run]], f
                     after[le] = after.get(le, 0.0) + n
             runs[case.name].append(run)
             print(
-                f"  round {i + 1}/{RUNS} {case.name:24} {run.rps:9.0f} req/s"
+                f"  round {i + 1}/{RUNS} {case.name:{width}} {run.rps:9.0f} req/s"
                 f"  p99 {run.p99_ms:7.2f} ms  {run.cpu_us_per_req:6.0f} us CPU/req",
                 flush=True,
             )
@@ -745,6 +799,7 @@ def _light_load(checkin: Case, gateway: Server, max_rps: float) -> dict[str, Any
 def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
     up_port, proxy_port, gateway_port = _port(), _port(), _port()
     hello_port, minimal_port, redis_gw_port, redis_port = _port(), _port(), _port(), _port()
+    many_port = _port()
     # The Redis cases: two workers sharing sessions, limits and cache in a private Redis
     # (or the one GATEWAY_STORE_URL names). Several workers on the main gateway too,
     # without GATEWAY_STORE_URL, share that private Redis.
@@ -759,6 +814,16 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
     setup["gateway_redis"] = _effective(redis_env)
     if private_redis:
         setup["gateway_redis"]["redis"] = f"private redis-server on {HOST}, started by the bench"
+    # The many-business case: the main gateway's settings (workers, stores), 40 businesses.
+    many_config = _gateway_config(tmp, "gateway_40_businesses", business_tables(BUSINESSES))
+    many_env = _gateway_env(
+        tmp, upstream_url, many_port, redis_url if several else None, many_config
+    )
+    setup["gateway_40_businesses"] = {
+        **_effective(many_env),
+        "host": f"{ADDRESSED_HOST} (Host header of every request)",
+        "wildcard_hosts": wildcards(BUSINESSES),
+    }
     servers: list[Server] = []
     try:
         store = _start_redis(tmp, redis_port) if private_redis else None
@@ -793,14 +858,26 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
             "gateway_redis", [sys.executable, "-m", "gateway"], redis_env, tmp, redis_gw_port
         )
         servers.append(redis_gw)
+        many = _spawn(
+            "gateway_40_businesses", [sys.executable, "-m", "gateway"], many_env, tmp, many_port
+        )
+        servers.append(many)
         _wait_ready(gateway, "/readyz")
         _wait_ready(redis_gw, "/readyz")
+        _wait_ready(many, "/readyz")
 
         token = _sign_in(gateway)  # the upstream nginx answers the sign-in
         redis_token = _sign_in(redis_gw)
-        for server, tok in ((gateway, token), (redis_gw, redis_token)):
+        many_token = _sign_in(many, ADDRESSED_HOST)  # a guest of that brand
+        for server, tok, host in (
+            (gateway, token, ""),
+            (redis_gw, redis_token, ""),
+            (many, many_token, ADDRESSED_HOST),
+        ):
             for method, path, body in (("GET", BALANCE, None), ("POST", CHECKIN, CHECKIN_BODY)):
-                status, answer = _request(method, server.url + path, body=body, token=tok)
+                status, answer = _request(
+                    method, server.url + path, body=body, token=tok, host_header=host
+                )
                 if status != 200:
                     raise RuntimeError(
                         f"{method} {path} through {server.name}: {status} {answer!r}"
@@ -813,6 +890,18 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
             Case("aiohttp_hello", hello, None, BALANCE),
             Case("aiohttp_proxy_minimal", minimal, upstream, CHECKIN, "POST", CHECKIN_BODY),
             replace(checkin, store=main_store),
+            # Next to gateway_checkin in every round: the two see the same noise.
+            Case(
+                "gateway_checkin_40_businesses",
+                many,
+                upstream,
+                CHECKIN,
+                "POST",
+                CHECKIN_BODY,
+                many_token,
+                store=main_store,
+                host=ADDRESSED_HOST,
+            ),
             Case(
                 "gateway_balance_cached", gateway, upstream, BALANCE, token=token, store=main_store
             ),
@@ -840,6 +929,7 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
         ]
         runs, overhead_p99_max = _rounds(cases, gateway)
         results = {name: _median(r) for name, r in runs.items()}
+        paired = {f"{case}_vs_{base}": _paired(runs, case, base) for case, base in PAIRED}
         light_load = _light_load(checkin, gateway, results["gateway_checkin"].rps)
         light_load["overhead_p99_ms_max_load"] = overhead_p99_max
         setup["gateway"]["rss_mb_after_runs"] = round(tree_rss(gateway.proc.pid) / 2**20, 1)
@@ -849,12 +939,13 @@ def _measure(tmp: Path, setup: dict[str, Any]) -> dict[str, Any]:
         for server in reversed(servers):
             server.stop()
     ports = [up_port, proxy_port, gateway_port, hello_port, minimal_port, redis_gw_port]
+    ports += [many_port]
     ports += [redis_port] if private_redis else []
     setup["cleanup"] = {
         "stopped": [s.name for s in servers],
         "ports_free": all(_port_free(p) for p in ports),
     }
-    return {"cases": results, "light_load": light_load, "stages": stages}
+    return {"cases": results, "paired": paired, "light_load": light_load, "stages": stages}
 
 
 def _stages(upstream_url: str) -> dict[str, Any]:
@@ -908,6 +999,7 @@ SESSION_BYTES_BEFORE = 1152  # memory per session before the redesign (README)
 def _targets(
     cases: dict[str, CaseResult],
     ratios: dict[str, float],
+    paired: dict[str, dict[str, Any]],
     light: dict[str, Any],
     memory: dict[str, Any],
 ) -> dict[str, dict[str, Any]]:
@@ -923,6 +1015,7 @@ def _targets(
         if name.startswith("gateway_")
     }
     worst = max((v for v in p99_p50.values() if v is not None), default=None)
+    many = paired["gateway_checkin_40_businesses_vs_gateway_checkin"]
     return {
         "balance_cached_vs_hello": row(
             ratios["gateway_balance_cached_vs_aiohttp_hello"], 0.5, True
@@ -940,6 +1033,9 @@ def _targets(
         "balance_cached_redis_vs_memory": row(
             ratios["gateway_balance_cached_redis_vs_gateway_balance_cached"], 1.0, True
         ),
+        # Issue 18, "no measurable cost with 40 businesses": within 5%, round by round.
+        "checkin_40_businesses_vs_1": row(many["rps"], 0.95, True),
+        "checkin_40_businesses_cpu_vs_1": row(many["cpu_us_per_req"], 1.05, False),
         "p99_over_p50_worst_gateway_case": row(worst, 4.0, False),
         "overhead_p99_ms_half_load": row(light["overhead_p99_ms_light_load"], 1.0, False),
         "bytes_per_session": row(memory["bytes_per_session"], SESSION_BYTES_BEFORE, False),
@@ -972,8 +1068,9 @@ def _print(out: dict[str, Any]) -> None:
         "is silenced here."
     )
     print()
+    width = max(24, *(len(name) for name in out["cases"]))
     head = (
-        f"{'case':24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
+        f"{'case':{width}} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11} "
         f"{'upstr. us/req':>13}{' redis us/req' if with_store else ''} {'wrk us/req':>10} "
         f"{'non-2xx':>8}  runs req/s"
     )
@@ -986,7 +1083,7 @@ def _print(out: dict[str, Any]) -> None:
     for name, c in out["cases"].items():
         store = " " + num(c["store_cpu_us_per_req"], 12) if with_store else ""
         print(
-            f"{name:24} {c['rps']:9.0f} {c['p50_ms']:8.2f} {c['p99_ms']:8.2f} "
+            f"{name:{width}} {c['rps']:9.0f} {c['p50_ms']:8.2f} {c['p99_ms']:8.2f} "
             f"{num(c['cpu_us_per_req'], 11)} {num(c['upstream_cpu_us_per_req'], 13)}{store} "
             f"{num(c['wrk_cpu_us_per_req'], 10)} {c['non_2xx']:8d}  "
             + ", ".join(f"{r:.0f}" for r in c["runs_rps"])
@@ -998,6 +1095,14 @@ def _print(out: dict[str, Any]) -> None:
     )
     for name, ratio in out["ratios"].items():
         print(f"{name}: {ratio} (req/s / req/s)")
+    for name, p in out["paired"].items():
+        print(
+            f"{name} (Host {ADDRESSED_HOST}; medians of the rounds' ratios): req/s {p['rps']}, "
+            f"CPU us/req {p['cpu_us_per_req']}, p50 {p['p50_ms']}; rounds req/s "
+            + ", ".join(map(str, p["rounds_rps"]))
+            + "; CPU us/req "
+            + ", ".join(map(str, p["rounds_cpu_us_per_req"]))
+        )
     print()
     print("stages, CPU us per request on the compiled plan (one request at a time):")
     for case, table in out["stages"].items():
@@ -1095,9 +1200,10 @@ def main() -> int:
     out = {
         "cases": {name: asdict(c) for name, c in cases.items()},
         "ratios": ratios,
+        "paired": measured["paired"],
         "light_load": measured["light_load"],
         "stages": measured["stages"],
-        "targets": _targets(cases, ratios, measured["light_load"], memory),
+        "targets": _targets(cases, ratios, measured["paired"], measured["light_load"], memory),
         "memory": memory,
         "setup": setup,
     }

@@ -4,12 +4,14 @@
 --   BENCH_WRK_METHOD    GET (default) or POST
 --   BENCH_WRK_BODY      a JSON body (sent with Content-Type: application/json)
 --   BENCH_WRK_TOKEN     a gateway session token (sent as Authorization: Bearer)
+--   BENCH_WRK_HOST      the Host header (default: the URL's), which business is asked
 --   BENCH_WRK_DELAY_MS  pause before each request on a connection, in milliseconds
 --                       (fractions are kept on average: wrk's timer counts whole ms)
 
 local method = os.getenv("BENCH_WRK_METHOD") or "GET"
 local body = os.getenv("BENCH_WRK_BODY") or ""
 local token = os.getenv("BENCH_WRK_TOKEN") or ""
+local host = os.getenv("BENCH_WRK_HOST") or ""
 local delay_ms = tonumber(os.getenv("BENCH_WRK_DELAY_MS") or "0") or 0
 
 wrk.method = method
@@ -20,6 +22,9 @@ if body ~= "" then
 end
 if token ~= "" then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+if host ~= "" then
+  wrk.headers["Host"] = host -- wrk.init sets the URL's only when none is set
 end
 
 if delay_ms > 0 then

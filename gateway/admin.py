@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import Forbidden, StoreUnavailable, Unauthorized
-from gateway.keys import CONFIG, METRICS, SESSION_COUNT, SESSIONS
+from gateway.keys import BUSINESSES, CONFIG, METRICS, SESSION_COUNT
 from gateway.metrics import render
 from gateway.protocol import GatewayRunner
 from gateway.status import snapshot
@@ -74,7 +74,8 @@ async def _count_sessions(app: web.Application) -> None:
     if now - counted[0] < 15.0:
         return
     try:
-        app[METRICS].sessions.set(await app[SESSIONS].store.count())
+        counts = [await p.sessions.store.count() for p in app[BUSINESSES].values()]
+        app[METRICS].sessions.set(sum(counts))
     except StoreUnavailable:
         app[METRICS].store_error("sessions")
     counted[0] = now

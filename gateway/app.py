@@ -14,7 +14,8 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -24,9 +25,10 @@ from gateway.admin import add_admin_routes, admin_site
 from gateway.cache.base import ResponseCache
 from gateway.cache.factory import make_response_cache
 from gateway.call import call_template
-from gateway.config import GatewayConfig
+from gateway.config import DEFAULT_BUSINESS, GatewayConfig
 from gateway.exchange import Exchange
 from gateway.keys import (
+    BUSINESSES,
     CACHE,
     CLOCK,
     CONFIG,
@@ -74,7 +76,8 @@ from middleware.idempotency import make_idempotency_stage
 from middleware.observe import make_observer
 from middleware.pos_auth import make_pos_auth_stage
 from middleware.rate_limit import make_rate_limit_stage
-from middleware.route import make_router
+from middleware.route import Resolve, make_router
+from middleware.select import make_selector
 from middleware.session import make_session_stage
 
 log = logging.getLogger("gateway")
@@ -82,9 +85,24 @@ access = logging.getLogger("gateway.access")
 
 
 @dataclass(frozen=True)
-class Parts:
-    """Everything the pipeline and the handlers share, built once from the configuration."""
+class Shared:
+    """What every business shares: one process's metrics, error list, upstream concurrency
+    cap and Redis connections."""
 
+    metrics: Metrics
+    recent: RecentErrors
+    limiter: ConcurrencyLimiter | None
+    redis: RedisClients
+
+
+@dataclass(frozen=True)
+class Parts:
+    """One business's own parts, built once from its configuration (`cfg`: the business's
+    effective one): its sessions, Punchh client, stores (keys under its own prefix, or
+    memory of its own) and compiled plans. Nothing here is another business's."""
+
+    name: str
+    cfg: GatewayConfig
     table: RouteTable
     sessions: SessionManager
     upstream: UpstreamClient
@@ -95,6 +113,34 @@ class Parts:
     metrics: Metrics
     recent: RecentErrors
     idempotency: IdempotencyBook
+    plans: dict[str, Plan] = field(default_factory=dict)  # route name → its compiled plan
+
+    @cached_property
+    def unmatched(self) -> Plan:
+        """What this business's requests on no route are counted as (404, 405, 400)."""
+        return Plan("unmatched", "*", read_body=False, business=self.name)
+
+    @cached_property
+    def resolve(self) -> Resolve:
+        """An odd path normalised and matched against this business's table."""
+        return make_router(self.table, self.plans)
+
+
+def build_shared(cfg: GatewayConfig, registry: CollectorRegistry) -> Shared:
+    limits = cfg.rate_limit
+    return Shared(
+        metrics=Metrics(registry),
+        recent=RecentErrors(),
+        limiter=ConcurrencyLimiter(
+            limits.max_concurrent_upstream, queue=limits.queue, timeout=limits.queue_timeout
+        )
+        if limits.enabled
+        else None,
+        redis=RedisClients(  # one client per Redis URL
+            timeout=cfg.store.timeout,
+            sentinel_password=cfg.store.sentinel_password.reveal() or None,
+        ),
+    )
 
 
 def build_parts(
@@ -102,51 +148,50 @@ def build_parts(
     clock: Callable[[], float],
     registry: CollectorRegistry,
     monotonic: Callable[[], float] = time.monotonic,
+    *,
+    shared: Shared | None = None,
+    name: str = DEFAULT_BUSINESS,
 ) -> Parts:
-    """`clock` is wall time (sessions, tokens, cache, budgets); `monotonic` times the calls
-    to Punchh (deadlines, the circuit breakers, the retry budget). Tests move both."""
-    redis = RedisClients(  # one client per Redis URL
-        timeout=cfg.store.timeout, sentinel_password=cfg.store.sentinel_password.reveal() or None
-    )
+    """One business's parts from its configuration (a single-business `cfg` as loaded is
+    the `default` business's). `clock` is wall time (sessions, tokens, cache, budgets);
+    `monotonic` times the calls to Punchh (deadlines, the circuit breakers, the retry
+    budget). Tests move both."""
+    s = shared or build_shared(cfg, registry)
+    redis, metrics = s.redis, s.metrics
     sessions = SessionManager(
         make_session_store(cfg, clock=clock, redis=redis),
         secret=cfg.session.secret.encode(),
-        previous_secrets=tuple(s.encode() for s in cfg.session.previous_secrets),
+        previous_secrets=tuple(x.encode() for x in cfg.session.previous_secrets),
         ttl=cfg.session.ttl,
         idle_timeout=cfg.session.idle_timeout,
         clock=clock,
+        business=name,
     )
-    limits = cfg.rate_limit
-    limiter = (
-        ConcurrencyLimiter(
-            limits.max_concurrent_upstream, queue=limits.queue, timeout=limits.queue_timeout
-        )
-        if limits.enabled
-        else None
-    )
-    metrics = Metrics(registry)
-    metrics.prime(p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled)
+    metrics.prime((p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled), name)
     upstream = UpstreamClient(
         connect_timeout=cfg.punchh.connect_timeout,
         total_timeout=cfg.punchh.total_timeout,
         pool_size=cfg.punchh.pool_size,
-        limiter=limiter,
+        limiter=s.limiter,
         http_client=cfg.punchh.http_client,
         retry=cfg.resilience.retry,
         circuit=cfg.resilience.circuit,
         metrics=metrics,
+        business=name,
         clock=monotonic,
     )
     return Parts(
+        name=name,
+        cfg=cfg,
         table=build_route_table(pos_enabled=cfg.pos.enabled),
         sessions=sessions,
         upstream=upstream,
-        limiter=limiter,
+        limiter=s.limiter,
         refresher=Refresher(sessions, upstream, cfg, clock=clock, metrics=metrics),
         rate_store=make_rate_store(cfg, clock=clock, redis=redis),
         cache=make_response_cache(cfg, clock=clock, redis=redis),
         metrics=metrics,
-        recent=RecentErrors(),
+        recent=s.recent,
         idempotency=make_idempotency_book(cfg, clock=clock, metrics=metrics, redis=redis),
     )
 
@@ -165,7 +210,12 @@ def make_stages(cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> lis
         *(  # GCRA budgets per IP, session, OTP target, account; Punchh's pauses: 429 / 503
             [
                 make_rate_limit_stage(
-                    limits.policies, p.rate_store, holds=Holds(), clock=clock, metrics=p.metrics
+                    limits.policies,
+                    p.rate_store,
+                    holds=Holds(),
+                    clock=clock,
+                    metrics=p.metrics,
+                    business=p.name,
                 )
             ]
             if limits.enabled
@@ -191,6 +241,7 @@ def compile_plans(
             route.method,
             route=route,
             access=route.access,
+            business=p.name,
             templated="{" in route.path,
             call=template,
         )
@@ -206,6 +257,32 @@ def compile_plans(
     return plans
 
 
+def _business_parts(
+    cfg: GatewayConfig,
+    clock: Callable[[], float],
+    monotonic: Callable[[], float],
+    registry: CollectorRegistry,
+    wrap: Wrap | None,
+    readiness: Readiness,
+) -> tuple[Shared, list[Parts]]:
+    """Every business's parts and plans, its own routes' plans among them."""
+    shared = build_shared(cfg, registry)
+    out: list[Parts] = []
+    for business in cfg.businesses:
+        own = business.config
+        p = build_parts(own, clock, registry, monotonic, shared=shared, name=business.name)
+        stages = make_stages(own, clock, p)
+        p.plans.update(compile_plans(own, p, stages, wrap))
+        local = LocalHandlers(own, p.sessions, p.upstream, p.cache, readiness)
+        for method, path, handler, needs in local.routes():
+            if needs == "guest":  # a business's own: /gateway/logout, /gateway/logout/all
+                label = f"{method} {path}"
+                plan = Plan(label, method, access=needs, business=business.name)
+                p.plans[label] = compile_plan(plan, stages, handler)
+        out.append(p)
+    return shared, out
+
+
 def make_app(
     cfg: GatewayConfig,
     *,
@@ -215,31 +292,38 @@ def make_app(
     wrap: Wrap | None = None,
 ) -> web.Application:
     """`wrap` sees every step of every Punchh route's plan (the bench's stage table)."""
-    p = build_parts(cfg, clock, registry or CollectorRegistry(), monotonic)
     readiness = Readiness()
-    stages = make_stages(cfg, clock, p)
-    plans = compile_plans(cfg, p, stages, wrap)
+    shared, businesses = _business_parts(
+        cfg, clock, monotonic, registry or CollectorRegistry(), wrap, readiness
+    )
+    first = businesses[0]
     front = make_front(
         readiness=readiness,  # requests in flight; draining: Connection: close
-        record=make_observer(p.metrics, access),  # metrics and the JSON access log
-        cors=make_cors(cfg.session.cookie.allowed_origins),  # preflights; CORS headers
-        render_error=make_error_renderer(log, p.recent),  # GatewayError etc. → one JSON shape
+        record=make_observer(shared.metrics, access),  # metrics and the JSON access log
+        cors=make_cors(_origins(businesses)),  # preflights; CORS headers on every answer
+        render_error=make_error_renderer(log, shared.recent),  # GatewayError etc. → JSON
         client_ip=make_client_ip(cfg.server.trusted_proxies),  # true client IP
-        resolve=make_router(p.table, plans),  # odd paths: normalise, allowlist: 400/404/405
+        select=make_selector(  # Host or X-Loyalty-Business → the business: 404
+            [(b.name, b.hosts, p) for b, p in zip(cfg.businesses, businesses, strict=True)],
+            trusted=cfg.server.trusted_proxies,
+        ),
         unmatched=Plan("unmatched", "*", read_body=False),
-        in_flight=p.metrics.track_in_flight(lambda: readiness.in_flight),
+        in_flight=shared.metrics.track_in_flight(lambda: readiness.in_flight),
     )
     app = web.Application(client_max_size=cfg.server.max_body_bytes)
-    _keep(app, cfg, clock, p)
+    _keep(app, cfg, clock, first, businesses)
     app[READINESS] = readiness
-    app[PLANS] = plans
-    for plan in plans.values():
-        assert plan.route is not None
-        app.router.add_route(plan.method, plan.route.path, _serve(front, plan))
-    local = LocalHandlers(cfg, p.sessions, p.upstream, p.cache, readiness)
+    routes: dict[str, str] = {}  # the union of the businesses' routes (POS may differ)
+    for p in businesses:
+        routes.update((key, plan.method) for key, plan in p.plans.items() if key not in routes)
+    for key, method in routes.items():
+        app.router.add_route(method, key.partition(" ")[2], _routed(front, key))
+    local = LocalHandlers(first.cfg, first.sessions, first.upstream, first.cache, readiness)
+    stages = make_stages(first.cfg, clock, first)
     for method, path, handler, needs in local.routes():
-        plan = Plan(f"{method} {path}", method, access=needs, read_body=needs == "guest")
-        app.router.add_route(method, path, _serve(front, compile_plan(plan, stages, handler)))
+        if needs != "guest":  # /healthz, /readyz: no business needed
+            plan = Plan(f"{method} {path}", method, access=needs, read_body=False)
+            app.router.add_route(method, path, _serve(front, compile_plan(plan, stages, handler)))
     if not cfg.admin.port:  # no admin port: /metrics and the status page live here
 
         def through_front(method: str, path: str, handler: Handler) -> Handler:
@@ -250,7 +334,7 @@ def make_app(
             return _serve(front, compile_plan(plan, stages, terminal))
 
         add_admin_routes(app, guarded=True, wrap=through_front)
-    app.router.add_route("*", "/{tail:.*}", _serve(front, None))  # the rest: the router's step
+    app.router.add_route("*", "/{tail:.*}", _routed(front, None))  # the rest: the router's step
     app.cleanup_ctx.append(_upstream_ctx)
     app.cleanup_ctx.append(_access_log_ctx)
     if cfg.admin.port:
@@ -258,17 +342,43 @@ def make_app(
     return app
 
 
-def _serve(front: Front, plan: Plan | None) -> Handler:
+def _origins(businesses: list[Parts]) -> tuple[str, ...]:
+    """Every business's allowed origins: CORS answers for all of them; each business's
+    CSRF stage holds unsafe requests to its own."""
+    return tuple(dict.fromkeys(o for p in businesses for o in p.cfg.session.cookie.allowed_origins))
+
+
+def _serve(front: Front, plan: Plan) -> Handler:
+    """A route of the gateway's own that no business owns (/healthz, /metrics...)."""
+
     async def serve(request: web.Request) -> web.StreamResponse:
-        return await front(request, plan)
+        return await front(request, plan, None)
 
     return serve
 
 
-def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> None:
+def _routed(front: Front, key: str | None) -> Handler:
+    """A business's route, by its key in every business's plans (None: the catch-all)."""
+
+    async def serve(request: web.Request) -> web.StreamResponse:
+        return await front(request, None, key)
+
+    return serve
+
+
+def _keep(
+    app: web.Application,
+    cfg: GatewayConfig,
+    clock: Callable[[], float],
+    p: Parts,
+    businesses: list[Parts],
+) -> None:
+    """The app keys; the single-business ones name the first business (`default`)."""
     app[CONFIG] = cfg
     app[CLOCK] = clock
+    app[BUSINESSES] = {b.name: b for b in businesses}
     app[ROUTE_TABLE] = p.table
+    app[PLANS] = p.plans
     app[SESSIONS] = p.sessions
     app[UPSTREAM] = p.upstream
     app[LIMITER] = p.limiter
@@ -282,24 +392,38 @@ def _keep(app: web.Application, cfg: GatewayConfig, clock: Callable[[], float], 
 
 
 async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The upstream (the embedded sandbox when configured), one pooled client, the stores."""
+    """The upstream (the embedded sandbox when configured), one pooled client per
+    business, the stores."""
     cfg = app[CONFIG]
+    businesses = list(app[BUSINESSES].values())
     async with embedded_sandbox(cfg) as sandbox_url:
-        base_url = sandbox_url or cfg.punchh.base_url
-        app[UPSTREAM_URL] = base_url
-        await app[UPSTREAM].start(base_url)
-        app[READINESS].ready = True
-        log.info("gateway ready", extra={"upstream": base_url, "sandbox": bool(sandbox_url)})
+        started: list[Parts] = []
         try:
+            for p in businesses:
+                await p.upstream.start(sandbox_url or p.cfg.punchh.base_url)
+                started.append(p)
+            app[UPSTREAM_URL] = businesses[0].upstream.base_url
+            app[READINESS].ready = True
+            log.info(
+                "gateway ready",
+                extra={
+                    "upstream": app[UPSTREAM_URL],
+                    "sandbox": bool(sandbox_url),
+                    "businesses": [p.name for p in businesses],
+                },
+            )
             yield
         finally:
             app[READINESS].ready = False
-            await app[REFRESHER].close()  # its pending saves of refreshed tokens
-            await app[UPSTREAM].close()
-            await app[SESSIONS].store.close()
-            await app[CACHE].close()
-            await app[RATE_STORE].close()
-            await app[IDEMPOTENCY].close()
+            for p in businesses:
+                await p.refresher.close()  # its pending saves of refreshed tokens
+            for p in started:
+                await p.upstream.close()
+            for p in businesses:
+                await p.sessions.store.close()
+                await p.cache.close()
+                await p.rate_store.close()
+                await p.idempotency.close()
 
 
 async def _access_log_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -12,9 +12,11 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 
-from gateway.config import ConfigError, GatewayConfig, load_config
+from gateway.config import DEFAULT_BUSINESS, ConfigError, GatewayConfig, load_config
 from gateway.logs import configure_logging
+from gateway.sandbox_link import sandbox_config_for
 from gateway.store import urls as redis_urls
 from gateway.workers import serve_one, serve_workers
 
@@ -77,45 +79,86 @@ def _stores(cfg: GatewayConfig) -> str:
     return f"redis ({where}, {hosts}{service}{tls}; session writes wait for {wait} replica(s))"
 
 
+def _upstream(cfg: GatewayConfig) -> str:
+    return "embedded sandbox" if cfg.sandbox.enabled else cfg.punchh.base_url
+
+
+def _pos(cfg: GatewayConfig) -> str:
+    return f"on, {len(cfg.pos.devices)} device(s)" if cfg.pos.enabled else "off"
+
+
 def _check_config(env: dict[str, str]) -> int:
     try:
         cfg = _load(env)
     except ConfigError as exc:
         return _report(exc)
-    upstream = "embedded sandbox" if cfg.sandbox.enabled else cfg.punchh.base_url
-    print(f"configuration ok ({cfg.source}): {cfg.server.host}:{cfg.server.port} -> {upstream}")
-    pos = f"on, {len(cfg.pos.devices)} device(s)" if cfg.pos.enabled else "off"
-    print(f"  pos routes: {pos}")
+    first = cfg.business.config
+    print(
+        f"configuration ok ({cfg.source}): {cfg.server.host}:{cfg.server.port} -> "
+        f"{_upstream(first)}"
+    )
+    print(f"  pos routes: {_pos(first)}")
+    if len(cfg.businesses) > 1 or cfg.business.name != DEFAULT_BUSINESS:
+        for b in cfg.businesses:
+            hosts = ", ".join(b.hosts) or ("any other host" if b.name == DEFAULT_BUSINESS else "-")
+            print(f"  business {b.name}: {hosts} -> {_upstream(b.config)}; pos {_pos(b.config)}")
     print(f"  workers: {cfg.server.workers}, stores: {_stores(cfg)}")
     print(f"  {admin_where(cfg)}")
     return 0
 
 
 def _sandbox(args: argparse.Namespace, env: dict[str, str]) -> int:
+    """The primary business from PUNCHH_CLIENT_ID / PUNCHH_CLIENT_SECRET /
+    PUNCHH_BUSINESS_KEY and --location; with GATEWAY_CONFIG, also every business that
+    configuration names (its own credentials and POS devices): one sandbox emulates them
+    all, one business per client id."""
     from sandbox.config import SandboxConfig
     from sandbox.server import run_sandbox
 
     configure_logging(env.get("GATEWAY_LOG_LEVEL", "INFO"))
+    configs: list[SandboxConfig] = []
     client_id, secret = env.get("PUNCHH_CLIENT_ID", ""), env.get("PUNCHH_CLIENT_SECRET", "")
-    if not client_id or not secret:
+    if client_id and secret:
+        locations = dict(item.split("=", 1) for item in args.location if "=" in item)
+        configs.append(
+            SandboxConfig(
+                client_id=client_id,
+                client_secret=secret,
+                business_key=env.get("PUNCHH_BUSINESS_KEY", ""),
+                location_keys=locations,
+                host=args.host,
+                port=args.port,
+                allow_non_loopback=args.allow_non_loopback,
+            )
+        )
+    if env.get("GATEWAY_CONFIG"):
+        # The businesses as the gateway in front of this sandbox sees them (so not with an
+        # embedded sandbox, which would make their credentials up).
+        try:
+            cfg = _load({**env, "GATEWAY_SANDBOX": "false"})
+        except ConfigError as exc:
+            return _report(exc)
+        known = {c.client_id for c in configs}
+        for b in cfg.businesses:
+            own = sandbox_config_for(b.config)
+            if own.client_id not in known:
+                known.add(own.client_id)
+                configs.append(
+                    replace(
+                        own,
+                        host=args.host,
+                        port=args.port,
+                        allow_non_loopback=args.allow_non_loopback,
+                    )
+                )
+    if not configs:
         print(
             "sandbox: set PUNCHH_CLIENT_ID and PUNCHH_CLIENT_SECRET (the credentials "
-            "the gateway will use)",
+            "the gateway will use), or GATEWAY_CONFIG (every business it names)",
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    locations = dict(item.split("=", 1) for item in args.location if "=" in item)
-    run_sandbox(
-        SandboxConfig(
-            client_id=client_id,
-            client_secret=secret,
-            business_key=env.get("PUNCHH_BUSINESS_KEY", ""),
-            location_keys=locations,
-            host=args.host,
-            port=args.port,
-            allow_non_loopback=args.allow_non_loopback,
-        )
-    )
+    run_sandbox(configs)
     return 0
 
 

@@ -9,6 +9,7 @@ per problem naming the key, the value (secrets masked) and what was expected.
 
 from __future__ import annotations
 
+import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -17,7 +18,8 @@ from typing import Any
 
 from gateway import parsers as p
 from gateway.client_ip import IPNetwork, parse_networks
-from gateway.config_checks import cross_checks
+from gateway.config_checks import business_checks, cross_checks
+from gateway.hosts import overlaps, parse_host_pattern
 from gateway.ratelimit.policies import Policy, check_overrides, merge
 from gateway.resilience.breaker import CircuitSettings
 from gateway.resilience.policy import ROUTE_CLASSES, Timeouts
@@ -677,9 +679,73 @@ class GatewayConfig:
     sandbox: SandboxSettings
     resilience: ResilienceConfig
     source: str = field(default="<defaults>", compare=False)
+    # Every business served, `default` (the top-level punchh.* and pos.*) first when there
+    # is one; each holds its own effective configuration (gateway/config.py, Business).
+    businesses: tuple[Business, ...] = field(default=(), compare=False, repr=False)
+
+    @property
+    def business(self) -> Business:
+        """The first business: `default` when there is one (what a single-business
+        configuration serves)."""
+        return self.businesses[0]
+
+
+DEFAULT_BUSINESS = "default"
+
+
+@dataclass(frozen=True)
+class Business:
+    """One Punchh business served by this gateway: its name (metrics, logs, the session
+    token's claim, the `X-Loyalty-Business` header), the hosts it answers on, and its
+    effective configuration: the top level's, with its own punchh.*, pos.* and the
+    session.*, cache.* and rate_limit.* it overrides, and its own key prefix in Redis."""
+
+    name: str
+    hosts: tuple[str, ...]
+    config: GatewayConfig = field(repr=False)
 
 
 SETTINGS: tuple[Setting, ...] = settings_of(GatewayConfig)  # every key, in field order
+SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
+
+# What a [[businesses]] table may set: its own Punchh business and POS, and overrides of
+# the session, cache and rate-limit settings; not what the process shares (the stores'
+# URLs, the session signing keys, the upstream concurrency cap).
+BUSINESS_SECTIONS = ("punchh.", "pos.", "session.", "cache.", "rate_limit.")
+NOT_PER_BUSINESS = frozenset(
+    {
+        "cache.url",
+        "rate_limit.url",
+        "rate_limit.max_concurrent_upstream",
+        "rate_limit.queue",
+        "rate_limit.queue_timeout",
+        "session.secret",
+        "session.previous_secrets",
+    }
+)
+BUSINESS_SETTINGS: Mapping[str, Setting] = {
+    s.key: s
+    for s in SETTINGS
+    if s.key.startswith(BUSINESS_SECTIONS) and s.key not in NOT_PER_BUSINESS
+}
+# A business's own: never inherited from the top level (another business's credentials).
+OWN_KEYS = ("punchh.client_id", "punchh.client_secret", "pos.enabled", "pos.business_key")
+BUSINESS_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
+BUSINESS_SECRET_ENV = {
+    "punchh.client_secret": "PUNCHH_CLIENT_SECRET__",
+    "pos.business_key": "PUNCHH_BUSINESS_KEY__",
+}
+
+
+def env_suffix(name: str) -> str:
+    """A business name in environment variable names: upper-cased, '-' as '_'."""
+    return name.upper().replace("-", "_")
+
+
+def key_prefix(prefix: str, business: str) -> str:
+    """A business's Redis key prefix: store.prefix for `default` (today's keys), else
+    store.prefix + '@<name>:' ('@' starts none of the default business's keys)."""
+    return prefix if business == DEFAULT_BUSINESS else f"{prefix}@{business}:"
 
 
 def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -716,13 +782,15 @@ def _read_settings(
     return values
 
 
-def _read_devices(raw: Any, problems: list[str]) -> tuple[PosDevice, ...]:
+def _read_devices(
+    raw: Any, problems: list[str], table: str = "pos.devices"
+) -> tuple[PosDevice, ...]:
     if not isinstance(raw, list):
-        problems.append(f"pos.devices = {type(raw).__name__}: expected an array of tables")
+        problems.append(f"{table} = {type(raw).__name__}: expected an array of tables")
         return ()
     devices: list[PosDevice] = []
     for i, entry in enumerate(raw):
-        where = f"pos.devices[{i}]"
+        where = f"{table}[{i}]"
         if not isinstance(entry, dict) or set(entry) - {"name", "key", "location_key"}:
             problems.append(f"{where}: expected a table with name, key and location_key only")
             continue
@@ -736,8 +804,136 @@ def _read_devices(raw: Any, problems: list[str]) -> tuple[PosDevice, ...]:
         if isinstance(name, str) and isinstance(key, str) and isinstance(loc, str):
             devices.append(PosDevice(name, Secret(key), Secret(loc)))
     if len({d.key for d in devices}) != len(devices):
-        problems.append("pos.devices: two devices share one key: expected distinct keys")
+        problems.append(f"{table}: two devices share one key: expected distinct keys")
     return tuple(devices)
+
+
+@dataclass
+class _Declared:
+    """A [[businesses]] table as read: its values (the top level's where it sets none)."""
+
+    name: str
+    hosts: tuple[str, ...]
+    values: dict[str, Any]
+    devices: tuple[PosDevice, ...]
+    overrides: dict[str, dict[str, Any]]
+
+
+def _read_hosts(raw: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    if not isinstance(raw, list):
+        problems.append(f"{where}hosts = {raw!r}: expected an array of host names")
+        return ()
+    hosts: list[str] = []
+    for i, entry in enumerate(raw):
+        try:
+            pattern = parse_host_pattern(entry)
+        except ValueError as exc:
+            problems.append(f"{where}hosts[{i}] = {entry!r}: {exc}")
+            continue
+        if pattern not in hosts:
+            hosts.append(pattern)
+    return tuple(hosts)
+
+
+def _read_business(
+    i: int,
+    table: Any,
+    values: Mapping[str, Any],
+    overrides: Mapping[str, Mapping[str, Any]],
+    env: Mapping[str, str],
+    problems: list[str],
+) -> _Declared | None:
+    if not isinstance(table, dict):
+        problems.append(f"businesses[{i}]: expected a table ([[businesses]])")
+        return None
+    name = table.get("name")
+    named = isinstance(name, str) and len(name) <= 32 and BUSINESS_NAME.match(name) is not None
+    where = f"businesses.{name}." if named else f"businesses[{i}]."
+    if not named:
+        problems.append(
+            f"businesses[{i}].name = {name!r}: expected a short slug (a-z, 0-9 and '-', "
+            "32 characters at most): it names the business in metrics and logs"
+        )
+    hosts = _read_hosts(table.get("hosts", []), where, problems)
+    flat = _flatten({k: v for k, v in table.items() if k not in ("name", "hosts")})
+    own = dict(values)
+    for own_key in OWN_KEYS:  # never another business's: the top level's are the default's
+        setting = SETTINGS_BY_KEY[own_key]
+        own[own_key] = setting.parse(setting.default, False)
+    devices = _read_devices(flat.pop("pos.devices", []), problems, f"{where}pos.devices")
+    own_overrides, policy_problems = check_overrides(flat.pop("rate_limit.policies", {}))
+    problems.extend(where + line for line in policy_problems)
+    for setting_key, raw in flat.items():
+        found = BUSINESS_SETTINGS.get(setting_key)
+        if found is None:
+            problems.append(
+                f"{where}{setting_key}: unknown key (a business sets name, hosts, punchh.*, "
+                "pos.*, and session.*, cache.* and rate_limit.* overrides; not the stores' "
+                "URLs, the session secrets or the upstream concurrency cap)"
+            )
+            continue
+        _parse_into(own, found, raw, False, f"{where}{setting_key}", problems)
+    if named:
+        assert isinstance(name, str)
+        for secret_key, variable in BUSINESS_SECRET_ENV.items():
+            variable += env_suffix(name)
+            if variable in env:
+                setting = SETTINGS_BY_KEY[secret_key]
+                _parse_into(
+                    own, setting, env[variable], True, f"{where}{secret_key} ({variable})", problems
+                )
+    names = {*overrides, *own_overrides}
+    merged = {n: {**overrides.get(n, {}), **own_overrides.get(n, {})} for n in names}
+    return _Declared(
+        name if isinstance(name, str) and named else f"#{i}", hosts, own, devices, merged
+    )
+
+
+def _parse_into(
+    values: dict[str, Any],
+    setting: Setting,
+    raw: Any,
+    from_env: bool,
+    where: str,
+    problems: list[str],
+) -> None:
+    try:
+        values[setting.key] = setting.parse(raw, from_env)
+    except ValueError as exc:
+        for problem in getattr(exc, "problems", None) or [str(exc)]:
+            problems.append(f"{where} = {_shown(setting, raw)}: {problem}")
+
+
+def _business_problems(declared: list[_Declared], has_default: bool, problems: list[str]) -> None:
+    """Names used twice, hosts two businesses claim, and each business's own checks."""
+    seen = {DEFAULT_BUSINESS} if has_default else set()
+    for d in declared:
+        if d.name in seen:
+            problems.append(
+                f"businesses.{d.name}.name = {d.name!r}: another business has this name"
+                + (
+                    " (the top-level punchh.* settings are the business 'default')"
+                    if d.name == DEFAULT_BUSINESS
+                    else ""
+                )
+            )
+        seen.add(d.name)
+        business_checks(
+            d.values,
+            d.devices,
+            problems,
+            prefix=f"businesses.{d.name}.",
+            env={k: v + env_suffix(d.name) for k, v in BUSINESS_SECRET_ENV.items()},
+        )
+    for i, a in enumerate(declared):
+        for b in declared[i + 1 :]:
+            for x in a.hosts:
+                for y in b.hosts:
+                    if overlaps(x, y):
+                        problems.append(
+                            f"businesses.{b.name}.hosts: {y!r} overlaps {x!r} of business "
+                            f"{a.name!r}: expected every host to belong to one business"
+                        )
 
 
 def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
@@ -752,24 +948,48 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError([f"GATEWAY_CONFIG = {path!r}: not valid TOML: {exc}"]) from None
     flat = _flatten(doc)
+    raw_businesses = flat.pop("businesses", [])
     values = _read_settings(flat, env, problems)
     devices = _read_devices(flat.pop("pos.devices", []), problems)
     overrides, policy_problems = check_overrides(flat.pop("rate_limit.policies", {}))
     problems.extend(policy_problems)
     problems.extend(f"{key}: unknown key" for key in sorted(flat))
-    cross_checks(values, devices, problems)
+    declared: list[_Declared] = []
+    if not isinstance(raw_businesses, list):
+        problems.append("businesses: expected an array of tables ([[businesses]])")
+    else:
+        for i, table in enumerate(raw_businesses):
+            found = _read_business(i, table, values, overrides, env, problems)
+            if found is not None:
+                declared.append(found)
+    # Without [[businesses]] the top level is the one business; with them, only if it
+    # names a client (or the embedded sandbox stands in for Punchh with no business).
+    has_default = not raw_businesses or bool(values["punchh.client_id"])
+    cross_checks(values, devices, problems, default=has_default)
+    _business_problems(declared, has_default, problems)
     if problems:
         raise ConfigError(problems)
-    return _build(values, devices, merge(overrides), path or "<defaults>")
+    source = path or "<defaults>"
+    top = _build(values, devices, merge(overrides), source, DEFAULT_BUSINESS)
+    businesses = [Business(DEFAULT_BUSINESS, (), top)] if has_default else []
+    for d in declared:
+        cfg = _build(d.values, d.devices, merge(d.overrides), source, d.name)
+        businesses.append(Business(d.name, d.hosts, cfg))
+    return replace(top, businesses=tuple(businesses))
 
 
 def _build(
-    v: dict[str, Any], devices: tuple[PosDevice, ...], policies: tuple[Policy, ...], source: str
+    v: dict[str, Any],
+    devices: tuple[PosDevice, ...],
+    policies: tuple[Policy, ...],
+    source: str,
+    business: str,
 ) -> GatewayConfig:
     given: dict[str, Any] = {
         "RateLimitConfig.policies": policies,
         "PosConfig.devices": devices,
         "GatewayConfig.source": source,
+        "GatewayConfig.businesses": (),
     }
     cfg: GatewayConfig = build(GatewayConfig, v, given)
     punchh, pos = cfg.punchh, cfg.pos
@@ -783,5 +1003,9 @@ def _build(
         pos = replace(pos, business_key=pos.business_key or Secret(secrets.token_urlsafe(16)))
     timeouts = punchh.timeouts.resolve(punchh.connect_timeout, punchh.total_timeout)
     return replace(
-        cfg, punchh=punchh, pos=pos, resilience=replace(cfg.resilience, timeouts=timeouts)
+        cfg,
+        punchh=punchh,
+        pos=pos,
+        store=replace(cfg.store, prefix=key_prefix(cfg.store.prefix, business)),
+        resilience=replace(cfg.resilience, timeouts=timeouts),
     )

@@ -59,6 +59,16 @@ EXTRA_ENV: dict[str, str] = {
         "Path of the TOML configuration file (optional: without it, defaults and the "
         "environment only). The container image sets `/etc/loyalty-gateway/gateway.toml`."
     ),
+    # A business's secrets ([[businesses]]): the variable's name ends with the business's
+    # name, upper-cased, '-' as '_' (brand-b: PUNCHH_CLIENT_SECRET__BRAND_B).
+    "PUNCHH_CLIENT_SECRET__": (
+        "**secret**. `punchh.client_secret` of the `[[businesses]]` table named `<NAME>` "
+        "(its name upper-cased, `-` as `_`): `PUNCHH_CLIENT_SECRET__BRAND_B` for `brand-b`."
+    ),
+    "PUNCHH_BUSINESS_KEY__": (
+        "**secret**. `pos.business_key` of the `[[businesses]]` table named `<NAME>` "
+        "(as above): `PUNCHH_BUSINESS_KEY__BRAND_B` for `brand-b`."
+    ),
     "PROMETHEUS_MULTIPROC_DIR": (
         "Set by the gateway itself for its worker processes when `server.workers` > 1 (a "
         "fresh temporary directory where they write their metrics). Do not set it: with one "
@@ -74,6 +84,23 @@ TABLE_DOCS: dict[str, tuple[str, str, str]] = {
         "`[[pos.devices]]` tables: `name`, `key` (16+ characters), `location_key`",
         "POS devices allowed on the /api/pos routes: each sends its own `key`; the gateway "
         "signs for Punchh with that device's `location_key` and `pos.business_key`. "
+        "File only.",
+    ),
+    "businesses": (
+        "`[]`",
+        "`[[businesses]]` tables: `name` (a slug: a-z, 0-9, `-`), `hosts` (names or "
+        "`*.example.com` wildcards, no port), `punchh.*`, `pos.*` with its "
+        "`[[businesses.pos.devices]]`, and overrides of `session.*`, `cache.*` and "
+        "`rate_limit.*` (not `cache.url`, `rate_limit.url`, `rate_limit.max_concurrent_upstream`, "
+        "`rate_limit.queue`, `rate_limit.queue_timeout`, `session.secret`, "
+        "`session.previous_secrets`)",
+        "More Punchh businesses served by this gateway, chosen by the request's `Host` or, "
+        "from loopback and `server.trusted_proxies`, `X-Loyalty-Business: <name>`. A business "
+        "inherits every top-level setting it does not set but `punchh.client_id`, "
+        "`punchh.client_secret`, `pos.*`. The top-level `punchh.*` and `pos.*` are the "
+        "business `default` (hosts no business claims), present unless `[[businesses]]` are "
+        "set and `punchh.client_id` is not. Secrets from `PUNCHH_CLIENT_SECRET__<NAME>` and "
+        '`PUNCHH_BUSINESS_KEY__<NAME>`. README, "Many businesses in one gateway". '
         "File only.",
     ),
     "rate_limit.policies": (
@@ -114,9 +141,15 @@ ERRORS: dict[str, str] = {
     "not_refreshable": "A refresh was asked for a session that has no refresh token.",
     "unauthorized": "Authentication failed in a way no more precise code describes.",
     "session_required": "A guest route without a gateway session token.",
-    "invalid_session": "A forged, expired, idle or ended gateway session token.",
+    "invalid_session": (
+        "A forged, expired, idle or ended gateway session token, or one of another business."
+    ),
     "session_expired": "Punchh refused to refresh the session's tokens: sign in again.",
     "invalid_device_key": "A POS route without a known device key.",
+    "unknown_business": (
+        "No business is served on the request's host (`hosts` of `[[businesses]]`, and no "
+        "`default` business), or `X-Loyalty-Business` names none. Punchh is not called."
+    ),
     "admin_token_required": (
         "/metrics or the status page on the main port without the admin token "
         "(`GATEWAY_ADMIN_TOKEN`)."
@@ -288,7 +321,9 @@ def render_configuration() -> str:
         default, accepted, meaning = TABLE_DOCS[key]
         rows.append([f"`{key}`", "", default, accepted, meaning])
     for name, meaning in EXTRA_ENV.items():
-        if name != "GATEWAY_CONFIG":
+        if name.endswith("__"):  # a business's secret: the business's name follows
+            rows.append(["", f"`{name}<NAME>`", "", "a string", meaning])
+        elif name != "GATEWAY_CONFIG":
             rows.append(["", f"`{name}`", "", "(set by the gateway)", meaning])
     lines += _table(["key", "environment", "default", "accepts", "meaning"], rows)
     return _doc(lines)

@@ -4,6 +4,7 @@ it lives in the exchange (gateway/exchange.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,6 +21,9 @@ from gateway.resilience.idempotency import IdempotencyBook
 from gateway.routes import RouteTable
 from gateway.sessions import SessionManager
 from gateway.upstream import UpstreamClient
+
+if TYPE_CHECKING:
+    from gateway.app import Parts
 
 __all__ = ["Readiness"]
 
@@ -39,3 +43,5 @@ RECENT_ERRORS = web.AppKey("recent_errors", RecentErrors)
 UPSTREAM_URL = web.AppKey("upstream_url", str)
 IDEMPOTENCY: web.AppKey[IdempotencyBook] = web.AppKey("idempotency")
 REFRESHER: web.AppKey[Refresher] = web.AppKey("refresher")
+# Every business's parts by name (gateway/app.py); the single keys above name the first's.
+BUSINESSES: web.AppKey[dict[str, Parts]] = web.AppKey("businesses")

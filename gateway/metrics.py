@@ -1,8 +1,10 @@
 """Prometheus metrics, as one object over an injected `CollectorRegistry`.
 
 Labels are route templates ("GET /api/auth/users"), methods, status codes, sources
-(`gateway` for answers the gateway made itself, `upstream` for Punchh's), error kinds
-and policy names: never raw paths, user ids or tokens. Unmatched paths share the label
+(`gateway` for answers the gateway made itself, `upstream` for Punchh's), error kinds,
+policy names and, on the request, upstream and rate-limit metrics, the business (a
+configured name; empty for the gateway's own routes and requests no business claims):
+never raw paths, host names, user ids or tokens. Unmatched paths share the label
 "unmatched". With several worker processes (PROMETHEUS_MULTIPROC_DIR set), values are
 written to shared files and aggregated at scrape time (`render`).
 """
@@ -57,27 +59,27 @@ class Metrics:
         self.requests = Counter(
             f"{PREFIX}_requests",
             "Requests answered, by route, method, status and source (gateway or upstream).",
-            ["route", "method", "status", "source"],
+            ["route", "method", "status", "source", "business"],
             registry=r,
         )
         self.duration = Histogram(
             f"{PREFIX}_request_duration_seconds",
             "Whole request time at the gateway.",
-            ["route"],
+            ["route", "business"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.upstream_duration = Histogram(
             f"{PREFIX}_upstream_duration_seconds",
             "Time spent waiting for Punchh, per request.",
-            ["route"],
+            ["route", "business"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.overhead = Histogram(
             f"{PREFIX}_overhead_seconds",
             "Request time not spent waiting for Punchh.",
-            ["route"],
+            ["route", "business"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
@@ -90,7 +92,7 @@ class Metrics:
         self.upstream_errors = Counter(
             f"{PREFIX}_upstream_errors",
             "Calls to Punchh that failed, by kind (timeout, connect, reset, protocol, refresh).",
-            ["route", "kind"],
+            ["route", "kind", "business"],
             registry=r,
         )
         self.cache = Counter(
@@ -107,7 +109,7 @@ class Metrics:
         self.rate_limited = Counter(
             f"{PREFIX}_rate_limited",
             "Requests refused by a rate-limit policy.",
-            ["policy"],
+            ["policy", "business"],
             registry=r,
         )
         self.refreshes = Counter(
@@ -133,26 +135,26 @@ class Metrics:
             f"{PREFIX}_upstream_retries",
             "Calls to Punchh sent again, by route and reason (connect, connect_timeout, reset, "
             "protocol, first_byte, total, status_500/502/503/504).",
-            ["route", "reason"],
+            ["route", "reason", "business"],
             registry=r,
         )
         self.retries_refused = Counter(
             f"{PREFIX}_upstream_retries_refused",
             "Retries not made, by reason (budget: the retry budget was spent; circuit_open).",
-            ["reason"],
+            ["reason", "business"],
             registry=r,
         )
         self.circuit_state = Gauge(
             f"{PREFIX}_circuit_state",
             "Circuit breaker state per upstream family: 0 closed, 1 half-open, 2 open.",
-            ["family"],
+            ["family", "business"],
             registry=r,
             multiprocess_mode="max",
         )
         self.circuit_transitions = Counter(
             f"{PREFIX}_circuit_transitions",
             "Circuit breaker state changes, by family and the state entered.",
-            ["family", "state"],
+            ["family", "state", "business"],
             registry=r,
         )
         self.idempotency = Counter(
@@ -163,21 +165,22 @@ class Metrics:
             registry=r,
         )
 
-    def prime(self, policies: Iterable[str]) -> None:
+    def prime(self, policies: Iterable[str], business: str = "default") -> None:
         """Create the known label sets at zero, so that `rate()` sees even the first event
-        after a start (a counter that appears at 1 has no earlier sample to rise from)."""
+        after a start (a counter that appears at 1 has no earlier sample to rise from);
+        once per business, with its policies."""
         for result in ("success", "rejected", "failed"):
             self.refreshes.labels(result)
         for store in ("sessions", "cache", "rate_limit", "idempotency"):
             self.store_errors.labels(store)
         for policy in policies:
-            self.rate_limited.labels(policy)
+            self.rate_limited.labels(policy, business)
         for family in FAMILIES:
-            self.circuit_state.labels(family).set(0)
+            self.circuit_state.labels(family, business).set(0)
             for state in ("open", "half_open", "closed"):
-                self.circuit_transitions.labels(family, state)
+                self.circuit_transitions.labels(family, state, business)
         for reason in ("budget", "circuit_open"):
-            self.retries_refused.labels(reason)
+            self.retries_refused.labels(reason, business)
         for result in ("new", "joined", "replayed", "mismatch"):
             self.idempotency.labels(result)
 

@@ -38,6 +38,7 @@ class Plan:
     method: str
     route: Route | None = None  # the Punchh route; None for the gateway's own
     access: str = "none"  # none | guest | pos
+    business: str = ""  # the business's name (metrics, logs); "" for the gateway's own
     templated: bool = False  # a path parameter: always normalised and matched by the table
     read_body: bool = True
     call: CallTemplate | None = None
@@ -53,7 +54,9 @@ class Plan:
     def count(self, metrics: Metrics, status: int, source: str) -> None:
         child = self._counted.get((status, source))
         if child is None:
-            child = metrics.requests.labels(self.label, self.method, str(status), source)
+            child = metrics.requests.labels(
+                self.label, self.method, str(status), source, self.business
+            )
             self._counted[(status, source)] = child
         child.inc()
 
@@ -61,9 +64,9 @@ class Plan:
         """(duration, overhead, upstream duration) histogram children of this route."""
         if self._timers is None:
             self._timers = (
-                metrics.duration.labels(self.label),
-                metrics.overhead.labels(self.label),
-                metrics.upstream_duration.labels(self.label),
+                metrics.duration.labels(self.label, self.business),
+                metrics.overhead.labels(self.label, self.business),
+                metrics.upstream_duration.labels(self.label, self.business),
             )
         return self._timers
 

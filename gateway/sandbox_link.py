@@ -1,7 +1,8 @@
 """The embedded sandbox: the gateway's configuration turned into the sandbox's, started in-process.
 
 The sandbox accepts exactly the credentials the gateway holds (client id and secret,
-business key, and a location per configured POS device), so `make run` needs no setup.
+business key, and a location per configured POS device), for every business the gateway
+serves, so `make run` needs no setup.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
+    """One business's configuration as the sandbox's."""
     from sandbox.config import SandboxConfig
 
     return SandboxConfig(
@@ -33,6 +35,12 @@ def sandbox_config_for(cfg: GatewayConfig) -> SandboxConfig:
     )
 
 
+def sandbox_configs_for(cfg: GatewayConfig) -> list[SandboxConfig]:
+    """Every business the gateway serves, as one sandbox emulates them: one business per
+    client id, each with its own guests, points and keys."""
+    return [sandbox_config_for(b.config) for b in cfg.businesses]
+
+
 @asynccontextmanager
 async def embedded_sandbox(cfg: GatewayConfig) -> AsyncIterator[str | None]:
     """Yields the sandbox's URL, or None when the gateway talks to a real Punchh.
@@ -44,7 +52,7 @@ async def embedded_sandbox(cfg: GatewayConfig) -> AsyncIterator[str | None]:
         return
     from sandbox.server import start_sandbox
 
-    server = await start_sandbox(sandbox_config_for(cfg))
+    server = await start_sandbox(sandbox_configs_for(cfg))
     try:
         yield server.url
     finally:

@@ -2,8 +2,10 @@
 
 `SessionManager` issues, resolves, touches and ends sessions over a `SessionStore`
 (gateway/store/). `resolve` raises `Unauthorized` (401): `session_required` without a
-token; `invalid_session` for a forged, expired, idle-timed-out or revoked one, and for a
-store record whose session id or guest is not the token's (WARNING logged).
+token; `invalid_session` for a forged, expired, idle-timed-out or revoked one, for a
+token of another business (its `bus` claim; one manager per business, over that
+business's store), and for a store record whose session id or guest is not the token's
+(WARNING logged).
 A store that cannot answer raises `StoreUnavailable` (503): a network error never ends
 a session.
 """
@@ -44,8 +46,11 @@ class SessionManager:
         clock: Clock,
         idle_timeout: int = 14400,
         previous_secrets: tuple[bytes, ...] = (),
+        business: str = "default",
     ) -> None:
         self.store = store
+        self.business = business
+        self._claim = None if business == "default" else business  # the token's `bus`
         self._secret = secret
         self._keys: Mapping[str, bytes] = {key_id(s): s for s in (*previous_secrets, secret)}
         self._ttl = ttl
@@ -58,7 +63,10 @@ class SessionManager:
         self._verified: ExpiringDict[str, TokenClaims] = ExpiringDict(65536)
 
     def __repr__(self) -> str:
-        return f"SessionManager(store={type(self.store).__name__}, ttl={self._ttl})"
+        return (
+            f"SessionManager(business={self.business!r}, store={type(self.store).__name__}, "
+            f"ttl={self._ttl})"
+        )
 
     def _keep_for(self, session: Session) -> float:
         return session.deadline(self._idle) - self._clock()
@@ -99,6 +107,7 @@ class SessionManager:
             sub=session.user_id,
             iat=int(session.created_at),
             exp=int(session.expires_at),
+            bus=self._claim,
         )
         return encode_session_token(claims, self._secret)
 
@@ -113,6 +122,10 @@ class SessionManager:
             except InvalidToken as exc:
                 raise Unauthorized(str(exc), code="invalid_session") from None
             self._verified.set(token, claims, claims.exp + LEEWAY_SECONDS, now)
+        if claims.bus != self._claim:
+            # Signed by this gateway for another business: never looked up in this one's.
+            log.warning("session token of another business", extra={"business": self.business})
+            raise Unauthorized("session token of another business", code="invalid_session")
         session = await self.store.get(claims.sid)
         if session is None:
             raise Unauthorized("session has ended", code="invalid_session")

@@ -18,9 +18,9 @@ from gateway import parsers as p
 
 SETTING = "loyalty_gateway.setting"  # the field metadata entry that holds the Setting
 
-# Tables of tables, checked where they are read: pos.devices in config.py,
+# Tables of tables, checked where they are read: pos.devices and businesses in config.py,
 # rate_limit.policies in ratelimit/policies.py.
-TABLE_KEYS = {"pos.devices", "rate_limit.policies"}
+TABLE_KEYS = {"pos.devices", "rate_limit.policies", "businesses"}
 
 
 @dataclass(frozen=True)

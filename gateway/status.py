@@ -2,7 +2,9 @@
 
 Per route: requests, 4xx and 5xx (split by source), p50/p95 of the whole request and of
 Punchh's part (from the histograms, interpolated within buckets as Prometheus does).
-Also the upstream, sessions, cache, limiter and the last gateway-made errors.
+Per business: its hosts, its Punchh server, its requests and errors, its live sessions (a
+memory store) and its circuit breakers. Also the upstream, sessions, cache, limiter and
+the last gateway-made errors.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from aiohttp import web
 from prometheus_client import Metric
 
 from gateway.keys import (
+    BUSINESSES,
     CACHE,
     CONFIG,
     LIMITER,
@@ -25,7 +28,6 @@ from gateway.keys import (
     READINESS,
     RECENT_ERRORS,
     ROUTE_TABLE,
-    SESSIONS,
     UPSTREAM_URL,
 )
 
@@ -47,11 +49,12 @@ def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
 
 
 def _histograms(metric: Metric) -> dict[str, list[tuple[float, float]]]:
-    out: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    """Each route's buckets, every business's counts of one bound added together."""
+    out: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
     for s in metric.samples:
         if s.name.endswith("_bucket"):
-            out[s.labels["route"]].append((float(s.labels["le"]), s.value))
-    return {route: sorted(b) for route, b in out.items()}
+            out[s.labels["route"]][float(s.labels["le"])] += s.value
+    return {route: sorted(b.items()) for route, b in out.items()}
 
 
 def _collect(registry_metrics: Any) -> dict[str, Metric]:
@@ -102,13 +105,50 @@ def _sum(metric: Metric, **labels: str) -> float:
     )
 
 
+def _origin(url: str) -> str:
+    parts = urlsplit(url or "")
+    return f"{parts.scheme}://{parts.hostname}:{parts.port or ''}".rstrip(":")
+
+
+def business_rows(app: web.Application, metrics: dict[str, Metric]) -> list[dict[str, Any]]:
+    """One row per business: hosts, Punchh server, requests and errors, sessions, circuits."""
+    counts: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for s in metrics["loyalty_gateway_requests"].samples:
+        if s.name.endswith("_total"):
+            row, status = counts[s.labels["business"]], s.labels["status"]
+            row["requests"] += s.value
+            if status.startswith(("4", "5")):
+                row[f"errors_{s.labels['source']}"] += s.value
+    hosts = {b.name: b.hosts for b in app[CONFIG].businesses}
+    rows = []
+    for name, p in app[BUSINESSES].items():
+        c, store = counts.get(name, {}), p.sessions.store
+        pos = p.cfg.pos
+        rows.append(
+            {
+                "name": name,
+                "hosts": ", ".join(hosts.get(name, ())) or "any other host",
+                "upstream": _origin(p.upstream.base_url),
+                "pos_devices": len(pos.devices) if pos.enabled else None,
+                "requests": int(c.get("requests", 0)),
+                "errors_gateway": int(c.get("errors_gateway", 0)),
+                "errors_upstream": int(c.get("errors_upstream", 0)),
+                "sessions": len(store) if isinstance(store, Sized) else None,
+                "circuits_open": sorted(
+                    f for f, b in p.upstream.breakers.items() if b.state != "closed"
+                ),
+            }
+        )
+    return rows
+
+
 def snapshot(app: web.Application) -> dict[str, Any]:
     cfg, metrics = app[CONFIG], _collect(app[METRICS])
     cache = metrics["loyalty_gateway_cache_requests"]
     hits, misses = _sum(cache, result="hit"), _sum(cache, result="miss")
     limiter = app[LIMITER]
     upstream = urlsplit(app.get(UPSTREAM_URL, "") or "")
-    store = app[SESSIONS].store
+    stores = [p.sessions.store for p in app[BUSINESSES].values()]
     return {
         "now": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "ready": app[READINESS].ready,
@@ -119,9 +159,13 @@ def snapshot(app: web.Application) -> dict[str, Any]:
             for kind in ("timeout", "connect", "reset", "protocol", "refresh")
         },
         "routes": route_rows(app),
+        "businesses": business_rows(app, metrics),
         "sessions": {
             "backend": cfg.store.backend,
-            "active": len(store) if isinstance(store, Sized) else None,  # Redis: see /metrics
+            # Redis: see /metrics
+            "active": sum(len(s) for s in stores if isinstance(s, Sized))
+            if all(isinstance(s, Sized) for s in stores)
+            else None,
             "refreshes": {
                 r: int(_sum(metrics["loyalty_gateway_token_refreshes"], result=r))
                 for r in ("success", "rejected", "failed")

@@ -1,7 +1,9 @@
 """The gateway session token: a JWT (HS256, RFC 7519) that stands in for Punchh's tokens.
 
 Claims: `sid` (random session id, the store key), `sub` (Punchh user id, when known),
-`iat`, `exp`, `iss`; header `kid` names the signing key. Time is passed in, never read.
+`iat`, `exp`, `iss`, and `bus`: the business the session belongs to (absent for the
+`default` business, so single-business tokens are as they were); header `kid` names the
+signing key. Time is passed in, never read.
 Anything not exactly right — unknown kid, another alg (`none` included), a bad
 signature, a missing claim, expiry — is `InvalidToken`, whose message is safe to show.
 """
@@ -30,6 +32,7 @@ class TokenClaims:
     sub: str | None
     iat: int
     exp: int
+    bus: str | None = None  # the business; None: `default`
 
 
 def key_id(secret: bytes) -> str:
@@ -59,6 +62,8 @@ def encode_session_token(claims: TokenClaims, secret: bytes) -> str:
     }
     if claims.sub is not None:
         payload["sub"] = claims.sub
+    if claims.bus is not None:
+        payload["bus"] = claims.bus
     return jwt.encode(payload, secret, algorithm=ALGORITHM, headers={"kid": key_id(secret)})
 
 
@@ -90,8 +95,11 @@ def decode_session_token(token: str, keys: Mapping[str, bytes], now: float) -> T
         raise InvalidToken("invalid session token")
     if sub is not None and not isinstance(sub, str):
         raise InvalidToken("invalid session token")
+    bus = payload.get("bus")
+    if bus is not None and not isinstance(bus, str):
+        raise InvalidToken("invalid session token")
     if now > exp + LEEWAY_SECONDS:
         raise InvalidToken("session token expired")
     if iat > now + LEEWAY_SECONDS:
         raise InvalidToken("session token issued in the future")
-    return TokenClaims(sid=sid, sub=sub, iat=iat, exp=exp)
+    return TokenClaims(sid=sid, sub=sub, iat=iat, exp=exp, bus=bus)

@@ -82,6 +82,7 @@ class UpstreamClient:
         retry: RetrySettings = NO_RETRIES,
         circuit: CircuitSettings | None = None,
         metrics: Metrics | None = None,
+        business: str = "default",
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
@@ -98,6 +99,7 @@ class UpstreamClient:
             retry.budget_ratio, retry.budget_min_per_second, retry.budget_window, clock
         )
         self._metrics = metrics
+        self.business = business  # the metrics' label
         self._clock, self._rng, self._sleep = clock, rng, sleep
         self.breakers: dict[str, CircuitBreaker] = (
             {f: CircuitBreaker(f, circuit, clock, self._changed) for f in FAMILIES}
@@ -113,10 +115,14 @@ class UpstreamClient:
         await self._transport.close()
 
     def _changed(self, family: str, state: State) -> None:
-        log.warning("circuit breaker %s", state, extra={"family": family, "state": state})
+        log.warning(
+            "circuit breaker %s",
+            state,
+            extra={"family": family, "state": state, "business": self.business},
+        )
         if self._metrics is not None:
-            self._metrics.circuit_state.labels(family).set(STATE_VALUES[state])
-            self._metrics.circuit_transitions.labels(family, state).inc()
+            self._metrics.circuit_state.labels(family, self.business).set(STATE_VALUES[state])
+            self._metrics.circuit_transitions.labels(family, state, self.business).inc()
 
     async def send(
         self,
@@ -246,14 +252,14 @@ class UpstreamClient:
 
     def _refused(self, reason: str) -> None:
         if self._metrics is not None:
-            self._metrics.retries_refused.labels(reason).inc()
+            self._metrics.retries_refused.labels(reason, self.business).inc()
 
     def _count_retry(
         self, spec: CallSpec, reason: str, attempt: int, request: UpstreamRequest
     ) -> None:
         """A retry about to be sent: `attempt` is its number (2 for the first retry)."""
         if self._metrics is not None:
-            self._metrics.retries.labels(spec.route or "internal", reason).inc()
+            self._metrics.retries.labels(spec.route or "internal", reason, self.business).inc()
         log.info(
             "retrying a call to Punchh",
             extra={

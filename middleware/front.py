@@ -8,16 +8,21 @@ In order, outermost first:
     cors         preflights answered; CORS headers on every answer, errors too
     errors       GatewayError, aiohttp's errors, the unexpected → one JSON shape
     client ip    the socket peer, or X-Forwarded-For through trusted proxies only
-    route        the normalised path and its plan (middleware/route.py): 400 / 404 / 405
+    business     Host or X-Loyalty-Business → the business (middleware/select.py): 404
+    route        the normalised path and that business's plan (middleware/route.py):
+                 400 / 404 / 405
     plan.run     the route's own stages, then its handler (gateway/plan.py)
 
-The exchange (gateway/exchange.py) is built here, once, and handed down.
+The exchange (gateway/exchange.py) is built here, once, and handed down. The gateway's
+own routes that no business owns (/healthz, /readyz, /metrics, the status page) come
+with their plan and skip the business step.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 from aiohttp import web
 from prometheus_client import Gauge
@@ -30,10 +35,32 @@ from middleware.cors import Cors
 from middleware.errors import RenderError
 from middleware.observe import Record
 from middleware.request_id import request_id_for
-from middleware.route import Resolve, is_normal
+from middleware.route import is_normal
 
-Front = Callable[[web.Request, Plan | None], Awaitable[web.StreamResponse]]
-FRONT_STEPS = ("request_id", "in_flight", "observe", "cors", "errors", "client_ip", "route")
+Front = Callable[[web.Request, Plan | None, str | None], Awaitable[web.StreamResponse]]
+FRONT_STEPS = (
+    "request_id",
+    "in_flight",
+    "observe",
+    "cors",
+    "errors",
+    "client_ip",
+    "business",
+    "route",
+)
+
+
+class Business(Protocol):
+    """What the front needs of a business (gateway/app.py, Parts): its compiled plans by
+    route key, and its router for the paths aiohttp's cannot vouch for."""
+
+    @property
+    def plans(self) -> Mapping[str, Plan]: ...
+
+    @property
+    def unmatched(self) -> Plan: ...  # what a path not in its table is counted as
+
+    def resolve(self, method: str, raw: str) -> tuple[Plan, str]: ...
 
 
 def make_front(
@@ -43,17 +70,25 @@ def make_front(
     cors: Cors | None,
     render_error: RenderError,
     client_ip: ClientIp,
-    resolve: Resolve,
+    select: Callable[[web.Request], Business],
     unmatched: Plan,
     in_flight: Gauge | None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Front:
-    async def routed(ex: Exchange, plan: Plan | None) -> web.StreamResponse:
+    async def routed(ex: Exchange, plan: Plan | None, key: str | None) -> web.StreamResponse:
+        """`plan`: a route of the gateway's own; else `key` names the route in the
+        business's plans (None: aiohttp matched nothing)."""
         request = ex.request
         try:
             raw = request.raw_path.partition("?")[0]
-            if plan is None or plan.templated or not is_normal(raw):
-                ex.plan, ex.path = resolve(request.method, raw)
+            if plan is None or not is_normal(raw):
+                business = select(request)
+                found = business.plans.get(key) if key is not None and plan is None else None
+                if found is None or found.templated or not is_normal(raw):
+                    ex.plan = business.unmatched  # until the path is matched
+                    ex.plan, ex.path = business.resolve(request.method, raw)
+                else:
+                    ex.plan = found
             return await ex.plan.run(ex)
         except web.HTTPException as exc:
             if exc.status < 400:
@@ -62,7 +97,7 @@ def make_front(
         except Exception as exc:  # GatewayError and the unexpected alike
             return render_error(ex, exc)
 
-    async def front(request: web.Request, plan: Plan | None) -> web.StreamResponse:
+    async def front(request: web.Request, plan: Plan | None, key: str | None) -> web.StreamResponse:
         started = clock()
         rid = request_id_for(request.headers.get("X-Request-ID"))
         ex = Exchange(request, rid, client_ip(request), plan or unmatched, request.path)
@@ -72,7 +107,7 @@ def make_front(
         status = 500
         try:
             answer = cors.preflight(request, rid) if cors is not None else None
-            response = answer if answer is not None else await routed(ex, plan)
+            response = answer if answer is not None else await routed(ex, plan, key)
             if cors is not None:
                 cors.decorate(request, response)
             status = response.status

@@ -4,7 +4,7 @@ Records, from the exchange: requests by route template, method, status and sourc
 total, upstream and overhead durations (through the plan's bound metric children);
 upstream errors by kind; session store errors. One access-log line per request, built
 only when the `gateway.access` logger is on at INFO: request id, route, method, status,
-source, durations, cache result, rate-limit decision, client IP. Never a raw path, a
+source, business, durations, cache result, rate-limit decision, client IP. Never a raw path, a
 query, a body or a header value: those can hold tokens, emails and phone numbers.
 """
 
@@ -28,11 +28,11 @@ Record = Callable[[Exchange, int, float], None]
 
 def make_observer(metrics: Metrics, logger: logging.Logger) -> Record:
     def errors(ex: Exchange, error: Exception) -> None:
-        label = ex.plan.label
+        label, business = ex.plan.label, ex.plan.business
         if isinstance(error, UpstreamTimeout):
-            metrics.upstream_errors.labels(label, "timeout").inc()
+            metrics.upstream_errors.labels(label, "timeout", business).inc()
         elif isinstance(error, (UpstreamError, CircuitOpen, UpstreamRetryRefused)):
-            metrics.upstream_errors.labels(label, error.kind).inc()
+            metrics.upstream_errors.labels(label, error.kind, business).inc()
         elif isinstance(error, StoreUnavailable):
             metrics.store_error("sessions")
 
@@ -43,6 +43,7 @@ def make_observer(metrics: Metrics, logger: logging.Logger) -> Record:
                 "request_id": ex.request_id,
                 "method": ex.request.method,
                 "route": ex.plan.label,
+                "business": ex.plan.business or "-",
                 "status": status,
                 "source": ex.source,
                 "duration_ms": round(elapsed * 1000, 3),

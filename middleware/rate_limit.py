@@ -48,7 +48,9 @@ def make_rate_limit_stage(
     holds: Holds,
     clock: Callable[[], float],
     metrics: Metrics,
+    business: str = "default",
 ) -> Stage:
+    """`business` labels the refusals' metric; `store` holds that business's buckets."""
     policies = tuple(policies)
     items = {p.name: policy_item(p) for p in policies}  # RateLimit-Policy, once per policy
 
@@ -104,7 +106,7 @@ def make_rate_limit_stage(
                 for taken, taken_key, _ in drawn:
                     if taken.counts == "failures":
                         await refund(taken, taken_key)
-                metrics.rate_limited.labels(policy.name).inc()
+                metrics.rate_limited.labels(policy.name, business).inc()
                 ex.limit_note = f"limited:{policy.name}"
                 retry = str(max(1, seconds(decision.retry_after)))
                 raise RateLimited(

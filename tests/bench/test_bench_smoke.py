@@ -26,6 +26,7 @@ CASES = (
     "aiohttp_hello",
     "aiohttp_proxy_minimal",
     "gateway_checkin",
+    "gateway_checkin_40_businesses",
     "gateway_balance_cached",
     "gateway_signin",
     "gateway_checkin_redis",
@@ -106,6 +107,24 @@ def test_ratios_against_the_nginx_proxy(results: dict[str, Any]) -> None:
         assert results["ratios"][name] > 0, name
 
 
+def test_forty_businesses_beside_one(results: dict[str, Any]) -> None:
+    """Issue 18: the check-in on a gateway of 40 businesses, for a brand chosen by its
+    host, answered 2xx and is compared with the one-business check-in."""
+    case = results["cases"]["gateway_checkin_40_businesses"]
+    assert case["requests"] > 0
+    assert case["non_2xx"] == 0
+    paired = results["paired"]["gateway_checkin_40_businesses_vs_gateway_checkin"]
+    assert paired["rps"] > 0
+    assert paired["cpu_us_per_req"] > 0
+    assert len(paired["rounds_rps"]) == len(case["runs_rps"])
+    many = results["setup"]["gateway_40_businesses"]
+    assert many["businesses"] == 40
+    assert many["host"].startswith("brand-30.bench.test")
+    assert many["wildcard_hosts"] > 0
+    assert many["workers"] == results["setup"]["gateway"]["workers"]
+    assert results["setup"]["gateway"]["businesses"] == 1
+
+
 def test_overhead_at_light_load_from_the_gateway_histogram(results: dict[str, Any]) -> None:
     light = results["light_load"]
     assert light["overhead_p99_ms_light_load"] > 0
@@ -127,13 +146,14 @@ def test_setup_and_cleanup(results: dict[str, Any]) -> None:
     setup = results["setup"]
     assert setup["gateway"]["workers"] == int(os.environ.get("GATEWAY_WORKERS", "1"))
     assert setup["upstream"]["worker_processes"] >= 1
-    assert setup["cleanup"]["stopped"][-6:] == [
+    assert setup["cleanup"]["stopped"][-7:] == [
         "upstream",
         "proxy",
         "hello",
         "proxy_minimal",
         "gateway",
         "gateway_redis",
+        "gateway_40_businesses",
     ]
     assert setup["gateway_redis"]["workers"] == 2
     assert setup["gateway_redis"]["store"] == "redis"

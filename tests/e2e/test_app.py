@@ -25,6 +25,7 @@ def test_front_order() -> None:
         "cors",
         "errors",
         "client_ip",
+        "business",
         "route",
     )
 

@@ -57,7 +57,10 @@ async def test_a_read_is_retried_on_5xx_until_it_works(gw: Client, recorder: Rec
     resp = await gw.get(USERS, headers=auth)
     assert resp.status == 200, await resp.text()
     assert _calls(recorder, "GET", USERS) == 3
-    retried = f'loyalty_gateway_upstream_retries_total{{reason="status_502",route="GET {USERS}"}}'
+    retried = (
+        f'loyalty_gateway_upstream_retries_total{{business="default",reason="status_502",'
+        f'route="GET {USERS}"}}'
+    )
     assert await _metric(gw, retried) == 2
 
 
@@ -117,7 +120,10 @@ async def test_a_write_is_retried_when_the_connection_never_opened(
     assert resp.status == 502
     error = (await resp.json())["error"]
     assert (error["code"], error["outcome"]) == ("upstream_unavailable", "not_applied")
-    retried = f'loyalty_gateway_upstream_retries_total{{reason="connect",route="POST {FORGOT}"}}'
+    retried = (
+        f'loyalty_gateway_upstream_retries_total{{business="default",reason="connect",'
+        f'route="POST {FORGOT}"}}'
+    )
     assert await _metric(gw, retried) == 2
 
 

@@ -20,7 +20,9 @@ embedded sandbox on a port chosen here so that its `/__sandbox/` knobs can be re
 A real Prometheus scrapes both every second with the shipped scrape configuration (only
 the intervals and the targets changed) and the shipped alert rules. Then every PromQL
 expression of the dashboard and of the alert rules is run through its HTTP API and must
-succeed with data.
+succeed with data. The dashboard's queries run three times: with every variable at "All";
+with the business `default` chosen (both gateways serve only it: the same data); and with a
+business nobody has (every query that filters by business must then show nothing).
 """
 
 from __future__ import annotations
@@ -66,6 +68,29 @@ MAY_BE_ZERO = {
     # made at the first scrape (before any sign-in) still stands.
     "Active sessions": "counted at most every 15 s",
 }
+
+# The metrics labelled with the business (issue 18): every dashboard query of them filters
+# by the Business variable, and no query of another metric does (it would match nothing
+# once a business is chosen). The main test checks this list against a gateway's /metrics.
+BUSINESS_LABELLED = frozenset(
+    {
+        "loyalty_gateway_requests_total",
+        "loyalty_gateway_request_duration_seconds",
+        "loyalty_gateway_overhead_seconds",
+        "loyalty_gateway_upstream_duration_seconds",
+        "loyalty_gateway_upstream_errors_total",
+        "loyalty_gateway_upstream_retries_total",
+        "loyalty_gateway_upstream_retries_refused_total",
+        "loyalty_gateway_circuit_state",
+        "loyalty_gateway_circuit_transitions_total",
+        "loyalty_gateway_rate_limited_total",
+    }
+)
+BY_BUSINESS = 'business=~"$business"'
+# A series selector in a query: its metric name and its label matchers.
+SELECTOR = re.compile(r"\b(loyalty_gateway_\w+)\{([^}]*)\}")
+HISTOGRAM_SERIES = re.compile(r"_(?:bucket|sum|count)$")
+NO_SUCH_BUSINESS = "no-such-business"
 
 BALANCE = "/api/auth/checkins/balance"
 PASSWORD = "correct-horse-9"
@@ -209,23 +234,40 @@ def _panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from panel.get("panels", [])  # a collapsed row keeps its panels inside
 
 
-def dashboard_exprs() -> list[tuple[str, str]]:
+def _raw_exprs() -> list[tuple[str, str]]:
+    """(panel title, expr) for every query of the dashboard, as written."""
+    return [
+        (panel["title"], target["expr"])
+        for panel in _panels(_dashboard())
+        for target in panel.get("targets", [])
+    ]
+
+
+def dashboard_exprs(**chosen: str) -> list[tuple[str, str]]:
     """(panel title, expr) for every query of the dashboard, variables substituted: each
-    query variable by its "All" value, Grafana's intervals by WINDOW."""
+    query variable by its "All" value, or by the value `chosen` for it; Grafana's intervals
+    by WINDOW."""
     dashboard = _dashboard()
     values = dict(GRAFANA_BUILTINS)
     for var in dashboard["templating"]["list"]:
         if var["type"] == "query":
             values[var["name"]] = var["allValue"]
+    assert set(chosen) <= set(values), f"no such variables: {set(chosen) - set(values)}"
+    values.update(chosen)
     names = sorted(values, key=len, reverse=True)  # $__rate_interval before $__range
     pattern = re.compile(r"\$\{(" + "|".join(names) + r")\}|\$(" + "|".join(names) + r")\b")
     out = []
-    for panel in _panels(dashboard):
-        for target in panel.get("targets", []):
-            expr = pattern.sub(lambda m: values[m.group(1) or m.group(2)], target["expr"])
-            assert "$" not in expr, f"{panel['title']}: unknown variable in {expr}"
-            out.append((panel["title"], expr))
+    for title, raw in _raw_exprs():
+        expr = pattern.sub(lambda m: values[m.group(1) or m.group(2)], raw)
+        assert "$" not in expr, f"{title}: unknown variable in {expr}"
+        out.append((title, expr))
     return out
+
+
+def _metric_name(series: str) -> str:
+    """A histogram's series (`…_bucket`, `…_sum`, `…_count`) as the histogram's name."""
+    name = HISTOGRAM_SERIES.sub("", series)
+    return name if name in BUSINESS_LABELLED else series
 
 
 def alert_exprs(rules: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -268,6 +310,45 @@ def test_dashboard_is_well_formed() -> None:
             assert target["datasource"] == panel["datasource"]
             assert "loyalty_gateway_" in target["expr"]
     assert len(dashboard_exprs()) >= 20
+
+
+def test_the_business_variable_keeps_the_unlabelled_series_under_all() -> None:
+    variables = {v["name"]: v for v in _dashboard()["templating"]["list"]}
+    business = variables["business"]
+    assert business["type"] == "query"
+    assert business["datasource"] == {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+    expected = "label_values(loyalty_gateway_requests_total, business)"
+    assert business["query"]["query"] == business["definition"] == expected
+    assert business["multi"] is True
+    assert business["includeAll"] is True
+    assert business["current"]["value"] == ["$__all"]
+    # Grafana's own "All" would be (default|brand-b): the gateway's own routes and hosts no
+    # business claims (business="") would drop out of every total.
+    assert business["allValue"] == ".*"
+    names = [v["name"] for v in _dashboard()["templating"]["list"]]
+    assert names.index("instance") < names.index("business") < names.index("route")
+
+
+def test_every_query_of_a_business_metric_filters_by_business() -> None:
+    seen: set[str] = set()
+    wrong = []
+    for title, expr in _raw_exprs():
+        for series, matchers in SELECTOR.findall(expr):
+            name = _metric_name(series)
+            labelled = name in BUSINESS_LABELLED
+            seen.add(name)
+            if labelled != (BY_BUSINESS in matchers.split(",")):
+                wrong.append(f"{title}: {series}{{{matchers}}}")
+            assert 'instance=~"$instance"' in matchers, f"{title}: {series}{{{matchers}}}"
+    assert not wrong, (
+        f"a query of a business-labelled metric must have {BY_BUSINESS}, and a query of any "
+        "other metric must not (it would match nothing once a business is chosen):\n"
+        + "\n".join(wrong)
+    )
+    # The dashboard reads these; the circuit transitions it does not (the state is plotted).
+    assert BUSINESS_LABELLED - seen == {"loyalty_gateway_circuit_transitions_total"}
+    titles = [title for title, expr in _raw_exprs() if "sum by (business)" in expr]
+    assert titles == ["Requests/s by business"]
 
 
 def test_every_alert_has_a_runbook_in_the_readme() -> None:
@@ -579,12 +660,20 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
             'loyalty_gateway_token_refreshes_total{result="rejected"}',
             'kind="reset"',
             'kind="timeout"',
-            'loyalty_gateway_rate_limited_total{policy="sign_up_ip"}',
+            'loyalty_gateway_rate_limited_total{business="default",policy="sign_up_ip"}',
             'result="hit"',
             'result="bypass"',
             'source="upstream",status="500"',
         ):
             assert series in text, f"main gateway's /metrics lacks {series}"
+        # The metrics with a business label are the ones the dashboard filters by it.
+        labelled = {
+            _metric_name(series)
+            for series, labels in SELECTOR.findall(text)
+            if re.search(r'(?:^|,)business="', labels)
+            and not series.endswith("_created")  # the counters' start times
+        }
+        assert labelled == BUSINESS_LABELLED, (labelled ^ BUSINESS_LABELLED, "update the test")
         text = await _metrics_text(degraded_site)
         for store in ("cache", "rate_limit"):
             assert f'loyalty_gateway_store_errors_total{{store="{store}"}}' in text
@@ -622,8 +711,12 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
             for key in ("summary", "description", "runbook"):
                 assert rule["annotations"].get(key), f"{rule['name']}: no {key}"
 
-        # The route and instance variables' choices.
-        for label, expected in (("route", f"GET {BALANCE}"), ("instance", targets[0])):
+        # The route, instance and business variables' choices.
+        for label, expected in (
+            ("route", f"GET {BALANCE}"),
+            ("instance", targets[0]),
+            ("business", "default"),
+        ):
             values = await _api(
                 http, prom, f"label/{label}/values", **{"match[]": "loyalty_gateway_requests_total"}
             )
@@ -634,6 +727,11 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
         # some value above zero, except where MAY_BE_ZERO says why not.
         empty, flat = [], []
         queries = [(f"dashboard panel {t!r}", t, e) for t, e in dashboard_exprs()]
+        # Both gateways serve only the business `default`: choosing it shows the same data.
+        queries += [
+            (f"dashboard panel {t!r}, business default", t, e)
+            for t, e in dashboard_exprs(business="default")
+        ]
         for name, expr in alert_exprs(rules):
             await _query(http, prom, expr)
             queries.append((f"alert {name} without its threshold", name, without_thresholds(expr)))
@@ -645,5 +743,15 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
                 flat.append(f"{what}: {expr} = {[r['value'][1] for r in result]}")
         assert not empty, "queries without data:\n" + "\n".join(empty)
         assert not flat, "queries that show none of the traffic:\n" + "\n".join(flat)
+
+        # A business nobody has: every query that filters by business shows nothing, so
+        # the filter does reach Prometheus (and the panels without it are the others).
+        leaked = []
+        for (title, raw), (_, expr) in zip(
+            _raw_exprs(), dashboard_exprs(business=NO_SUCH_BUSINESS), strict=True
+        ):
+            if BY_BUSINESS in raw and _positive(result := await _query(http, prom, expr)):
+                leaked.append(f"{title}: {expr} = {[r['value'][1] for r in result]}")
+        assert not leaked, f"queries showing traffic for {NO_SUCH_BUSINESS}:\n" + "\n".join(leaked)
     took = time.monotonic() - started
     assert took < 60, f"the test must stay under 60 s, took {took:.1f} s"

@@ -6,6 +6,11 @@ a 404 and a 401. Headless Chromium then renders the page from the admin port: `-
 for the content (`--dump-dom` cannot send an `Authorization` header, hence the admin port,
 which needs none) and `--screenshot` for the picture.
 
+Two businesses (issue 18): a gateway with a top-level business and a `[[businesses]]`
+table (brand-b, on its own hosts) gets requests with and without brand-b's `Host`; its page
+has a Businesses section with a row per business and that business's counts. A gateway with
+only its `default` business has no such section.
+
 Chromium comes from Debian (`chromium`); it is installed when missing. The test is skipped,
 loudly, only when that package cannot be had.
 """
@@ -33,6 +38,7 @@ from tests.support.process import free_port, gateway_process
 ROOT = Path(__file__).resolve().parents[2]
 ENSURE_APT = ROOT / "scripts" / "ensure-apt.sh"
 CHECKIN_ROUTE = "POST /api/auth/checkins/online_order"
+B_HOST = "brand-b.localhost"
 BALANCE_ROUTE = "GET /api/auth/checkins/balance"
 CHROMIUM_TIMEOUT = 25.0
 CHROMIUM_FLAGS = (
@@ -241,6 +247,90 @@ def status_env(admin_port: int) -> dict[str, str]:
     }
 
 
+BRAND_B_CONFIG = f"""
+[punchh]
+client_id = "status-brand-a"
+client_secret = "status-brand-a-secret-0123456789"
+
+[sandbox]
+enabled = true
+
+[[businesses]]
+name = "brand-b"
+hosts = ["{B_HOST}", "*.brand-b.test"]
+punchh.client_id = "status-brand-b"
+pos.enabled = true
+
+[[businesses.pos.devices]]
+name = "store-201"
+key = "status-store-201-device-key"
+location_key = "status-location-201"
+
+[[businesses.pos.devices]]
+name = "store-202"
+key = "status-store-202-device-key"
+location_key = "status-location-202"
+"""
+
+
+def two_business_env(admin_port: int, config: Path) -> dict[str, str]:
+    """brand-b's secret and business key from the environment, as in production."""
+    return {
+        "GATEWAY_CONFIG": str(config),
+        "PUNCHH_CLIENT_SECRET__BRAND_B": "status-brand-b-secret-0123456789",
+        "PUNCHH_BUSINESS_KEY__BRAND_B": "status-brand-b-business-key",
+        "GATEWAY_SESSION_SECRET": "status-page-" + "s" * 32,
+        "GATEWAY_SANDBOX_PORT": "0",
+        "GATEWAY_ADMIN_PORT": str(admin_port),
+    }
+
+
+async def drive_two_businesses(url: str, port: int) -> None:
+    """brand-b (its Host, and a host its wildcard claims): two sign-ups, two balance reads,
+    one without a session (the gateway's 401). The top-level business (any other Host): a
+    sign-up, a wrong password (Punchh's 401), a read without a session."""
+    timeout = aiohttp.ClientTimeout(total=10)
+    brand_b = {"Host": f"{B_HOST}:{port}"}
+    async with aiohttp.ClientSession(url, timeout=timeout) as http:
+
+        async def sign_up(email: str, headers: dict[str, str]) -> str:
+            user = {
+                "email": email,
+                "password": "correct-horse-9",
+                "first_name": "Ada",
+                "last_name": "L",
+            }
+            async with http.post(
+                "/api/auth/customers.json", json={"user": user}, headers=headers
+            ) as resp:
+                assert resp.status == 201, await resp.text()
+                return str((await resp.json())["access_token"])
+
+        token = await sign_up("b1@example.com", brand_b)
+        await sign_up("b2@example.com", brand_b)
+        for host in (brand_b["Host"], "shop.brand-b.test"):
+            auth = {"Host": host, "Authorization": f"Bearer {token}"}
+            async with http.get("/api/auth/checkins/balance", headers=auth) as resp:
+                assert resp.status == 200, await resp.text()
+        async with http.get("/api/auth/checkins/balance", headers=brand_b) as resp:
+            assert resp.status == 401
+            assert (await resp.json())["error"]["code"] == "session_required"
+
+        await sign_up("a1@example.com", {})
+        wrong = {"user": {"email": "a1@example.com", "password": "wrong-password-1"}}
+        async with http.post("/api/auth/customers/sign_in", json=wrong) as resp:
+            assert resp.status == 401
+            assert "session_required" not in await resp.text()  # Punchh's own answer
+        async with http.get("/api/auth/checkins/balance") as resp:
+            assert resp.status == 401
+            assert (await resp.json())["error"]["code"] == "session_required"
+
+
+def business_rows(dom: Node) -> dict[str, Node]:
+    section = dom.one(id="businesses")
+    return {row.attrs["data-business"]: row for row in section.one("tbody").all("tr")}
+
+
 def assert_self_contained(dom: Node) -> None:
     """No script, and nothing the browser would fetch: the page works without internet."""
     assert not dom.all("script")
@@ -316,9 +406,70 @@ async def test_status_page_renders_the_traffic_in_chromium(chromium: str, tmp_pa
     assert by_code["session_required"].cell("route") == BALANCE_ROUTE
     assert [row.cell("code") for row in errors] == ["session_required", "route_not_found"]
 
+    # config/gateway.dev.toml serves a second business: the page lists both. The traffic
+    # above was sent to 127.0.0.1, not to brand-b's host: all of it is the default's.
+    brands = business_rows(dom)
+    assert list(brands) == ["default", "brand-b"]
+    assert int(brands["default"].cell("requests")) > 0
+    assert brands["brand-b"].cell("requests") == "0"
+    assert "idle" in brands["brand-b"].attrs["class"].split()
+
     assert shot.exists()
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert shot.stat().st_size > 20_000, shot.stat().st_size
+
+
+async def test_status_page_has_a_row_per_business(chromium: str, tmp_path: Path) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text(BRAND_B_CONFIG)
+    admin_port = free_port()
+    status_url = f"http://127.0.0.1:{admin_port}/gateway/status"
+    env = two_business_env(admin_port, config)
+    async with asyncio.timeout(60), gateway_process(env) as gp:
+        await drive_two_businesses(gp.url, int(gp.url.rpartition(":")[2]))
+        html = (await run_chromium(chromium, tmp_path / "dom", "--dump-dom", status_url)).decode()
+    dom = parse_dom(html)
+    assert_self_contained(dom)
+    rows = business_rows(dom)
+    assert list(rows) == ["default", "brand-b"]  # the top-level business first
+    sandbox = dom.one(id="upstream").one(cls="big").text()  # one sandbox emulates both
+    cells = ("hosts", "upstream", "pos", "requests", "err-gw", "err-up", "sessions", "circuits")
+    assert {name: [row.cell(c) for c in cells] for name, row in rows.items()} == {
+        "default": ["any other host", sandbox, "off", "3", "1", "1", "1", "closed"],
+        "brand-b": [f"{B_HOST}, *.brand-b.test", sandbox, "2", "5", "1", "0", "2", "closed"],
+    }
+    assert rows["default"].cell("name") == "default"
+    assert "idle" not in rows["brand-b"].attrs["class"].split()
+    # The routes table still counts every business together.
+    routes = {row.attrs["data-route"]: row for row in dom.one(id="routes").all("tr", cls="row")}
+    assert routes[BALANCE_ROUTE].cell("requests") == "4"  # brand-b's three, default's one
+
+
+async def test_a_single_business_gateway_has_no_businesses_section() -> None:
+    admin_port = free_port()
+    env = {
+        "GATEWAY_SANDBOX": "1",
+        "GATEWAY_SANDBOX_PORT": "0",
+        "GATEWAY_ADMIN_PORT": str(admin_port),
+        "PUNCHH_CLIENT_ID": "status-single",
+        "PUNCHH_CLIENT_SECRET": "status-single-secret-0123456789",
+        "GATEWAY_SESSION_SECRET": "status-page-" + "s" * 32,
+    }
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with (
+        asyncio.timeout(30),
+        gateway_process(env) as gp,
+        aiohttp.ClientSession(timeout=timeout) as http,
+    ):
+        async with http.get(gp.url + "/api/auth/checkins/balance") as resp:
+            assert resp.status == 401
+        async with http.get(f"http://127.0.0.1:{admin_port}/gateway/status") as resp:
+            assert resp.status == 200
+            dom = parse_dom(await resp.text())
+    routes = {row.attrs["data-route"]: row for row in dom.one(id="routes").all("tr", cls="row")}
+    assert routes[BALANCE_ROUTE].cell("requests") == "1"  # the page is there, with the 401
+    assert not dom.all(id="businesses")
+    assert "Businesses" not in dom.text()
 
 
 def render_template(snapshot: dict[str, Any]) -> str:
@@ -406,3 +557,29 @@ def test_a_degraded_gateway_renders_plainly() -> None:
 
     quiet = render_template({**snapshot, "errors": [], "ready": True})
     assert "No gateway errors since start." in parse_dom(quiet).one(id="errors").text()
+
+    # One business: no Businesses section when it is the `default` one, a row when it is
+    # named (a gateway with only [[businesses]]); Redis sessions, circuits open.
+    brand = {
+        "name": "default",
+        "hosts": "any other host",
+        "upstream": "https://punchh.example",
+        "pos_devices": None,
+        "requests": 4,
+        "errors_gateway": 0,
+        "errors_upstream": 4,
+        "sessions": None,
+        "circuits_open": ["mobile", "pos"],
+    }
+    assert not parse_dom(render_template({**snapshot, "businesses": [brand]})).all(id="businesses")
+    named = {**brand, "name": "brand-b", "hosts": "brand-b.example"}
+    dom = parse_dom(render_template({**snapshot, "businesses": [named]}))
+    (named_row,) = dom.one(id="businesses").one("tbody").all("tr")
+    assert named_row.attrs["data-business"] == "brand-b"
+    assert [named_row.cell(c) for c in ("hosts", "pos", "err-up", "sessions", "circuits")] == [
+        "brand-b.example",
+        "off",
+        "4",
+        "-",
+        "open: mobile, pos",
+    ]

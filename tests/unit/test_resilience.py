@@ -495,6 +495,7 @@ class Harness:
         return len(self.transport.calls)
 
     def metric(self, name: str, **labels: str) -> float:
+        labels.setdefault("business", "default")  # the client's, as the metric says
         return self.registry.get_sample_value(f"loyalty_gateway_{name}", labels) or 0.0
 
     def retries(self, reason: str, spec: CallSpec = READ) -> float:
@@ -504,7 +505,9 @@ class Harness:
         return self.metric("upstream_retries_refused_total", reason=reason)
 
     def circuit(self, family: str = "auth") -> float | None:
-        return self.registry.get_sample_value("loyalty_gateway_circuit_state", {"family": family})
+        return self.registry.get_sample_value(
+            "loyalty_gateway_circuit_state", {"family": family, "business": "default"}
+        )
 
 
 async def test_replayable_read_is_retried_on_503_until_200() -> None:
