@@ -904,9 +904,15 @@ def _parse_into(
             problems.append(f"{where} = {_shown(setting, raw)}: {problem}")
 
 
-def _business_problems(declared: list[_Declared], has_default: bool, problems: list[str]) -> None:
-    """Names used twice, hosts two businesses claim, and each business's own checks."""
-    seen = {DEFAULT_BUSINESS} if has_default else set()
+def _business_problems(
+    declared: list[_Declared], default: Mapping[str, Any] | None, problems: list[str]
+) -> None:
+    """Names used twice, hosts two businesses claim, one Punchh client twice, and each
+    business's own checks. `default`: the top level's values, when it is a business."""
+    seen = {DEFAULT_BUSINESS} if default is not None else set()
+    clients: dict[tuple[str, str], str] = {}
+    if default is not None and default["punchh.client_id"]:
+        clients[(default["punchh.base_url"], default["punchh.client_id"])] = DEFAULT_BUSINESS
     for d in declared:
         if d.name in seen:
             problems.append(
@@ -918,6 +924,14 @@ def _business_problems(declared: list[_Declared], has_default: bool, problems: l
                 )
             )
         seen.add(d.name)
+        client = (d.values["punchh.base_url"], d.values["punchh.client_id"])
+        if client[1] and client in clients:
+            problems.append(
+                f"businesses.{d.name}.punchh.client_id = {client[1]!r}: business "
+                f"{clients[client]!r} has this client on the same Punchh server (one Punchh "
+                "business is one business here: give it both hosts)"
+            )
+        clients.setdefault(client, d.name)
         business_checks(
             d.values,
             d.devices,
@@ -966,7 +980,7 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     # names a client (or the embedded sandbox stands in for Punchh with no business).
     has_default = not raw_businesses or bool(values["punchh.client_id"])
     cross_checks(values, devices, problems, default=has_default)
-    _business_problems(declared, has_default, problems)
+    _business_problems(declared, values if has_default else None, problems)
     if problems:
         raise ConfigError(problems)
     source = path or "<defaults>"

@@ -44,7 +44,9 @@ class Selector(Generic[T]):
 
     def __call__(self, request: web.Request) -> T:
         headers = request.headers
-        return self.pick(headers.get(HEADER), headers.get("Host", ""), request.remote)
+        named = headers.get(HEADER)
+        peer = request.remote if named is not None else None  # read only when needed
+        return self.pick(named, headers.get("Host", ""), peer)
 
     def pick(self, named: str | None, host: str, peer: str | None) -> T:
         """`named`: the header's value, if sent; `host`: the Host header; `peer`: the

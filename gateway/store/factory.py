@@ -23,12 +23,14 @@ def make_session_store(
         )
     url = cfg.store.url.reveal()
     replicas = cfg.store.replicas_to_wait
+    writer, waits = redis.writer(url) if replicas else (None, None)
     return RedisSessionStore(
         redis.link(url),
         prefix=cfg.store.prefix,
         cipher=TokenCipher(cfg.store.encryption_key.encode()),
         max_per_user=cfg.session.max_per_user,
-        writer=redis.own(url) if replicas else None,
+        writer=writer,
+        waits=waits,
         wait_replicas=replicas,
         wait_timeout=cfg.store.wait_timeout,
     )

@@ -86,12 +86,14 @@ class RedisClients:
     """One client per Redis URL, shared by the session store, the rate limits, the cache
     and the idempotency book on the same Redis (each store's `close` closes it; a second
     close does nothing); `own` gives a store a connection of its own (the session writes
-    that wait for replicas: WAIT holds its connection)."""
+    that wait for replicas: WAIT holds its connection); `writer` gives every business's
+    session store (issue 18) the same one, with one book of its WAITs."""
 
     def __init__(self, *, timeout: float, sentinel_password: str | None = None) -> None:
         self._timeout = timeout
         self._sentinel_password = sentinel_password
         self._links: dict[str, RedisLink] = {}
+        self._writers: dict[str, tuple[RedisLink, dict[Any, _WaitBook]]] = {}
 
     def __repr__(self) -> str:
         return f"RedisClients({len(self._links)} clients)"  # URLs may hold passwords
@@ -105,6 +107,15 @@ class RedisClients:
     def own(self, url: str) -> RedisLink:
         return connect(url, timeout=self._timeout, sentinel_password=self._sentinel_password)
 
+    def writer(self, url: str) -> tuple[RedisLink, dict[Any, _WaitBook]]:
+        """The session writes' own connection to `url` and the book of its WAITs, shared
+        by every session store on it: forty businesses are one writer and one WAIT at a
+        time per connection, not forty."""
+        found = self._writers.get(url)
+        if found is None:
+            found = self._writers[url] = (self.own(url), {})
+        return found
+
 
 class RedisSessionStore:
     def __init__(
@@ -117,6 +128,7 @@ class RedisSessionStore:
         clock: Callable[[], float] = time.monotonic,
         max_per_user: int = 10,
         writer: RedisLink | None = None,
+        waits: dict[Any, _WaitBook] | None = None,
         wait_replicas: int = 0,
         wait_timeout: float = 0.1,
     ) -> None:
@@ -127,7 +139,8 @@ class RedisSessionStore:
         self._wait = wait_replicas
         self._wait_ms = max(1, int(wait_timeout * 1000))
         self._wait_paused_until = 0.0
-        self._waits: dict[Any, _WaitBook] = {}  # connection → the WAITs of its writes
+        # connection → the WAITs of its writes (shared with the writer's other stores)
+        self._waits: dict[Any, _WaitBook] = waits if waits is not None else {}
         self._per_user = max_per_user
         self._clock = clock
         # sid → (until when, the session): read again after RECENT_SECONDS. Another

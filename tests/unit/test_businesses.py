@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from gateway.app import make_app
 from gateway.client_ip import parse_networks
 from gateway.config import ConfigError, load_config
 from gateway.errors import NotFound
 from gateway.hosts import HostMap, host_name, overlaps, parse_host_pattern
+from gateway.keys import BUSINESSES
 from gateway.tokens import TokenClaims, decode_session_token, encode_session_token, key_id
 from middleware.select import Selector
 
@@ -292,6 +294,46 @@ punchh.client_secret = "s"
     assert "businesses[2].name = 'Brand C!': expected a short slug" in text
     assert "'x.b.example.com' overlaps '*.b.example.com' of business 'brand-b'" in text
     assert "businesses.brand-d.hosts[1] = 'brand-d.example.com:80': expected a host name" in text
+
+
+def test_one_punchh_client_is_one_business(tmp_path: Path) -> None:
+    toml = (
+        BRANDS
+        + """
+[[businesses]]
+name = "brand-c"
+punchh.client_id = "a"
+punchh.client_secret = "secret-c"
+
+[[businesses]]
+name = "brand-d"
+punchh.client_id = "b"
+punchh.base_url = "https://other.punchh.example"
+punchh.client_secret = "secret-d"
+"""
+    )
+    problems = _problems(tmp_path, toml, PUNCHH_CLIENT_SECRET__BRAND_B="secret-b")
+    assert problems == [
+        "businesses.brand-c.punchh.client_id = 'a': business 'default' has this client on the "
+        "same Punchh server (one Punchh business is one business here: give it both hosts)"
+    ]
+
+
+def test_businesses_share_one_writer_to_redis_and_its_book_of_waits(tmp_path: Path) -> None:
+    """Sentinel: session writes wait for a replica on a connection of their own; forty
+    businesses are one such connection (and one WAIT at a time on it), not forty."""
+    cfg = _load(
+        tmp_path,
+        BRANDS,
+        PUNCHH_CLIENT_SECRET__BRAND_B="secret-b",
+        GATEWAY_STORE_URL="redis+sentinel://127.0.0.1:1/mymaster/0",
+        GATEWAY_STORE_KEY="k" * 32,
+    )
+    app = make_app(cfg)  # type: ignore[arg-type]
+    a, b = (p.sessions.store for p in app[BUSINESSES].values())
+    assert a._writer is b._writer  # type: ignore[attr-defined]
+    assert a._waits is b._waits  # type: ignore[attr-defined]
+    assert a._writer is not a._redis  # type: ignore[attr-defined]
 
 
 def test_default_is_a_reserved_name_when_the_top_level_is_a_business(tmp_path: Path) -> None:
