@@ -68,7 +68,7 @@ from gateway.upstream import UpstreamClient
 from middleware.body import make_body_stage
 from middleware.cache import make_cache_stage
 from middleware.client_ip import make_client_ip
-from middleware.cors import make_cors
+from middleware.cors import Cors, make_cors
 from middleware.csrf import make_csrf_stage
 from middleware.errors import make_error_renderer
 from middleware.front import Front, make_front
@@ -114,6 +114,11 @@ class Parts:
     recent: RecentErrors
     idempotency: IdempotencyBook
     plans: dict[str, Plan] = field(default_factory=dict)  # route name → its compiled plan
+
+    @cached_property
+    def cors(self) -> Cors | None:
+        """CORS with this business's own allowed origins (None: none configured)."""
+        return make_cors(self.cfg.session.cookie.allowed_origins)
 
     @cached_property
     def unmatched(self) -> Plan:
@@ -300,7 +305,7 @@ def make_app(
     front = make_front(
         readiness=readiness,  # requests in flight; draining: Connection: close
         record=make_observer(shared.metrics, access),  # metrics and the JSON access log
-        cors=make_cors(_origins(businesses)),  # preflights; CORS headers on every answer
+        cors=make_cors(_origins(businesses)),  # the gateway's own routes; each business its own
         render_error=make_error_renderer(log, shared.recent),  # GatewayError etc. → JSON
         client_ip=make_client_ip(cfg.server.trusted_proxies),  # true client IP
         select=make_selector(  # Host or X-Loyalty-Business → the business: 404
@@ -343,8 +348,8 @@ def make_app(
 
 
 def _origins(businesses: list[Parts]) -> tuple[str, ...]:
-    """Every business's allowed origins: CORS answers for all of them; each business's
-    CSRF stage holds unsafe requests to its own."""
+    """Every business's allowed origins: CORS on the gateway's own routes (/healthz...),
+    which hold no guest's data; a business's routes answer its own origins only."""
     return tuple(dict.fromkeys(o for p in businesses for o in p.cfg.session.cookie.allowed_origins))
 
 

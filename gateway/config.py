@@ -728,8 +728,15 @@ BUSINESS_SETTINGS: Mapping[str, Setting] = {
     for s in SETTINGS
     if s.key.startswith(BUSINESS_SECTIONS) and s.key not in NOT_PER_BUSINESS
 }
-# A business's own: never inherited from the top level (another business's credentials).
-OWN_KEYS = ("punchh.client_id", "punchh.client_secret", "pos.enabled", "pos.business_key")
+# A business's own: never inherited from the top level (another business's credentials,
+# or the origins of another brand's frontends, which could then read this brand's guests).
+OWN_KEYS = (
+    "punchh.client_id",
+    "punchh.client_secret",
+    "pos.enabled",
+    "pos.business_key",
+    "session.allowed_origins",
+)
 BUSINESS_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*\Z")
 BUSINESS_SECRET_ENV = {
     "punchh.client_secret": "PUNCHH_CLIENT_SECRET__",
@@ -905,7 +912,10 @@ def _parse_into(
 
 
 def _business_problems(
-    declared: list[_Declared], default: Mapping[str, Any] | None, problems: list[str]
+    declared: list[_Declared],
+    default: Mapping[str, Any] | None,
+    devices: tuple[PosDevice, ...],
+    problems: list[str],
 ) -> None:
     """Names used twice, hosts two businesses claim, one Punchh client twice, and each
     business's own checks. `default`: the top level's values, when it is a business."""
@@ -913,6 +923,7 @@ def _business_problems(
     clients: dict[tuple[str, str], str] = {}
     if default is not None and default["punchh.client_id"]:
         clients[(default["punchh.base_url"], default["punchh.client_id"])] = DEFAULT_BUSINESS
+    keys = {d.key.reveal(): DEFAULT_BUSINESS for d in devices} if default is not None else {}
     for d in declared:
         if d.name in seen:
             problems.append(
@@ -932,6 +943,13 @@ def _business_problems(
                 "business is one business here: give it both hosts)"
             )
         clients.setdefault(client, d.name)
+        for device in d.devices:  # a till of one brand is never another's: keys are its own
+            other = keys.setdefault(device.key.reveal(), d.name)
+            if other != d.name:
+                problems.append(
+                    f"businesses.{d.name}.pos.devices: device {device.name!r} has the key of "
+                    f"a device of business {other!r}: expected every device key to be its own"
+                )
         business_checks(
             d.values,
             d.devices,
@@ -980,7 +998,7 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     # names a client (or the embedded sandbox stands in for Punchh with no business).
     has_default = not raw_businesses or bool(values["punchh.client_id"])
     cross_checks(values, devices, problems, default=has_default)
-    _business_problems(declared, values if has_default else None, problems)
+    _business_problems(declared, values if has_default else None, devices, problems)
     if problems:
         raise ConfigError(problems)
     source = path or "<defaults>"

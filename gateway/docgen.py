@@ -97,11 +97,11 @@ TABLE_DOCS: dict[str, tuple[str, str, str]] = {
         "More Punchh businesses served by this gateway, chosen by the request's `Host` or, "
         "from loopback and `server.trusted_proxies`, `X-Loyalty-Business: <name>`. A business "
         "inherits every top-level setting it does not set but `punchh.client_id`, "
-        "`punchh.client_secret`, `pos.*`. The top-level `punchh.*` and `pos.*` are the "
-        "business `default` (hosts no business claims), present unless `[[businesses]]` are "
-        "set and `punchh.client_id` is not. Secrets from `PUNCHH_CLIENT_SECRET__<NAME>` and "
-        '`PUNCHH_BUSINESS_KEY__<NAME>`. README, "Many businesses in one gateway". '
-        "File only.",
+        "`punchh.client_secret`, `pos.*` and `session.allowed_origins`. The top-level "
+        "`punchh.*` and `pos.*` are the business `default` (hosts no business claims), "
+        "present unless `[[businesses]]` are set and `punchh.client_id` is not. Secrets "
+        "from `PUNCHH_CLIENT_SECRET__<NAME>` and `PUNCHH_BUSINESS_KEY__<NAME>`. README, "
+        '"Many businesses in one gateway". File only.',
     ),
     "rate_limit.policies": (
         "the built-in policies",

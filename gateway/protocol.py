@@ -6,10 +6,12 @@ every answer.
 One timer handle per connection, re-armed by moving a deadline (as aiohttp's keep-alive
 does): a request costs a float or two, and a connection at most one `call_at` per
 `header_timeout`. Subclassing, not patching aiohttp: the RequestHandler hooks
-`data_received`, `finish_response`, `handle_error` and the server's `request_factory`; it
-also reads `_request_count` (to see the parser give up on a body's framing) and swaps
-`_request_handler` on over-cap connections. tests/security/test_slow_clients.py and
-test_disclosure.py hold it to its contract against a real gateway process.
+`data_received`, `finish_response` (also turning the router's plain-text answer to a
+request target that is not a path, `OPTIONS *`, into JSON), `handle_error` and the
+server's `request_factory`; it also reads `_request_count` (to see the parser give up on
+a body's framing) and swaps `_request_handler` on over-cap connections.
+tests/security/test_slow_clients.py and test_disclosure.py hold it to its contract
+against a real gateway process.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from aiohttp.web_request import BaseRequest
 
 from gateway.config import ServerConfig
 from gateway.connections import HEALTH, Connections, refusal
-from gateway.errors import MalformedRequest, RequestTimeout, TooManyConnections
+from gateway.errors import BadRequest, MalformedRequest, RequestTimeout, TooManyConnections
 from middleware.errors import error_response
 from middleware.request_id import request_id_for
 
@@ -45,6 +47,16 @@ def _overloaded(request: BaseRequest) -> web.StreamResponse:
     )
     response.force_close()
     return response
+
+
+def _not_a_path(request: BaseRequest) -> web.StreamResponse:
+    error = BadRequest("the request target must be a path", code="invalid_path")
+    rid = request_id_for(request.headers.get("X-Request-ID"))
+    log.info(
+        "request target is not a path",
+        extra={"request_id": rid, "status": error.status, "code": error.code},
+    )
+    return error_response(error.status, error.code, error.message, rid, {"X-Request-ID": rid})
 
 
 class GatewayProtocol(RequestHandler):
@@ -142,6 +154,10 @@ class GatewayProtocol(RequestHandler):
             self._body = None  # kept only while aiohttp may linger over the rest of it
         if not isinstance(resp, web.StreamResponse):  # a handler that returned nothing
             resp = self.handle_error(request, 500)
+        elif isinstance(resp, web.HTTPException) and not request.raw_path.startswith("/"):
+            # `OPTIONS *`, `CONNECT host:443`: no route, not even the catch-all, so
+            # aiohttp's router answered in plain text; the gateway's JSON shape instead.
+            resp = _not_a_path(request)
         resp.headers[hdrs.SERVER] = SERVER
         if self._cut:
             resp.force_close()

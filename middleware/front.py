@@ -5,10 +5,11 @@ In order, outermost first:
     request id   keep a sane X-Request-ID or make one; on every answer
     in flight    counted for the drain (SIGTERM) and the gauge; draining: Connection: close
     observe      metrics and the access log, once the answer is known (middleware/observe.py)
-    cors         preflights answered; CORS headers on every answer, errors too
+    business     Host or X-Loyalty-Business → the business (middleware/select.py): 404
+    cors         preflights answered; CORS headers on every answer, errors too, with the
+                 business's own origins
     errors       GatewayError, aiohttp's errors, the unexpected → one JSON shape
     client ip    the socket peer, or X-Forwarded-For through trusted proxies only
-    business     Host or X-Loyalty-Business → the business (middleware/select.py): 404
     route        the normalised path and that business's plan (middleware/route.py):
                  400 / 404 / 405
     plan.run     the route's own stages, then its handler (gateway/plan.py)
@@ -27,6 +28,7 @@ from typing import Protocol
 from aiohttp import web
 from prometheus_client import Gauge
 
+from gateway.errors import GatewayError
 from gateway.exchange import Exchange
 from gateway.plan import Plan
 from gateway.readiness import Readiness
@@ -42,10 +44,10 @@ FRONT_STEPS = (
     "request_id",
     "in_flight",
     "observe",
+    "business",
     "cors",
     "errors",
     "client_ip",
-    "business",
     "route",
 )
 
@@ -60,6 +62,9 @@ class Business(Protocol):
     @property
     def unmatched(self) -> Plan: ...  # what a path not in its table is counted as
 
+    @property
+    def cors(self) -> Cors | None: ...  # its own frontend origins only
+
     def resolve(self, method: str, raw: str) -> tuple[Plan, str]: ...
 
 
@@ -67,7 +72,7 @@ def make_front(
     *,
     readiness: Readiness,
     record: Record,
-    cors: Cors | None,
+    cors: Cors | None,  # the gateway's own routes (no business): every business's origins
     render_error: RenderError,
     client_ip: ClientIp,
     select: Callable[[web.Request], Business],
@@ -75,14 +80,24 @@ def make_front(
     in_flight: Gauge | None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Front:
-    async def routed(ex: Exchange, plan: Plan | None, key: str | None) -> web.StreamResponse:
+    async def routed(
+        ex: Exchange,
+        plan: Plan | None,
+        key: str | None,
+        business: Business | None,
+        refused: GatewayError | None,
+    ) -> web.StreamResponse:
         """`plan`: a route of the gateway's own; else `key` names the route in the
-        business's plans (None: aiohttp matched nothing)."""
+        business's plans (None: aiohttp matched nothing), `business` the one selected,
+        or `refused` why none was."""
         request = ex.request
         try:
+            if refused is not None:
+                raise refused
             raw = request.raw_path.partition("?")[0]
             if plan is None or not is_normal(raw):
-                business = select(request)
+                if business is None:
+                    business = select(request)
                 found = business.plans.get(key) if key is not None and plan is None else None
                 if found is None or found.templated or not is_normal(raw):
                     ex.plan = business.unmatched  # until the path is matched
@@ -106,10 +121,24 @@ def make_front(
             in_flight.inc()
         status = 500
         try:
-            answer = cors.preflight(request, rid) if cors is not None else None
-            response = answer if answer is not None else await routed(ex, plan, key)
-            if cors is not None:
-                cors.decorate(request, response)
+            # The business first: CORS answers with its origins only (brand A's page may
+            # not read brand B's guests with B's cookie).
+            business: Business | None = None
+            refused: GatewayError | None = None
+            own = cors
+            if plan is None:
+                try:
+                    business = select(request)
+                    own = business.cors
+                except GatewayError as exc:  # unknown_business: rendered below
+                    refused, own = exc, None
+            answer = own.preflight(request, rid) if own is not None else None
+            if answer is None:
+                response = await routed(ex, plan, key, business, refused)
+            else:
+                response = answer
+            if own is not None:
+                own.decorate(request, response)
             status = response.status
         finally:
             readiness.in_flight -= 1

@@ -22,10 +22,10 @@ def test_front_order() -> None:
         "request_id",
         "in_flight",
         "observe",
+        "business",
         "cors",
         "errors",
         "client_ip",
-        "business",
         "route",
     )
 

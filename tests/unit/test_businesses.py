@@ -235,6 +235,19 @@ def test_businesses_inherit_settings_but_never_credentials(tmp_path: Path) -> No
     assert "secret-b" not in repr(cfg)
 
 
+def test_allowed_origins_are_a_business_own(tmp_path: Path) -> None:
+    """Inherited, brand A's frontends could send unsafe requests to brand B (CSRF) and
+    read its answers (CORS) with B's cookie."""
+    toml = BRANDS.replace(
+        "[session]\nttl = 7200",
+        '[session]\nttl = 7200\nallowed_origins = ["https://order.brand-a.example"]',
+    )
+    cfg = _load(tmp_path, toml, PUNCHH_CLIENT_SECRET__BRAND_B="secret-b")
+    a, b = (x.config for x in cfg.businesses)  # type: ignore[attr-defined]
+    assert a.session.cookie.allowed_origins == ("https://order.brand-a.example",)
+    assert b.session.cookie.allowed_origins == ()
+
+
 def test_a_business_key_and_devices_of_its_own(tmp_path: Path) -> None:
     toml = (
         BRANDS
