@@ -17,6 +17,7 @@ from dataclasses import replace
 from gateway.config import DEFAULT_BUSINESS, ConfigError, GatewayConfig, load_config
 from gateway.logs import configure_logging
 from gateway.sandbox_link import sandbox_config_for
+from gateway.secret_files import from_file
 from gateway.store import urls as redis_urls
 from gateway.workers import serve_one, serve_workers
 
@@ -117,14 +118,24 @@ def _sandbox(args: argparse.Namespace, env: dict[str, str]) -> int:
 
     configure_logging(env.get("GATEWAY_LOG_LEVEL", "INFO"))
     configs: list[SandboxConfig] = []
-    client_id, secret = env.get("PUNCHH_CLIENT_ID", ""), env.get("PUNCHH_CLIENT_SECRET", "")
+    problems: list[str] = []
+    given = {  # each from its variable, or the file its _FILE names
+        name: from_file(env, name, problems, key) or env.get(name, "")
+        for name, key in (
+            ("PUNCHH_CLIENT_SECRET", "punchh.client_secret"),
+            ("PUNCHH_BUSINESS_KEY", "pos.business_key"),
+        )
+    }
+    if problems:
+        return _report(ConfigError(problems))
+    client_id, secret = env.get("PUNCHH_CLIENT_ID", ""), given["PUNCHH_CLIENT_SECRET"]
     if client_id and secret:
         locations = dict(item.split("=", 1) for item in args.location if "=" in item)
         configs.append(
             SandboxConfig(
                 client_id=client_id,
                 client_secret=secret,
-                business_key=env.get("PUNCHH_BUSINESS_KEY", ""),
+                business_key=given["PUNCHH_BUSINESS_KEY"],
                 location_keys=locations,
                 host=args.host,
                 port=args.port,

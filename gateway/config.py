@@ -3,7 +3,8 @@
 Each key is declared once, as the field it fills (`key(...)`, gateway/settings.py):
 TOML key, parser, default, environment variable, description, secret or not.
 `load_config(path, env)` reads the file named by GATEWAY_CONFIG (optional), applies the
-environment overrides, and checks everything at once: a `ConfigError` carries one line
+environment overrides (a secret's `<VARIABLE>_FILE` too: gateway/secret_files.py), and
+checks everything at once: a `ConfigError` carries one line
 per problem naming the key, the value (secrets masked) and what was expected.
 """
 
@@ -25,6 +26,7 @@ from gateway.resilience.breaker import CircuitSettings
 from gateway.resilience.policy import ROUTE_CLASSES, Timeouts
 from gateway.resilience.retry import RetrySettings
 from gateway.secret import Secret, mask
+from gateway.secret_files import FILE_SUFFIX, from_file
 from gateway.settings import TABLE_KEYS, Setting, build, key, settings_of
 from gateway.signing import DigestAlgorithm
 from gateway.store import urls as redis_urls
@@ -708,6 +710,14 @@ class Business:
 SETTINGS: tuple[Setting, ...] = settings_of(GatewayConfig)  # every key, in field order
 SETTINGS_BY_KEY: Mapping[str, Setting] = {s.key: s for s in SETTINGS}
 
+
+def file_variables() -> set[str]:
+    """Every `<VARIABLE>_FILE` a secret setting may be read from (gateway/secret_files.py);
+    a business's are `PUNCHH_CLIENT_SECRET__<NAME>_FILE` and
+    `PUNCHH_BUSINESS_KEY__<NAME>_FILE`."""
+    return {s.env + FILE_SUFFIX for s in SETTINGS if s.secret and s.env}
+
+
 # What a [[businesses]] table may set: its own Punchh business and POS, and overrides of
 # the session, cache and rate-limit settings; not what the process shares (the stores'
 # URLs, the session signing keys, the upstream concurrency cap).
@@ -778,7 +788,17 @@ def _read_settings(
         raw, from_env, where = setting.default, False, setting.key
         if setting.key in flat:
             raw = flat.pop(setting.key)
-        if setting.env and setting.env in env:
+        text = (
+            from_file(env, setting.env, problems, setting.key)
+            if setting.secret and setting.env
+            else None
+        )
+        if text is not None:
+            raw, from_env = text, True
+            where = f"{setting.key} ({setting.env}{FILE_SUFFIX})"
+            if setting.key == "session.previous_secrets":  # one a line, commas and all
+                raw, from_env = [line for line in text.splitlines() if line.strip()], False
+        elif setting.env and setting.env in env:
             raw, from_env, where = env[setting.env], True, f"{setting.key} ({setting.env})"
         try:
             values[setting.key] = setting.parse(raw, from_env)
@@ -884,11 +904,14 @@ def _read_business(
         assert isinstance(name, str)
         for secret_key, variable in BUSINESS_SECRET_ENV.items():
             variable += env_suffix(name)
-            if variable in env:
-                setting = SETTINGS_BY_KEY[secret_key]
-                _parse_into(
-                    own, setting, env[variable], True, f"{where}{secret_key} ({variable})", problems
-                )
+            setting = SETTINGS_BY_KEY[secret_key]
+            text = from_file(env, variable, problems, f"{where}{secret_key}")
+            if text is not None:
+                shown = f"{where}{secret_key} ({variable}{FILE_SUFFIX})"
+                _parse_into(own, setting, text, True, shown, problems)
+            elif variable in env:
+                shown = f"{where}{secret_key} ({variable})"
+                _parse_into(own, setting, env[variable], True, shown, problems)
     names = {*overrides, *own_overrides}
     merged = {n: {**overrides.get(n, {}), **own_overrides.get(n, {})} for n in names}
     return _Declared(

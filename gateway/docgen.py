@@ -39,6 +39,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gateway.config import SETTINGS
 from gateway.metrics import Metrics
 from gateway.secret import mask
+from gateway.secret_files import FILE_SUFFIX
 from gateway.settings import TABLE_KEYS, Setting
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,8 +302,12 @@ def render_configuration() -> str:
         "",
         "In the environment, lists are comma-separated, booleans are `1`/`true`/`yes`/`on` "
         "or `0`/`false`/`no`/`off` (empty: false), and seconds may have decimals. Secrets "
-        "(**secret** below) are better given by environment (or a secret store mounted as "
-        "environment) than in the file; they are never logged. A key without an environment "
+        "(**secret** below) are better given by environment than in the file, or as files: "
+        "each secret's variable has a `_FILE` variant holding the path of a file with the "
+        "value (as Kubernetes and Docker mount secrets; one trailing newline is stripped; "
+        "`GATEWAY_SESSION_PREVIOUS_SECRETS_FILE` holds one secret a line). Setting both is "
+        "a configuration error; an unreadable file is named with the reason, never its "
+        "content. Secrets are never logged. A key without an environment "
         "variable can only be set in the file. `config/gateway.example.toml` lists every key "
         "with a comment.",
         "",
@@ -312,6 +317,8 @@ def render_configuration() -> str:
     ]
     for s in SETTINGS:
         env = f"`{s.env}`" if s.env else ""
+        if s.secret and s.env:  # or the path of a file holding it (gateway/secret_files.py)
+            env += f", `{s.env}{FILE_SUFFIX}`"
         meaning = ("**secret**. " if s.secret else "") + s.doc
         rows.append([f"`{s.key}`", env, default_shown(s), accepts(s), meaning])
     missing = TABLE_KEYS ^ set(TABLE_DOCS)
@@ -322,7 +329,8 @@ def render_configuration() -> str:
         rows.append([f"`{key}`", "", default, accepted, meaning])
     for name, meaning in EXTRA_ENV.items():
         if name.endswith("__"):  # a business's secret: the business's name follows
-            rows.append(["", f"`{name}<NAME>`", "", "a string", meaning])
+            shown = f"`{name}<NAME>`, `{name}<NAME>{FILE_SUFFIX}`"
+            rows.append(["", shown, "", "a string", meaning])
         elif name != "GATEWAY_CONFIG":
             rows.append(["", f"`{name}`", "", "(set by the gateway)", meaning])
     lines += _table(["key", "environment", "default", "accepts", "meaning"], rows)
