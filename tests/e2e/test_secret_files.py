@@ -7,9 +7,6 @@ a sign-up through it proves the client secret read from the file signs the calls
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -18,7 +15,7 @@ import pytest
 from gateway.config import ConfigError, file_variables, load_config
 from sandbox.config import SandboxConfig
 from sandbox.server import start_sandbox
-from tests.support.process import gateway_process
+from tests.support.process import gateway_process, run_cli
 
 SESSION = "s" * 40
 BASE = {"PUNCHH_BASE_URL": "https://punchh.example", "PUNCHH_CLIENT_ID": "client-a"}
@@ -151,16 +148,9 @@ def test_a_short_secret_from_a_file_is_refused_masked(tmp_path: Path) -> None:
 
 
 def test_check_config_reports_the_file_problem_not_the_content(tmp_path: Path) -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
     missing = str(tmp_path / "nowhere")
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "check-config"],
-        env={**clean, **BASE, "PUNCHH_CLIENT_SECRET": "c", "GATEWAY_SESSION_SECRET_FILE": missing},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {**BASE, "PUNCHH_CLIENT_SECRET": "c", "GATEWAY_SESSION_SECRET_FILE": missing}
+    done = run_cli("check-config", env=env)
     assert done.returncode == 2
     assert (
         f"session.secret (GATEWAY_SESSION_SECRET_FILE) = {missing!r}: cannot read: "
@@ -206,16 +196,9 @@ async def test_a_gateway_process_with_every_secret_in_files(tmp_path: Path) -> N
 
 
 def test_the_standalone_sandbox_reads_the_secret_file_too(tmp_path: Path) -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
     missing = str(tmp_path / "nowhere")
-    done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "sandbox", "--port", "0"],
-        env={**clean, "PUNCHH_CLIENT_ID": "c", "PUNCHH_CLIENT_SECRET_FILE": missing},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = {"PUNCHH_CLIENT_ID": "c", "PUNCHH_CLIENT_SECRET_FILE": missing}
+    done = run_cli("sandbox", "--port", "0", env=env)
     assert done.returncode == 2
     assert (
         f"punchh.client_secret (PUNCHH_CLIENT_SECRET_FILE) = {missing!r}: cannot read: "

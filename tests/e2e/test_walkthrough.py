@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "walkthrough.sh"
 
 
-async def test_walkthrough_against_the_dev_setup() -> None:
+async def _run_against_the_dev_setup(script: Path) -> str:
+    """`script` run against a gateway process on `make run`'s configuration: its output."""
     env = {
         "GATEWAY_CONFIG": str(ROOT / "config" / "gateway.dev.toml"),
         "GATEWAY_SESSION_SECRET": "walkthrough-" + "w" * 32,
@@ -20,7 +21,7 @@ async def test_walkthrough_against_the_dev_setup() -> None:
     async with gateway_process(env) as gp:
         proc = await asyncio.create_subprocess_exec(
             "bash",
-            str(SCRIPT),
+            str(script),
             env={"GATEWAY_URL": gp.url, "PATH": "/usr/bin:/bin"},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -28,6 +29,11 @@ async def test_walkthrough_against_the_dev_setup() -> None:
         out, _ = await asyncio.wait_for(proc.communicate(), 60)
     text = out.decode()
     assert proc.returncode == 0, text
+    return text
+
+
+async def test_walkthrough_against_the_dev_setup() -> None:
+    text = await _run_against_the_dev_setup(SCRIPT)
     assert "points earned: 42\npoints balance: 42\nlogout: 204\nbalance after logout: 401" in text
 
 
@@ -43,22 +49,7 @@ TWO_BRANDS = ROOT / "scripts" / "two_brands.sh"
 async def test_two_brands_against_the_dev_setup() -> None:
     """The README's multi-business example, on `make run`'s configuration: two brands in
     one gateway, brand B on brand-b.localhost."""
-    env = {
-        "GATEWAY_CONFIG": str(ROOT / "config" / "gateway.dev.toml"),
-        "GATEWAY_SESSION_SECRET": "two-brands-" + "w" * 32,
-        "GATEWAY_SANDBOX_PORT": "0",
-    }
-    async with gateway_process(env) as gp:
-        proc = await asyncio.create_subprocess_exec(
-            "bash",
-            str(TWO_BRANDS),
-            env={"GATEWAY_URL": gp.url, "PATH": "/usr/bin:/bin"},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    text = out.decode()
-    assert proc.returncode == 0, text
+    text = await _run_against_the_dev_setup(TWO_BRANDS)
     assert (
         "brand A points: 0\nbrand B points: 18\nbrand A token at brand B: 401\n"
         "brand B points by header: 18"

@@ -17,9 +17,7 @@ they stay refused.
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from pathlib import Path
@@ -27,132 +25,34 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDictProxy
 
-from gateway.app import make_app
 from gateway.config import ConfigError, load_config
 from gateway.hosts import HostMap
 from middleware.select import Selector
-from sandbox.config import SandboxConfig
-from sandbox.server import SandboxServer, start_sandbox
-from tests.conftest import ADMIN, ADMIN_TOKEN, CLIENT_ID, CLIENT_SECRET, SESSION_SECRET, Client
-from tests.support.clock import ManualClock
+from sandbox.server import SandboxServer
+from tests.conftest import ADMIN, CLIENT_ID, CLIENT_SECRET, Client
+from tests.support.brands import (
+    B_DEVICE,
+    B_HOST,
+    BRAND_A_POS,
+    Serve,
+    brand_b,
+    brands_env,
+    order,
+    redis_env,
+)
 from tests.support.process import gateway_process
 from tests.support.raw_connection import Answer as RawAnswer
 from tests.support.raw_connection import RawConnection
-from tests.support.redis_ha_fixtures import REDIS_URL
 from tests.workflows.support import (
-    ACCESS_TTL,
-    BUSINESS_KEY,
     DEVICE_KEY,
-    LOCATION_KEY,
     NAMES,
     PASSWORD,
-    STORE_NUMBER,
-    menu_items,
 )
 
-B_CLIENT = "client-brand-b"
-B_SECRET = "brand-b-secret-value-0123456789"
-B_BUSINESS_KEY = "BIZ-KEY-B"
-B_LOCATION = "LOC-201"
-B_DEVICE = "store-201-kiosk-device-key"
-B_HOST = "brand-b.test"
 A_ORIGIN = "https://order.brand-a.example"
 B_ORIGIN = "https://order.brand-b.example"
-
-BRAND_A_POS = f"""
-[pos]
-enabled = true
-
-[[pos.devices]]
-name = "store-101"
-key = "{DEVICE_KEY}"
-location_key = "{LOCATION_KEY}"
-"""
-
-
-def brand_b(*, device_key: str = B_DEVICE, extra: str = "") -> str:
-    return f"""
-[[businesses]]
-name = "brand-b"
-hosts = ["{B_HOST}", "*.brand-b.test"]
-punchh.client_id = "{B_CLIENT}"
-pos.enabled = true
-{extra}
-
-[[businesses.pos.devices]]
-name = "store-201"
-key = "{device_key}"
-location_key = "{B_LOCATION}"
-"""
-
-
-def _env(upstream: str, **more: str) -> dict[str, str]:
-    return {
-        "PUNCHH_BASE_URL": upstream,
-        "PUNCHH_CLIENT_ID": CLIENT_ID,
-        "PUNCHH_CLIENT_SECRET": CLIENT_SECRET,
-        "PUNCHH_BUSINESS_KEY": BUSINESS_KEY,
-        "GATEWAY_SESSION_SECRET": SESSION_SECRET,
-        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PUNCHH_CLIENT_SECRET__BRAND_B": B_SECRET,
-        "PUNCHH_BUSINESS_KEY__BRAND_B": B_BUSINESS_KEY,
-        **more,
-    }
-
-
-def _redis_env() -> dict[str, str]:
-    return {
-        "GATEWAY_STORE_URL": REDIS_URL,
-        "GATEWAY_STORE_PREFIX": f"lg-iso-{uuid.uuid4().hex[:8]}:",
-        "GATEWAY_STORE_KEY": secrets.token_urlsafe(32),
-    }
-
-
-@pytest.fixture
-async def two_brands(clock: ManualClock) -> AsyncIterator[SandboxServer]:
-    """One sandbox, two Punchh businesses (B earns 2 points a dollar)."""
-    brand_a = SandboxConfig(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        business_key=BUSINESS_KEY,
-        location_keys={LOCATION_KEY: STORE_NUMBER},
-        access_token_ttl=ACCESS_TTL,
-    )
-    brand_b_cfg = SandboxConfig(
-        client_id=B_CLIENT,
-        client_secret=B_SECRET,
-        business_key=B_BUSINESS_KEY,
-        location_keys={B_LOCATION: "201"},
-        access_token_ttl=ACCESS_TTL,
-        points_per_dollar=2,
-    )
-    server = await start_sandbox([brand_a, brand_b_cfg], clock=clock)
-    yield server
-    await server.close()
-
-
-Serve = Callable[[str, dict[str, str]], Awaitable[Client]]
-
-
-@pytest.fixture
-async def serve(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Serve]:
-    clients: list[Client] = []
-
-    async def start(toml: str, env: dict[str, str]) -> Client:
-        path = tmp_path / f"gateway-{len(clients)}.toml"
-        path.write_text(toml)
-        app = make_app(load_config(str(path), env), clock=clock)
-        client: Client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for c in clients:
-        await c.close()
 
 
 @dataclass
@@ -207,19 +107,6 @@ async def sign_up(gw: Client, email: str, *, host: str | None = None) -> str:
     return str(done.body["access_token"])
 
 
-def order(uid: str, amount: float) -> dict[str, Any]:
-    return {
-        "external_uid": uid,
-        "receipt_amount": amount,
-        "subtotal_amount": amount,
-        "receipt_datetime": "2027-01-15T12:00:00Z",
-        "payable": str(amount),
-        "transaction_no": uid,
-        "channel": "online_order",
-        "menu_items": menu_items(amount),
-    }
-
-
 async def balance(gw: Client, token: str, host: str | None = None) -> int:
     got = await call(gw, "GET", "/api/auth/checkins/balance", host=host, token=token)
     assert got.status == 200, got
@@ -260,7 +147,7 @@ async def test_brand_a_origin_cannot_read_brand_b_guests_through_cors(
     Expected: brand B's answers and preflights treat brand A's origin like any other
     foreign origin (no CORS headers; preflight 403 origin_forbidden).
     """
-    env = _env(two_brands.url, GATEWAY_COOKIE_MODE="1", GATEWAY_ALLOWED_ORIGINS=A_ORIGIN)
+    env = brands_env(two_brands.url, GATEWAY_COOKIE_MODE="1", GATEWAY_ALLOWED_ORIGINS=A_ORIGIN)
     env["GATEWAY_COOKIE_SECURE"] = "0"
     gw = await serve(BRAND_A_POS + COOKIE_BRANDS, env)
     user = {"email": "cors@example.com", "password": PASSWORD, **NAMES}
@@ -310,7 +197,7 @@ async def test_one_device_key_in_two_brands_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text(BRAND_A_POS + brand_b(device_key=DEVICE_KEY))
     with pytest.raises(ConfigError) as refused:
-        load_config(str(path), _env("https://punchh.example"))
+        load_config(str(path), brands_env("https://punchh.example"))
     text = str(refused.value)
     assert "pos.devices" in text
     assert DEVICE_KEY not in text
@@ -328,7 +215,7 @@ async def test_options_star_and_connect_answer_the_gateways_json(
     """
     path = tmp_path / "gateway.toml"
     path.write_text(BRAND_A_POS + brand_b())
-    env = _env(two_brands.url, GATEWAY_CONFIG=str(path))
+    env = brands_env(two_brands.url, GATEWAY_CONFIG=str(path))
     async with gateway_process(env) as gw:
         for line in (b"OPTIONS * HTTP/1.1", b"CONNECT brand-b.test:443 HTTP/1.1"):
             conn = await RawConnection.open(gw.url)
@@ -348,8 +235,8 @@ async def test_options_star_and_connect_answer_the_gateways_json(
 
 @pytest.fixture(params=["memory", "redis"])
 async def gw(request: pytest.FixtureRequest, two_brands: SandboxServer, serve: Serve) -> Client:
-    more = _redis_env() if request.param == "redis" else {}
-    return await serve(BRAND_A_POS + brand_b(), _env(two_brands.url, **more))
+    more = redis_env() if request.param == "redis" else {}
+    return await serve(BRAND_A_POS + brand_b(), brands_env(two_brands.url, **more))
 
 
 # Spellings of brand B's host: all select B, so a token of A under any of them is B's 401.
@@ -422,7 +309,7 @@ async def test_refused_brand_a_token_on_brand_b_routes_never_reaches_punchh(
 async def test_refused_brand_a_cookie_at_brand_b(two_brands: SandboxServer, serve: Serve) -> None:
     """Cookie mode: A's session cookie sent to B's host (by a frontend that copies it, or
     a shared cookie jar) is 401 invalid_session, also with the header naming B."""
-    env = _env(two_brands.url, GATEWAY_COOKIE_MODE="1", GATEWAY_ALLOWED_ORIGINS=A_ORIGIN)
+    env = brands_env(two_brands.url, GATEWAY_COOKIE_MODE="1", GATEWAY_ALLOWED_ORIGINS=A_ORIGIN)
     env["GATEWAY_COOKIE_SECURE"] = "0"
     gw = await serve(BRAND_A_POS + COOKIE_BRANDS, env)
     user = {"email": "cookie-a@example.com", "password": PASSWORD, **NAMES}
@@ -481,7 +368,7 @@ hosts = ["brand-a.test"]
 punchh.client_id = "{CLIENT_ID}"
 punchh.client_secret = "{CLIENT_SECRET}"
 """ + brand_b().split("[[businesses.pos")[0].replace("pos.enabled = true", "")
-    env = _env(two_brands.url)
+    env = brands_env(two_brands.url)
     del env["PUNCHH_CLIENT_ID"], env["PUNCHH_CLIENT_SECRET"], env["PUNCHH_BUSINESS_KEY"]
     gw = await serve(toml, env)
     for headers in ({"X-Forwarded-Host": B_HOST}, {"Forwarded": f"host={B_HOST}"}):
@@ -507,7 +394,7 @@ punchh.client_secret = "{CLIENT_SECRET}"
 """
         + brand_b().split("[[businesses.pos")[0].replace("pos.enabled = true", "")
     )
-    env = _env(two_brands.url, GATEWAY_CONFIG=str(path))
+    env = brands_env(two_brands.url, GATEWAY_CONFIG=str(path))
     del env["PUNCHH_CLIENT_ID"], env["PUNCHH_CLIENT_SECRET"], env["PUNCHH_BUSINESS_KEY"]
     target = b"GET /api/auth/checkins/balance "
     cases = {
@@ -552,7 +439,7 @@ async def test_refused_cached_answers_and_single_flight_stay_per_brand_on_redis(
     """The same e-mail at both brands (the sandbox may give both guests one id), different
     balances, 20 concurrent cached reads at each brand on one Redis: every answer is its
     own brand's, also after a write at one brand made the entries stale."""
-    gw = await serve(BRAND_A_POS + brand_b(), _env(two_brands.url, **_redis_env()))
+    gw = await serve(BRAND_A_POS + brand_b(), brands_env(two_brands.url, **redis_env()))
     token_a = await sign_up(gw, "flight@example.com")
     token_b = await sign_up(gw, "flight@example.com", host=B_HOST)
     ok = await call(

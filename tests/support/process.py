@@ -86,3 +86,17 @@ async def _wait_ready(gp: GatewayProcess, limit: float) -> None:
                 pass
             await asyncio.sleep(0.05)
     raise RuntimeError(f"gateway not ready in {limit}s:\n{gp.logs()}")
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`loyalty-gateway <args>` in a process of its own, with `env` over a clean
+    environment (no PUNCHH_* or GATEWAY_* of the test run's)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )

@@ -3,9 +3,6 @@ configuration of `[[businesses]]`, and the session token's business claim."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +15,7 @@ from gateway.hosts import HostMap, host_name, overlaps, parse_host_pattern
 from gateway.keys import BUSINESSES
 from gateway.tokens import TokenClaims, decode_session_token, encode_session_token, key_id
 from middleware.select import Selector
+from tests.support.process import run_cli
 
 SECRET = "s" * 40
 BASE = {"GATEWAY_SESSION_SECRET": SECRET, "PUNCHH_BASE_URL": "https://punchh.example"}
@@ -422,23 +420,11 @@ def test_business_claim_round_trips_and_is_absent_for_default() -> None:
 # -- check-config -------------------------------------------------------------------------
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_check_config_prints_a_line_per_business(tmp_path: Path) -> None:
     path = tmp_path / "gateway.toml"
     path.write_text(BRANDS)
     env = {**BASE, "GATEWAY_CONFIG": str(path), "PUNCHH_CLIENT_SECRET__BRAND_B": "secret-b"}
-    ok = _cli("check-config", env=env)
+    ok = run_cli("check-config", env=env)
     assert ok.returncode == 0, ok.stderr
     assert "  business default: any other host -> https://punchh.example; pos on, 1 device(s)" in (
         ok.stdout
@@ -448,7 +434,7 @@ def test_check_config_prints_a_line_per_business(tmp_path: Path) -> None:
         "pos off"
     ) in ok.stdout
     assert "secret-b" not in ok.stdout + ok.stderr
-    bad = _cli("check-config", env={**env, "PUNCHH_CLIENT_SECRET__BRAND_B": ""})
+    bad = run_cli("check-config", env={**env, "PUNCHH_CLIENT_SECRET__BRAND_B": ""})
     assert bad.returncode == 2
     assert (
         "businesses.brand-b.punchh.client_secret (PUNCHH_CLIENT_SECRET__BRAND_B) = <empty>"
@@ -457,7 +443,7 @@ def test_check_config_prints_a_line_per_business(tmp_path: Path) -> None:
 
 
 def test_single_business_check_config_is_unchanged() -> None:
-    ok = _cli(
+    ok = run_cli(
         "check-config",
         env={**BASE, "PUNCHH_CLIENT_ID": "a", "PUNCHH_CLIENT_SECRET": "secret-a"},
     )

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
 from gateway.config import SETTINGS, ConfigError, load_config
+from tests.support.process import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_ENV = {
@@ -118,23 +116,11 @@ def test_shipped_configs_load() -> None:
     load_config(str(ROOT / "config" / "gateway.example.toml"), {**GOOD_ENV, **env})
 
 
-def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PUNCHH_", "GATEWAY_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", *args],
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def test_check_config_cli() -> None:
-    ok = _cli("check-config", env=GOOD_ENV)
+def test_check_configrun_cli() -> None:
+    ok = run_cli("check-config", env=GOOD_ENV)
     assert ok.returncode == 0, ok.stderr
     assert "configuration ok" in ok.stdout
-    bad = _cli(
+    bad = run_cli(
         "check-config",
         env={
             **GOOD_ENV,
@@ -150,7 +136,7 @@ def test_check_config_cli() -> None:
 
 
 def test_serve_refuses_bad_config_with_the_same_lines() -> None:
-    bad = _cli("serve", env={"GATEWAY_PORT": "x"})
+    bad = run_cli("serve", env={"GATEWAY_PORT": "x"})
     assert bad.returncode == 2
     assert "server.port (GATEWAY_PORT) = 'x'" in bad.stderr
 

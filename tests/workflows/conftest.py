@@ -5,6 +5,7 @@
             `gw`, which fronts the recorder)
 `fe`        a frontend on `gw` that fails on any sandbox token in an answer
 `admin`     the sandbox's `/__sandbox/` routes, called on the sandbox itself
+`two_brands`, `serve`: two businesses in one gateway (tests/support/brands.py)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sandbox.context import STATE_KEY
 from sandbox.server import SandboxServer, start_sandbox
 from sandbox.state import SandboxState
 from tests.conftest import CLIENT_ID, CLIENT_SECRET, Client, GatewayFactory
+from tests.support.brands import serve, two_brands
 from tests.support.clock import ManualClock
 from tests.workflows.support import (
     ACCESS_TTL,
@@ -31,6 +33,8 @@ from tests.workflows.support import (
     SandboxAdmin,
     sandbox_tokens,
 )
+
+__all__ = ["serve", "two_brands"]
 
 
 @pytest.fixture

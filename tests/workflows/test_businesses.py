@@ -13,39 +13,40 @@ answer, budget or idempotency key reaches the other.
 from __future__ import annotations
 
 import logging
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 
-from gateway.app import make_app
-from gateway.config import load_config
-from sandbox.config import SandboxConfig
 from sandbox.context import BUSINESSES_KEY
-from sandbox.server import SandboxServer, start_sandbox
+from sandbox.server import SandboxServer
 from tests.conftest import (
     ADMIN,
-    ADMIN_TOKEN,
     CLIENT_ID,
     CLIENT_SECRET,
-    SESSION_SECRET,
     Client,
 )
-from tests.support.clock import ManualClock
+from tests.support.brands import (
+    B_CLIENT,
+    B_DEVICE,
+    B_HOST,
+    B_SECRET,
+    BRAND_A_POS,
+    Serve,
+    brand_b,
+    brands_env,
+    brands_only_env,
+    order,
+    redis_env,
+)
 from tests.support.recorder import Recorder
 from tests.support.redis_ha_fixtures import REDIS_URL
 from tests.workflows.support import (
-    ACCESS_TTL,
-    BUSINESS_KEY,
     DEVICE_KEY,
-    LOCATION_KEY,
-    STORE_NUMBER,
     Answer,
     Frontend,
     SandboxAdmin,
@@ -54,35 +55,7 @@ from tests.workflows.support import (
 
 pytestmark = pytest.mark.asyncio
 
-B_CLIENT = "client-brand-b"
-B_SECRET = "brand-b-secret-value-0123456789"
-B_BUSINESS_KEY = "BIZ-KEY-B"
-B_LOCATION = "LOC-201"
-B_DEVICE = "store-201-kiosk-device-key"
-B_HOST = "brand-b.test"
 EMAIL = "both@example.com"
-
-BRAND_B = f"""
-[[businesses]]
-name = "brand-b"
-hosts = ["{B_HOST}", "*.brand-b.test"]
-punchh.client_id = "{B_CLIENT}"
-pos.enabled = true
-
-[[businesses.pos.devices]]
-name = "store-201"
-key = "{B_DEVICE}"
-location_key = "{B_LOCATION}"
-"""
-BRAND_A_POS = f"""
-[pos]
-enabled = true
-
-[[pos.devices]]
-name = "store-101"
-key = "{DEVICE_KEY}"
-location_key = "{LOCATION_KEY}"
-"""
 
 
 @dataclass
@@ -112,77 +85,19 @@ class Brand(Frontend):
 
 
 @pytest.fixture
-async def sandbox(clock: ManualClock) -> AsyncIterator[SandboxServer]:
-    brand_a = SandboxConfig(
-        client_id=CLIENT_ID,
-        client_secret=CLIENT_SECRET,
-        business_key=BUSINESS_KEY,
-        location_keys={LOCATION_KEY: STORE_NUMBER},
-        access_token_ttl=ACCESS_TTL,
-    )
-    brand_b = SandboxConfig(
-        client_id=B_CLIENT,
-        client_secret=B_SECRET,
-        business_key=B_BUSINESS_KEY,
-        location_keys={B_LOCATION: "201"},
-        access_token_ttl=ACCESS_TTL,
-        points_per_dollar=2,
-    )
-    server = await start_sandbox([brand_a, brand_b], clock=clock)
-    yield server
-    await server.close()
+def sandbox(two_brands: SandboxServer) -> SandboxServer:
+    """One sandbox, both brands' Punchh businesses (tests/support/brands.py)."""
+    return two_brands
 
 
 @pytest.fixture(params=["memory", "redis"])
 def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "memory":
-        return {}
-    return {
-        "GATEWAY_STORE_URL": REDIS_URL,
-        "GATEWAY_STORE_PREFIX": f"lg-test-{uuid.uuid4().hex[:8]}:",
-        "GATEWAY_STORE_KEY": secrets.token_urlsafe(32),
-    }
-
-
-def _env(upstream: str, **more: str) -> dict[str, str]:
-    return {
-        "PUNCHH_BASE_URL": upstream,
-        "GATEWAY_SESSION_SECRET": SESSION_SECRET,
-        "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
-        "PUNCHH_CLIENT_SECRET__BRAND_B": B_SECRET,
-        "PUNCHH_BUSINESS_KEY__BRAND_B": B_BUSINESS_KEY,
-        **more,
-    }
+    return {} if request.param == "memory" else redis_env()
 
 
 @pytest.fixture
-async def serve(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Any]:
-    clients: list[Client] = []
-
-    async def start(toml: str, env: dict[str, str]) -> Client:
-        path = tmp_path / f"gateway-{len(clients)}.toml"
-        path.write_text(toml)
-        app = make_app(load_config(str(path), env), clock=clock)
-        client: Client = TestClient(TestServer(app, host="127.0.0.1"))
-        await client.start_server()
-        clients.append(client)
-        return client
-
-    yield start
-    for c in clients:
-        await c.close()
-
-
-@pytest.fixture
-async def gw(sandbox: SandboxServer, serve: Any, store_env: dict[str, str]) -> Client:
-    env = _env(
-        sandbox.url,
-        PUNCHH_CLIENT_ID=CLIENT_ID,
-        PUNCHH_CLIENT_SECRET=CLIENT_SECRET,
-        PUNCHH_BUSINESS_KEY=BUSINESS_KEY,
-        **store_env,
-    )
-    client: Client = await serve(BRAND_A_POS + BRAND_B, env)
+async def gw(sandbox: SandboxServer, serve: Serve, store_env: dict[str, str]) -> Client:
+    client: Client = await serve(BRAND_A_POS + brand_b(), brands_env(sandbox.url, **store_env))
     return client
 
 
@@ -314,14 +229,14 @@ async def test_idempotency_keys_are_per_brand(brands: tuple[Brand, Brand]) -> No
     done_a = await a.call(
         "POST",
         "/api/auth/checkins/online_order",
-        json=_order("idem-2", 10.0),
+        json=order("idem-2", 10.0),
         token=token_a,
         headers=key,
     )
     done_b = await b.call(
         "POST",
         "/api/auth/checkins/online_order",
-        json=_order("idem-2", 10.0),
+        json=order("idem-2", 10.0),
         token=token_b,
         headers=key,
     )
@@ -333,7 +248,7 @@ async def test_idempotency_keys_are_per_brand(brands: tuple[Brand, Brand]) -> No
     again = await b.call(
         "POST",
         "/api/auth/checkins/online_order",
-        json=_order("idem-2", 10.0),
+        json=order("idem-2", 10.0),
         token=token_b,
         headers=key,
     )
@@ -376,34 +291,19 @@ async def test_metrics_and_access_log_name_the_business(
     assert 'loyalty_gateway_rate_limited_total{business="brand-b",policy="sign_in_ip"} 0.0' in text
 
 
-def _order(uid: str, amount: float) -> dict[str, Any]:
-    from tests.workflows.support import menu_items
-
-    return {
-        "external_uid": uid,
-        "receipt_amount": amount,
-        "subtotal_amount": amount,
-        "receipt_datetime": "2027-01-15T12:00:00Z",
-        "payable": str(amount),
-        "transaction_no": uid,
-        "channel": "online_order",
-        "menu_items": menu_items(amount),
-    }
-
-
 BRANDS_ONLY = f"""
 [[businesses]]
 name = "brand-a"
 hosts = ["brand-a.test"]
 punchh.client_id = "{CLIENT_ID}"
 punchh.client_secret = "{CLIENT_SECRET}"
-""" + BRAND_B.replace("pos.enabled = true", "pos.enabled = false").split("[[businesses.pos")[0]
+""" + brand_b(pos=False)
 
 
 async def test_no_business_for_the_host_is_404_and_punchh_is_never_called(
-    sandbox: SandboxServer, serve: Any, admin: SandboxAdmin
+    sandbox: SandboxServer, serve: Serve, admin: SandboxAdmin
 ) -> None:
-    gw = await serve(BRANDS_ONLY, _env(sandbox.url))
+    gw = await serve(BRANDS_ONLY, brands_only_env(sandbox.url))
     issued = lambda: _issued(sandbox)  # noqa: E731
     before = await admin.calls()
     for host in ("127.0.0.1", "brand-c.test", "brand-b.test.evil.example", "xbrand-b.test"):
@@ -441,7 +341,7 @@ async def test_no_business_for_the_host_is_404_and_punchh_is_never_called(
 
 
 async def test_each_brand_signs_with_its_own_secret_to_its_own_server(
-    serve: Any,
+    serve: Serve,
 ) -> None:
     servers: list[TestServer] = []
     recorders = [Recorder(CLIENT_SECRET), Recorder(B_SECRET)]
@@ -451,16 +351,8 @@ async def test_each_brand_signs_with_its_own_secret_to_its_own_server(
         servers.append(server)
         rec.url = str(server.make_url("")).rstrip("/")
     try:
-        toml = BRAND_B.replace(
-            'punchh.client_id = "', f'punchh.base_url = "{recorders[1].url}"\npunchh.client_id = "'
-        )
-        env = _env(
-            recorders[0].url,
-            PUNCHH_CLIENT_ID=CLIENT_ID,
-            PUNCHH_CLIENT_SECRET=CLIENT_SECRET,
-            PUNCHH_BUSINESS_KEY=BUSINESS_KEY,
-        )
-        gw = await serve(toml.split("[[businesses.pos")[0].replace("pos.enabled = true", ""), env)
+        toml = brand_b(pos=False, extra=f'punchh.base_url = "{recorders[1].url}"')
+        gw = await serve(toml, brands_env(recorders[0].url))
         for host in ("127.0.0.1", B_HOST):
             async with gw.post(
                 "/api/auth/users/forgot_password",
@@ -477,21 +369,13 @@ async def test_each_brand_signs_with_its_own_secret_to_its_own_server(
 
 
 async def test_on_redis_each_brand_keeps_its_keys_under_its_own_prefix(
-    sandbox: SandboxServer, serve: Any
+    sandbox: SandboxServer, serve: Serve
 ) -> None:
     import redis.asyncio as aioredis
 
-    prefix = f"lg-test-{uuid.uuid4().hex[:8]}:"
-    env = _env(
-        sandbox.url,
-        PUNCHH_CLIENT_ID=CLIENT_ID,
-        PUNCHH_CLIENT_SECRET=CLIENT_SECRET,
-        PUNCHH_BUSINESS_KEY=BUSINESS_KEY,
-        GATEWAY_STORE_URL=REDIS_URL,
-        GATEWAY_STORE_PREFIX=prefix,
-        GATEWAY_STORE_KEY=secrets.token_urlsafe(32),
-    )
-    gw = await serve(BRAND_A_POS + BRAND_B, env)
+    stores = redis_env()
+    prefix = stores["GATEWAY_STORE_PREFIX"]
+    gw = await serve(BRAND_A_POS + brand_b(), brands_env(sandbox.url, **stores))
     a = Brand(gw, lambda: _issued(sandbox))
     b = Brand(gw, lambda: _issued(sandbox), host=B_HOST, device_key=B_DEVICE)
     token_a, _ = await a.sign_up(EMAIL)
@@ -500,7 +384,7 @@ async def test_on_redis_each_brand_keeps_its_keys_under_its_own_prefix(
         done = await brand.call(
             "POST",
             "/api/auth/checkins/online_order",
-            json=_order("k-1", 5.0),
+            json=order("k-1", 5.0),
             token=token,
             headers={"Idempotency-Key": "same-key"},
         )
