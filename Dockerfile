@@ -4,9 +4,12 @@
 # packages, not even pip in the venv). Runs as an unprivileged user (uid 10001).
 #
 #   docker build -t loyalty-gateway .
-#   docker run --rm -p 8080:8080 -e GATEWAY_SESSION_SECRET=... -e PUNCHH_CLIENT_ID=... \
-#     -e PUNCHH_CLIENT_SECRET=... -v "$PWD/gateway.toml:/etc/loyalty-gateway/gateway.toml:ro" \
-#     loyalty-gateway
+#   docker run --rm -p 8080:8080 -e PUNCHH_CLIENT_ID=... \
+#     -v "$PWD/secrets:/run/secrets:ro" -e GATEWAY_SESSION_SECRET_FILE=/run/secrets/session-secret \
+#     -e PUNCHH_CLIENT_SECRET_FILE=/run/secrets/punchh-client-secret \
+#     -v "$PWD/gateway.toml:/etc/loyalty-gateway/gateway.toml:ro" loyalty-gateway
+#
+# (every secret's variable has a _FILE variant holding a path; the plain variables work too)
 #
 # Configuration: environment variables, over the TOML file at GATEWAY_CONFIG
 # (/etc/loyalty-gateway/gateway.toml: config/gateway.example.toml unless you mount your

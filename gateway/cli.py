@@ -10,14 +10,15 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 
-from gateway.config import DEFAULT_BUSINESS, ConfigError, GatewayConfig, load_config
+from gateway.config import DEFAULT_BUSINESS, Business, ConfigError, GatewayConfig, load_config
 from gateway.logs import configure_logging
 from gateway.sandbox_link import sandbox_config_for
-from gateway.secret_files import from_file
+from gateway.secret_files import FILE_SUFFIX, from_file
 from gateway.store import urls as redis_urls
 from gateway.workers import serve_one, serve_workers
 
@@ -145,12 +146,29 @@ def _sandbox(args: argparse.Namespace, env: dict[str, str]) -> int:
     if env.get("GATEWAY_CONFIG"):
         # The businesses as the gateway in front of this sandbox sees them (so not with an
         # embedded sandbox, which would make their credentials up).
+        # What the sandbox does not need is filled in: the session secret, and the base
+        # URL (this sandbox's own: the gateway in front of it points there).
+        own_env = {**env, "GATEWAY_SANDBOX": "false"}
+        own_env.setdefault("PUNCHH_BASE_URL", f"http://{args.host}:{args.port or 8090}")
+        session = "GATEWAY_SESSION_SECRET"
+        if not {session, session + FILE_SUFFIX} & set(env):
+            own_env[session] = secrets.token_urlsafe(32)
         try:
-            cfg = _load({**env, "GATEWAY_SANDBOX": "false"})
+            cfg = _load(own_env)
         except ConfigError as exc:
-            return _report(exc)
+            if not configs:
+                return _report(exc)
+            # The image's GATEWAY_CONFIG (its example file) is no gateway to emulate: the
+            # business of the variables is, as before.
+            logging.getLogger("gateway").warning(
+                "GATEWAY_CONFIG not emulated: it is not a gateway configuration that loads",
+                extra={"problems": len(exc.problems)},
+            )
+            businesses: tuple[Business, ...] = ()
+        else:
+            businesses = cfg.businesses
         known = {c.client_id for c in configs}
-        for b in cfg.businesses:
+        for b in businesses:
             own = sandbox_config_for(b.config)
             if own.client_id not in known:
                 known.add(own.client_id)

@@ -1,9 +1,16 @@
 """deploy/: the Kubernetes and compose examples parse and reference only real things.
 
 - Variables: every one set for the gateway (or named anywhere under deploy/) is a
-  setting's environment variable (gateway/settings.py) or one the docs describe
-  (gateway/docgen.py EXTRA_ENV); the configuration they make (the image's ENV, then the
-  file's, then the mounted TOML) loads with `load_config`, as `check-config` would.
+  setting's environment variable (gateway/settings.py), a secret's `_FILE` variant
+  (gateway.config.file_variables) or one the docs describe (gateway/docgen.py EXTRA_ENV);
+  the configuration they make (the image's ENV, then the file's, then the mounted TOML)
+  loads with `load_config`, as `check-config` would, reading dummy secret files through
+  the `_FILE` variables.
+- Secrets (issue 19): every secret setting is given as its `_FILE` only, a path in the
+  Secret volume mounted read-only in the gateway container (a key the command at the top
+  of the manifest creates; readable by the image's group, fsGroup, and nobody else) or a
+  compose secret the service lists (declared with a file under the git-ignored
+  deploy/compose/secrets/). In compose a Redis URL without a password may stay a literal.
 - Ports: probes, container ports, published ports, scrape targets and Prometheus
   annotations are the configured ports (server.port, admin.port).
 - Shutdown: the termination periods cover server.shutdown_grace + server.drain_timeout
@@ -32,8 +39,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from gateway.config import SETTINGS, GatewayConfig, load_config
+from gateway.config import SETTINGS, GatewayConfig, file_variables, load_config
 from gateway.docgen import EXTRA_ENV, exposed_names
+from gateway.secret_files import FILE_SUFFIX
 from gateway.settings import Setting
 from tests.packaging.dockerfile import ROOT, stages
 
@@ -42,6 +50,8 @@ K8S = DEPLOY / "kubernetes" / "loyalty-gateway.yaml"
 COMPOSE_DIR = DEPLOY / "compose"
 COMPOSE = COMPOSE_DIR / "compose.yaml"
 ENV_EXAMPLE = COMPOSE_DIR / ".env.example"
+COMPOSE_GITIGNORE = COMPOSE_DIR / ".gitignore"
+K8S_SECRET = "loyalty-gateway"
 GRAFANA = ROOT / "grafana"
 ENSURE_APT = ROOT / "scripts" / "ensure-apt.sh"
 
@@ -50,7 +60,12 @@ SHUTDOWN_MARGIN = 5.0
 GATEWAY_ENV = re.compile(r"\b(?:GATEWAY|PUNCHH)_[A-Z0-9_]+\b")
 METRIC = re.compile(r"\bloyalty_gateway_[a-z0-9_]+\b")
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
-KNOWN_ENV = {s.env for s in SETTINGS if s.env} | set(EXTRA_ENV)
+SECRET_KEY_CREATED = re.compile(r"--from-literal=([^=\s]+)=")
+# Secret settings (a Redis URL too: it may carry a password) and their `_FILE` variants.
+SECRET_ENV = {s.env for s in SETTINGS if s.secret and s.env}
+URL_ENV = {s.env for s in SETTINGS if s.secret and s.env and s.key.endswith(".url")}
+FILE_ENV = file_variables()
+KNOWN_ENV = {s.env for s in SETTINGS if s.env} | set(EXTRA_ENV) | FILE_ENV
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -70,8 +85,38 @@ def _image_env() -> dict[str, str]:
 
 def _dummy(name: str) -> str:
     """A valid value for a variable whose real value is a secret kept elsewhere."""
-    urls = {"GATEWAY_STORE_URL", "GATEWAY_CACHE_URL", "GATEWAY_RATE_LIMIT_URL"}
-    return "redis://redis.invalid:6379/0" if name in urls else "d" * 48
+    return "redis://redis.invalid:6379/0" if name in URL_ENV else "d" * 48
+
+
+def _with_secret_files(
+    env: Mapping[str, str], mounted: Mapping[str, str], tmp_path: Path
+) -> dict[str, str]:
+    """`env` with each `<VARIABLE>_FILE` path, which must be one of `mounted` (the paths of
+    the mounted secrets in the container), replaced by a dummy file at that path under
+    tmp_path (one trailing newline, as `openssl rand` writes): load_config then reads the
+    secret through the `_FILE` variable, as the gateway does."""
+    out = dict(env)
+    for name, path in env.items():
+        if name not in FILE_ENV:
+            continue
+        assert path in mounted, f"{name} = {path!r}: no secret is mounted there {sorted(mounted)}"
+        local = tmp_path / "container" / path.lstrip("/")
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_text(_dummy(name.removesuffix(FILE_SUFFIX)) + "\n")
+        out[name] = str(local)
+    return out
+
+
+def _ignored_dirs() -> list[Path]:
+    """The folders deploy/compose/.gitignore keeps out of git (`name/` lines)."""
+    lines = [line.strip() for line in COMPOSE_GITIGNORE.read_text().splitlines()]
+    found = [
+        (COMPOSE_DIR / line.strip("/")).resolve()
+        for line in lines
+        if line.endswith("/") and not line.startswith(("#", "!"))
+    ]
+    assert found, f"{COMPOSE_GITIGNORE.relative_to(ROOT)} ignores no folder"
+    return found
 
 
 def _load(toml_text: str, env: Mapping[str, str], tmp_path: Path) -> GatewayConfig:
@@ -108,7 +153,13 @@ def _duration(text: str) -> float:
 
 
 def _deploy_files() -> list[Path]:
-    files = [p for p in DEPLOY.rglob("*") if p.is_file()]
+    """Every file under deploy/ but the git-ignored secret files someone made locally."""
+    ignored = _ignored_dirs()
+    files = [
+        p
+        for p in DEPLOY.rglob("*")
+        if p.is_file() and not any(p.resolve().is_relative_to(d) for d in ignored)
+    ]
     assert files
     return sorted(files)
 
@@ -142,7 +193,7 @@ def _gateway_toml(k8s: dict[str, dict[str, Any]]) -> str:
     """The TOML file the gateway container reads: the ConfigMap item mounted at the
     image's GATEWAY_CONFIG."""
     gateway = _container(k8s, "loyalty-gateway")
-    config_path = _pod_env(k8s).get("GATEWAY_CONFIG") or _image_env()["GATEWAY_CONFIG"]
+    config_path = _pod_values(k8s).get("GATEWAY_CONFIG") or _image_env()["GATEWAY_CONFIG"]
     volumes = {v["name"]: v for v in _pod(k8s)["volumes"]}
     for mount in gateway["volumeMounts"]:
         volume = volumes[mount["name"]]
@@ -156,16 +207,50 @@ def _gateway_toml(k8s: dict[str, dict[str, Any]]) -> str:
     raise AssertionError(f"no ConfigMap item is mounted at GATEWAY_CONFIG ({config_path})")
 
 
-def _pod_env(k8s: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """The gateway container's environment over the image's, secrets as valid dummies."""
+def _pod_values(k8s: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The gateway container's environment over the image's, as written (paths of the
+    secret files as mounted in the container)."""
     env = _image_env()
     for entry in _container(k8s, "loyalty-gateway").get("env", []):
-        if "value" in entry:
-            env[entry["name"]] = str(entry["value"])
-        else:
-            assert "secretKeyRef" in entry["valueFrom"], entry
-            env[entry["name"]] = _dummy(entry["name"])
+        assert "valueFrom" not in entry, (
+            f"{entry['name']}: from {entry['valueFrom']}: a secret is read from its file "
+            "(the `_FILE` variable), never put in the environment"
+        )
+        env[entry["name"]] = str(entry["value"])
     return env
+
+
+def _pod_env(k8s: dict[str, dict[str, Any]], tmp_path: Path) -> dict[str, str]:
+    """The gateway container's environment, each secret a dummy file at its mounted path
+    (under tmp_path) that the `_FILE` variable names."""
+    return _with_secret_files(_pod_values(k8s), _k8s_secret_files(k8s), tmp_path)
+
+
+def _k8s_secret_keys() -> set[str]:
+    """The keys the `kubectl create secret` command at the top of the manifest creates."""
+    header = K8S.read_text().split("\napiVersion:", 1)[0]
+    assert f"kubectl create secret generic {K8S_SECRET} " in header, "the Secret's command"
+    keys = set(SECRET_KEY_CREATED.findall(header))
+    assert keys, "the command creates no key"
+    return keys
+
+
+def _k8s_secret_files(k8s: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Container path -> Secret key of each file of the Secret volumes mounted (read-only)
+    in the gateway container: the volume's items, else every key the command creates."""
+    volumes = {v["name"]: v for v in _pod(k8s)["volumes"]}
+    files: dict[str, str] = {}
+    for mount in _container(k8s, "loyalty-gateway")["volumeMounts"]:
+        secret = volumes[mount["name"]].get("secret")
+        if secret is None:
+            continue
+        assert secret["secretName"] == K8S_SECRET, secret
+        assert mount.get("readOnly") is True, f"{mount['name']}: the secrets mounted writable"
+        assert "subPath" not in mount, f"{mount['name']}: a subPath mount is never updated"
+        items = secret.get("items") or [{"key": k, "path": k} for k in _k8s_secret_keys()]
+        for item in items:
+            files[f"{mount['mountPath'].rstrip('/')}/{item['path']}"] = item["key"]
+    return files
 
 
 def _container_port(container: dict[str, Any], port: int | str) -> int:
@@ -175,27 +260,53 @@ def _container_port(container: dict[str, Any], port: int | str) -> int:
     return int(number)
 
 
-def test_k8s_gateway_variables_are_real_and_secrets_come_from_the_secret(
+def test_k8s_gateway_variables_are_real_and_secrets_are_files_of_the_secret(
     k8s: dict[str, dict[str, Any]],
 ) -> None:
     entries = _container(k8s, "loyalty-gateway")["env"]
     names = [e["name"] for e in entries]
     assert len(names) == len(set(names)), "a variable set twice"
     assert set(names) <= KNOWN_ENV, f"not gateway variables: {set(names) - KNOWN_ENV}"
-    # Secret settings (a Redis URL too: it may carry a password) come from the Secret,
-    # whose keys the command at the top of the file creates.
-    secret_env = {s.env for s in SETTINGS if s.secret and s.env}
-    header = K8S.read_text().split("\napiVersion:", 1)[0]
-    for e in entries:
-        if e["name"] in secret_env or "valueFrom" in e:
-            assert "value" not in e, f"{e['name']}: a secret written in the manifest"
-            ref = e["valueFrom"]["secretKeyRef"]
-            assert ref["name"] == "loyalty-gateway", e
-            assert f"--from-literal={ref['key']}=" in header, f"the Secret's {ref['key']}"
+    # Secret settings (a Redis URL too: it may carry a password) are read from the files
+    # of the Secret, whose keys the command at the top of the file creates; none is in the
+    # environment, neither written here nor from a secretKeyRef.
+    inline = set(names) & SECRET_ENV
+    assert not inline, f"secrets in the environment, not read from files: {inline}"
+    values = _pod_values(k8s)  # no valueFrom at all
+    files, keys = _k8s_secret_files(k8s), _k8s_secret_keys()
+    read: dict[str, str] = {}
+    for name in set(names) & FILE_ENV:
+        path = values[name]
+        assert path in files, f"{name} = {path}: not a file of the mounted Secret {sorted(files)}"
+        assert files[path] in keys, f"the Secret's {files[path]}: the command does not create it"
+        read[name] = files[path]
+    assert sorted(read.values()) == sorted(keys), (
+        f"each key the command creates is read by one variable: {read} against {sorted(keys)}"
+    )
+
+
+def test_k8s_secret_files_are_for_the_gateway_alone(k8s: dict[str, dict[str, Any]]) -> None:
+    """Read-only, readable by the image's group (fsGroup: the files belong to root and
+    that group; the user is not root) and by nobody else; not mounted in the frontend."""
+    _, _, gid = stages()[-1].one("USER").args.partition(":")
+    assert _pod(k8s)["securityContext"].get("fsGroup") == int(gid), (
+        "fsGroup: the image's group, or the gateway cannot read the Secret's files"
+    )
+    secret_volumes = {v["name"]: v["secret"] for v in _pod(k8s)["volumes"] if "secret" in v}
+    assert secret_volumes, "no Secret volume"
+    for name, secret in secret_volumes.items():
+        modes = [secret.get("defaultMode", 0o644)]
+        modes += [item["mode"] for item in secret.get("items", []) if "mode" in item]
+        for mode in modes:
+            assert mode & 0o040, f"{name}: mode {mode:o}: the group (fsGroup) cannot read"
+            assert not mode & 0o007, f"{name}: mode {mode:o}: anyone may read the secrets"
+    assert _k8s_secret_files(k8s), "no Secret mounted in the gateway container"
+    frontend = _container(k8s, "frontend")
+    assert not {m["name"] for m in frontend.get("volumeMounts", [])} & set(secret_volumes)
 
 
 def test_k8s_configuration_loads(k8s: dict[str, dict[str, Any]], tmp_path: Path) -> None:
-    cfg = _load(_gateway_toml(k8s), _pod_env(k8s), tmp_path)
+    cfg = _load(_gateway_toml(k8s), _pod_env(k8s, tmp_path), tmp_path)
     assert cfg.store.backend == "redis", "several replicas need Redis stores"
     assert cfg.server.host == "0.0.0.0", "the kubelet probes the pod IP"
     assert not cfg.sandbox.enabled
@@ -204,7 +315,7 @@ def test_k8s_configuration_loads(k8s: dict[str, dict[str, Any]], tmp_path: Path)
 def test_k8s_probes_ports_and_annotations_are_the_configured_ports(
     k8s: dict[str, dict[str, Any]], tmp_path: Path
 ) -> None:
-    cfg = _load(_gateway_toml(k8s), _pod_env(k8s), tmp_path)
+    cfg = _load(_gateway_toml(k8s), _pod_env(k8s, tmp_path), tmp_path)
     gateway = _container(k8s, "loyalty-gateway")
     declared = {int(p["containerPort"]) for p in gateway["ports"]}
     assert declared == {cfg.server.port, cfg.admin.port}, declared
@@ -238,7 +349,7 @@ def test_k8s_probes_ports_and_annotations_are_the_configured_ports(
 
 
 def test_k8s_termination_period_covers_grace_and_drain(k8s: dict[str, dict[str, Any]]) -> None:
-    env, toml_text = _pod_env(k8s), _gateway_toml(k8s)
+    env, toml_text = _pod_values(k8s), _gateway_toml(k8s)
     needed = _shutdown_budget(env, toml_text)
     period = _pod(k8s)["terminationGracePeriodSeconds"]
     assert period >= needed, f"terminationGracePeriodSeconds {period} < grace + drain + margin"
@@ -300,16 +411,66 @@ def _mounts(service: dict[str, Any]) -> dict[str, Path]:
     return mounts
 
 
-def _compose_env(compose: dict[str, Any]) -> dict[str, str]:
+def _compose_secret_files(doc: dict[str, Any], service: dict[str, Any]) -> dict[str, str]:
+    """Container path -> name of each compose secret the service lists (short or long
+    syntax; Docker mounts it at /run/secrets/<target>), each declared at the top level with
+    a file in a folder deploy/compose/.gitignore ignores."""
+    declared = doc.get("secrets", {})
+    ignored = _ignored_dirs()
+    files: dict[str, str] = {}
+    for entry in service.get("secrets", []):
+        source = entry if isinstance(entry, str) else entry["source"]
+        target = source if isinstance(entry, str) else entry.get("target", source)
+        assert source in declared, f"secret {source}: not declared under the top-level secrets"
+        assert set(declared[source]) == {"file"}, f"secret {source}: not from a file"
+        host = (COMPOSE_DIR / declared[source]["file"]).resolve()
+        assert any(host.is_relative_to(d) for d in ignored), f"secret {source}: {host} not ignored"
+        files[target if target.startswith("/") else f"/run/secrets/{target}"] = source
+    return files
+
+
+def _check_compose_secrets(doc: dict[str, Any], name: str) -> None:
+    """A service's secret settings: each `_FILE` names a compose secret it lists, and each
+    secret it lists is read; a secret setting itself only as a Redis URL written out with
+    no password (no value from .env)."""
+    service = doc["services"][name]
+    files = _compose_secret_files(doc, service)
+    read: list[str] = []
+    for variable, value in service["environment"].items():
+        text = str(value)
+        if variable in FILE_ENV:
+            assert text in files, f"{name}: {variable} = {text}: not a secret it lists {files}"
+            read.append(files[text])
+        elif variable in SECRET_ENV:
+            # A Redis URL is a secret because it may carry a password; one without may stay.
+            use = f"{name}: {variable} in the environment: use {variable}{FILE_SUFFIX}"
+            assert variable in URL_ENV, use
+            assert "$" not in text, f"{use} (not a value from .env)"
+            assert "@" not in urlsplit(text).netloc, f"{use} (credentials in the URL)"
+    assert sorted(read) == sorted(files.values()), f"{name}: secrets listed, not read: {files}"
+
+
+def _service_values(service: dict[str, Any]) -> dict[str, str]:
+    """A service's environment over the image's, interpolated, as written."""
     env = _image_env()
-    env.update(
-        {k: _resolve(str(v)) for k, v in compose["services"]["gateway"]["environment"].items()}
-    )
+    env.update({k: _resolve(str(v)) for k, v in service["environment"].items()})
     return env
 
 
+def _service_env(doc: dict[str, Any], service: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    """A service's environment, each secret a dummy file at its mounted path (under
+    tmp_path) that the `_FILE` variable names."""
+    return _with_secret_files(
+        _service_values(service), _compose_secret_files(doc, service), tmp_path
+    )
+
+
+def _compose_env(compose: dict[str, Any], tmp_path: Path) -> dict[str, str]:
+    return _service_env(compose, compose["services"]["gateway"], tmp_path)
+
+
 def _compose_toml(compose: dict[str, Any]) -> str:
-    env = _compose_env(compose)
+    env = _service_values(compose["services"]["gateway"])
     host = _mounts(compose["services"]["gateway"]).get(env["GATEWAY_CONFIG"])
     assert host is not None, f"nothing mounted at GATEWAY_CONFIG ({env['GATEWAY_CONFIG']})"
     return host.read_text()
@@ -332,12 +493,22 @@ def test_compose_gateway_variables_are_real(compose: dict[str, Any]) -> None:
     assert required <= set_in_example, (
         f"required but not in .env.example: {required - set_in_example}"
     )
+    secrets = listed & (SECRET_ENV | FILE_ENV)
+    assert not secrets, f".env.example asks for secrets, which are files: {secrets}"
+
+
+def test_compose_secrets_are_files(compose: dict[str, Any]) -> None:
+    _check_compose_secrets(compose, "gateway")
+    assert compose["services"]["gateway"]["secrets"], "the gateway reads no secret file"
+    for name, service in compose["services"].items():
+        if name != "gateway":
+            assert not service.get("secrets"), f"{name}: given the gateway's secrets"
 
 
 def test_compose_configuration_loads_and_ports_match(
     compose: dict[str, Any], tmp_path: Path
 ) -> None:
-    env = _compose_env(compose)
+    env = _compose_env(compose, tmp_path)
     cfg = _load(_compose_toml(compose), env, tmp_path)
     assert cfg.store.backend == "redis"
     store = urlsplit(cfg.store.url.reveal())
@@ -356,7 +527,9 @@ def test_compose_configuration_loads_and_ports_match(
 
 
 def test_compose_stop_grace_period_covers_grace_and_drain(compose: dict[str, Any]) -> None:
-    needed = _shutdown_budget(_compose_env(compose), _compose_toml(compose))
+    needed = _shutdown_budget(
+        _service_values(compose["services"]["gateway"]), _compose_toml(compose)
+    )
     period = _duration(compose["services"]["gateway"]["stop_grace_period"])
     assert period >= needed, f"stop_grace_period {period}s < grace + drain + margin ({needed}s)"
 
@@ -364,7 +537,7 @@ def test_compose_stop_grace_period_covers_grace_and_drain(compose: dict[str, Any
 def test_compose_prometheus_scrapes_the_gateway_admin_port(
     compose: dict[str, Any], tmp_path: Path
 ) -> None:
-    cfg = _load(_compose_toml(compose), _compose_env(compose), tmp_path)
+    cfg = _load(_compose_toml(compose), _compose_env(compose, tmp_path), tmp_path)
     mounts = _mounts(compose["services"]["prometheus"])
     config_file = mounts["/etc/prometheus/prometheus.yml"]
     assert config_file == (COMPOSE_DIR / "prometheus.yml").resolve()
@@ -462,7 +635,7 @@ def test_k8s_trusts_only_the_frontend_next_door(
 ) -> None:
     """Issue 15, finding 9: the frontend calls over 127.0.0.1; trusting the pod network
     (10.0.0.0/8) let anything in the cluster name any client IP and a fresh budget."""
-    cfg = _load(_gateway_toml(k8s), _pod_env(k8s), tmp_path)
+    cfg = _load(_gateway_toml(k8s), _pod_env(k8s, tmp_path), tmp_path)
     trusted = list(cfg.server.trusted_proxies)
     assert trusted, "the frontend's X-Forwarded-For must be believed"
     assert all(n.is_loopback and n.num_addresses == 1 for n in trusted), trusted
@@ -483,8 +656,8 @@ def sentinel_compose() -> dict[str, Any]:
     return doc
 
 
-def _gateways(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    return [s for name, s in doc["services"].items() if name.startswith("gateway-")]
+def _gateways(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in doc["services"].items() if name.startswith("gateway-")}
 
 
 def test_sentinel_compose_gateways_load_and_follow_the_sentinels(
@@ -505,10 +678,11 @@ def test_sentinel_compose_gateways_load_and_follow_the_sentinels(
     assert master in services, f"sentinel.conf monitors {master}: not a service"
     gateways = _gateways(sentinel_compose)
     assert len(gateways) >= 2
-    for gateway in gateways:
+    for name, gateway in gateways.items():
         environment = gateway["environment"]
         assert set(environment) <= KNOWN_ENV, set(environment) - KNOWN_ENV
-        env = {**_image_env(), **{k: _resolve(str(v)) for k, v in environment.items()}}
+        _check_compose_secrets(sentinel_compose, name)
+        env = _service_env(sentinel_compose, gateway, tmp_path)
         toml_text = _mounts(gateway)[env["GATEWAY_CONFIG"]].read_text()
         cfg = _load(toml_text, env, tmp_path)
         address = redis_urls.parse(cfg.store.url.reveal())
@@ -518,3 +692,24 @@ def test_sentinel_compose_gateways_load_and_follow_the_sentinels(
         assert cfg.store.replicas_to_wait == 1
         period = _duration(gateway["stop_grace_period"])
         assert period >= _shutdown_budget(env, toml_text)
+
+
+def test_sentinel_compose_sandbox_serves_the_gateways_client(
+    sentinel_compose: dict[str, Any],
+) -> None:
+    """The sandbox knows the gateways' default client: the same client id, the client
+    secret from the same compose secret (no dummy secret written out); and it runs without
+    the image's TOML file, with which `loyalty-gateway sandbox` would load the whole gateway
+    configuration (and stop for want of a session secret)."""
+    sandbox = sentinel_compose["services"]["sandbox"]
+    assert set(sandbox["environment"]) <= KNOWN_ENV, set(sandbox["environment"]) - KNOWN_ENV
+    _check_compose_secrets(sentinel_compose, "sandbox")
+    own = _service_values(sandbox)
+    assert not own.get("GATEWAY_CONFIG"), "the sandbox would need the gateway's secrets"
+    own_files = _compose_secret_files(sentinel_compose, sandbox)
+    for name, gateway in _gateways(sentinel_compose).items():
+        env = _service_values(gateway)
+        assert env["PUNCHH_CLIENT_ID"] == own["PUNCHH_CLIENT_ID"], name
+        files = _compose_secret_files(sentinel_compose, gateway)
+        variable = "PUNCHH_CLIENT_SECRET" + FILE_SUFFIX
+        assert files[env[variable]] == own_files[own[variable]], f"{name}: another secret"
