@@ -147,12 +147,11 @@ def snapshot(app: web.Application) -> dict[str, Any]:
     cache = metrics["loyalty_gateway_cache_requests"]
     hits, misses = _sum(cache, result="hit"), _sum(cache, result="miss")
     limiter = app[LIMITER]
-    upstream = urlsplit(app.get(UPSTREAM_URL, "") or "")
     stores = [p.sessions.store for p in app[BUSINESSES].values()]
     return {
         "now": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "ready": app[READINESS].ready,
-        "upstream": f"{upstream.scheme}://{upstream.hostname}:{upstream.port or ''}".rstrip(":"),
+        "upstream": _origin(app.get(UPSTREAM_URL, "")),
         "sandbox": cfg.sandbox.enabled,
         "upstream_errors": {
             kind: int(_sum(metrics["loyalty_gateway_upstream_errors"], kind=kind))
