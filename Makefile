@@ -18,6 +18,7 @@ venv: $(STAMP)
 # Development session secret: a fresh one per `make run` (memory sessions die with the process anyway).
 run: $(STAMP)
 	@echo "loyalty-gateway: http://127.0.0.1:8080 (sandbox upstream: http://127.0.0.1:8090);" \
+	  "a second brand: http://brand-b.localhost:8080;" \
 	  "metrics and status page: http://127.0.0.1:9091/metrics, http://127.0.0.1:9091/gateway/status"
 	GATEWAY_CONFIG=$${GATEWAY_CONFIG:-config/gateway.dev.toml} \
 	GATEWAY_SESSION_SECRET=$${GATEWAY_SESSION_SECRET:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(48))')} \
