@@ -324,11 +324,12 @@ def make_app(
     for key, method in routes.items():
         app.router.add_route(method, key.partition(" ")[2], _routed(front, key))
     local = LocalHandlers(first.cfg, first.sessions, first.upstream, first.cache, readiness)
-    stages = make_stages(first.cfg, clock, first)
+    # The routes no business owns are GETs with no body, no session, no Punchh call: no
+    # stage applies to them (each would return the next step), so their plans hold none.
     for method, path, handler, needs in local.routes():
         if needs != "guest":  # /healthz, /readyz: no business needed
             plan = Plan(f"{method} {path}", method, access=needs, read_body=False)
-            app.router.add_route(method, path, _serve(front, compile_plan(plan, stages, handler)))
+            app.router.add_route(method, path, _serve(front, compile_plan(plan, (), handler)))
     if not cfg.admin.port:  # no admin port: /metrics and the status page live here
 
         def through_front(method: str, path: str, handler: Handler) -> Handler:
@@ -336,7 +337,7 @@ def make_app(
                 return await handler(ex.request)
 
             plan = Plan(f"{method} {path}", method, read_body=False)
-            return _serve(front, compile_plan(plan, stages, terminal))
+            return _serve(front, compile_plan(plan, (), terminal))
 
         add_admin_routes(app, guarded=True, wrap=through_front)
     app.router.add_route("*", "/{tail:.*}", _routed(front, None))  # the rest: the router's step

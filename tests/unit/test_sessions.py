@@ -187,3 +187,23 @@ async def test_the_per_guest_index_follows_a_record_rewritten_for_another_guest(
     assert await store.delete_user("42") == 0
     assert await store.get(session.sid) is not None
     assert await store.delete_user("7") == 1
+
+
+async def test_a_token_of_another_business_is_refused_even_over_one_store() -> None:
+    """The `bus` claim, not only the store a business has of its own: two managers over
+    one store (as a store shared by mistake would be) still refuse each other's tokens,
+    also once the token was verified and remembered by its own business's manager."""
+    clock = ManualClock()
+    store = MemorySessionStore(max_sessions=10, clock=clock)
+    a, b = (
+        SessionManager(store, secret=SECRET, ttl=3600, clock=clock, business=name)
+        for name in ("default", "brand-b")
+    )
+    _, token_a = await a.create("42", TOKENS)
+    _, token_b = await b.create("42", TOKENS)
+    assert (await a.resolve(token_a)).session.user_id == "42"
+    assert (await b.resolve(token_b)).session.user_id == "42"
+    for manager, token in ((b, token_a), (a, token_b)):
+        with pytest.raises(Unauthorized, match="another business") as info:
+            await manager.resolve(token)
+        assert info.value.code == "invalid_session"
