@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from gateway.errors import Forbidden, StoreUnavailable, Unauthorized
-from gateway.keys import BUSINESSES, CONFIG, METRICS, SESSION_COUNT
+from gateway.keys import LIVE, METRICS, SESSION_COUNT
 from gateway.metrics import render
 from gateway.protocol import GatewayRunner
 from gateway.status import snapshot
@@ -34,7 +34,7 @@ def _main(request: web.Request) -> web.Application:
 
 
 def _check_token(request: web.Request) -> None:
-    token = _main(request)[CONFIG].admin.token
+    token = _main(request)[LIVE].now.cfg.admin.token
     if not token:
         raise Forbidden(
             "served on the admin port, or here with GATEWAY_ADMIN_TOKEN", code="admin_only"
@@ -74,7 +74,7 @@ async def _count_sessions(app: web.Application) -> None:
     if now - counted[0] < 15.0:
         return
     try:
-        counts = [await p.sessions.store.count() for p in app[BUSINESSES].values()]
+        counts = [await p.sessions.store.count() for p in app[LIVE].now.businesses.values()]
         app[METRICS].sessions.set(sum(counts))
     except StoreUnavailable:
         app[METRICS].store_error("sessions")
@@ -100,7 +100,7 @@ def add_admin_routes(app: web.Application, *, guarded: bool, wrap: Wrap | None =
 
 async def admin_site(app: web.Application) -> AsyncIterator[None]:
     """The separate admin listener (admin.host:admin.port), sharing the main app's state."""
-    cfg = app[CONFIG]
+    cfg = app[LIVE].now.cfg
     admin = web.Application()
     admin[MAIN_APP] = app
     add_admin_routes(admin, guarded=False)

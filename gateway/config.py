@@ -27,7 +27,7 @@ from gateway.resilience.policy import ROUTE_CLASSES, Timeouts
 from gateway.resilience.retry import RetrySettings
 from gateway.secret import Secret, mask
 from gateway.secret_files import FILE_SUFFIX, from_file
-from gateway.settings import TABLE_KEYS, Setting, build, key, settings_of
+from gateway.settings import TABLE_KEYS, TABLE_VALUED, Setting, build, key, settings_of
 from gateway.signing import DigestAlgorithm
 from gateway.store import urls as redis_urls
 
@@ -129,6 +129,14 @@ class ServerConfig:
         "Open connections per process; a connection beyond it is served /healthz and /readyz "
         "only (others 503 overloaded) and closed after its answer.",
         "GATEWAY_MAX_CONNECTIONS",
+    )
+    pid_file: str = key(
+        "server.pid_file",
+        p.string,
+        "",
+        "Where `serve` writes its process id, for `loyalty-gateway reload` (SIGHUP); empty: "
+        "loyalty-gateway-<port>.pid in the temporary directory ($TMPDIR or /tmp).",
+        "GATEWAY_PID_FILE",
     )
 
 
@@ -517,6 +525,13 @@ class CacheConfig:
         32 * 1024 * 1024,
         "Bytes of answers the memory cache holds at most.",
     )
+    ttls: Mapping[str, int] = key(
+        "cache.ttls",
+        p.cache_ttls,
+        {},
+        "Seconds a route's answers are cached, over the route table's own TTL: a table of "
+        '"METHOD /path" = seconds; 0 stops caching that route. Cached routes only.',
+    )
 
 
 @dataclass(frozen=True)
@@ -769,7 +784,7 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for part, value in doc.items():
         name = f"{prefix}{part}"
-        if isinstance(value, dict) and name not in TABLE_KEYS:
+        if isinstance(value, dict) and name not in TABLE_KEYS and name not in TABLE_VALUED:
             flat.update(_flatten(value, name + "."))
         else:
             flat[name] = value
@@ -991,6 +1006,20 @@ def _business_problems(
                         )
 
 
+_INVENTED: dict[tuple[str, str], str] = {}  # (business, what) → made up for the sandbox
+
+
+def _invented(business: str, what: str, prefix: str = "") -> str:
+    """A credential made up for the embedded sandbox, the same for every load in this
+    process."""
+    made = _INVENTED.get((business, what))
+    if made is None:
+        made = _INVENTED[(business, what)] = (
+            prefix + secrets.token_hex(4) if prefix else secrets.token_urlsafe(32)
+        )
+    return made
+
+
 def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     problems: list[str] = []
     doc: dict[str, Any] = {}
@@ -1049,13 +1078,14 @@ def _build(
     cfg: GatewayConfig = build(GatewayConfig, v, given)
     punchh, pos = cfg.punchh, cfg.pos
     if cfg.sandbox.enabled:
-        # The embedded sandbox takes whatever credentials the gateway has; make some up if none.
+        # The embedded sandbox takes whatever credentials the gateway has; make some up if
+        # none, once per process: a live reload loads the same ones.
         punchh = replace(
             punchh,
-            client_id=punchh.client_id or "sandbox-client-" + secrets.token_hex(4),
-            client_secret=punchh.client_secret or Secret(secrets.token_urlsafe(32)),
+            client_id=punchh.client_id or _invented(business, "client_id", "sandbox-client-"),
+            client_secret=punchh.client_secret or Secret(_invented(business, "client_secret")),
         )
-        pos = replace(pos, business_key=pos.business_key or Secret(secrets.token_urlsafe(16)))
+        pos = replace(pos, business_key=pos.business_key or Secret(_invented(business, "pos")))
     timeouts = punchh.timeouts.resolve(punchh.connect_timeout, punchh.total_timeout)
     return replace(
         cfg,

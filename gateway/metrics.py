@@ -50,6 +50,7 @@ LATENCY_BUCKETS = (
 )
 PREFIX = "loyalty_gateway"
 FAMILIES = ("auth", "oauth", "mobile", "password_less", "pos")
+RELOAD_RESULTS = ("ok", "invalid", "restart_required", "error")
 
 
 class Metrics:
@@ -164,6 +165,18 @@ class Metrics:
             ["result"],
             registry=r,
         )
+
+        self.config_reloads = Counter(
+            "gateway_config_reloads",  # the issue's name: gateway_config_reloads_total
+            "Live reloads of the configuration (SIGHUP), by result: ok (swapped in), "
+            "invalid (refused: problems logged), restart_required (refused: a key that "
+            "needs a restart changed), error (refused: the new configuration could not "
+            "be built).",
+            ["result"],
+            registry=r,
+        )
+        for result in RELOAD_RESULTS:
+            self.config_reloads.labels(result)
 
     def prime(self, policies: Iterable[str], business: str = "default") -> None:
         """Create the known label sets at zero, so that `rate()` sees even the first event

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.client_ip import parse_networks
+from gateway.routes import PUNCHH_ROUTES
 from gateway.secret import Secret
 from gateway.signing import DIGEST_ALGORITHMS
 from gateway.store import urls as redis_urls
@@ -151,6 +152,24 @@ def origins(raw: Any, from_env: bool) -> tuple[str, ...]:
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
             raise ValueError(f"expected origins like https://order.example.com, not {origin!r}")
     return tuple(raw)
+
+
+def cache_ttls(raw: Any, from_env: bool) -> dict[str, int]:
+    """`[cache.ttls]`: route ("GET /api2/mobile/users/balance") → seconds its answers are
+    cached, over the route table's own TTL; 0 stops caching it. Only the routes the table
+    caches may be named: their cache keys and invalidations are the ones designed."""
+    if not isinstance(raw, dict):
+        raise ValueError('expected a table of "METHOD /path" = seconds')
+    cached = {r.name: r.cache_ttl for r in PUNCHH_ROUTES if r.cache_ttl}
+    problems: list[str] = []
+    for route, ttl in raw.items():
+        if route not in cached:
+            problems.append(f"{route!r}: not a cached route (one of: {', '.join(sorted(cached))})")
+        elif isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= 86_400:
+            problems.append(f"{route!r} = {ttl!r}: expected seconds from 0 to 86400")
+    if problems:
+        raise Problems(problems)
+    return dict(sorted(raw.items()))
 
 
 def cache_url(raw: Any, from_env: bool) -> str:

@@ -82,6 +82,16 @@ class Refresher:
         self._unsaved: dict[str, _Unsaved] = {}  # sid → tokens granted, not yet stored
         self._savers: set[asyncio.Task[None]] = set()
 
+    def reconfigure(
+        self, manager: SessionManager, upstream: UpstreamClient, cfg: GatewayConfig
+    ) -> None:
+        """A live reload's settings (the session secrets, the client secret, timeouts):
+        the refreshes in flight and the tokens kept to store again stay, so a session is
+        still refreshed once."""
+        self._manager, self._upstream, self._cfg = manager, upstream, cfg
+        self._margin = cfg.session.refresh_margin
+        self._lock_ttl = cfg.punchh.total_timeout + 2.0
+
     async def ensure_fresh(
         self, session: Session, request_id: str, *, timing: Timing | None = None
     ) -> Session:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from gateway.errors import MethodNotAllowed, NotFound
@@ -182,5 +182,14 @@ class RouteTable:
         return RouteMatch(route, path, params)
 
 
-def build_route_table(*, pos_enabled: bool) -> RouteTable:
-    return RouteTable(r for r in PUNCHH_ROUTES if pos_enabled or r.family != "pos")
+def build_route_table(
+    *, pos_enabled: bool, cache_ttls: Mapping[str, int] | None = None
+) -> RouteTable:
+    """The allowlist, POS routes only when enabled; `cache_ttls` (cache.ttls) overrides
+    the cached routes' TTLs by route name."""
+    ttls = cache_ttls or {}
+    return RouteTable(
+        replace(r, cache_ttl=ttls.get(r.name, r.cache_ttl))
+        for r in PUNCHH_ROUTES
+        if pos_enabled or r.family != "pos"
+    )

@@ -21,6 +21,8 @@ SETTING = "loyalty_gateway.setting"  # the field metadata entry that holds the S
 # Tables of tables, checked where they are read: pos.devices and businesses in config.py,
 # rate_limit.policies in ratelimit/policies.py.
 TABLE_KEYS = {"pos.devices", "rate_limit.policies", "businesses"}
+# Keys whose value is a table (read whole by the key's parser, not as more keys).
+TABLE_VALUED = {"cache.ttls"}
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from prometheus_client import Metric
 
-from gateway.keys import (
-    BUSINESSES,
-    CACHE,
-    CONFIG,
-    LIMITER,
-    METRICS,
-    READINESS,
-    RECENT_ERRORS,
-    ROUTE_TABLE,
-    UPSTREAM_URL,
-)
+from gateway.keys import LIMITER, LIVE, METRICS, READINESS, RECENT_ERRORS, UPSTREAM_URL
+from gateway.metrics import RELOAD_RESULTS
 
 
 def quantile(buckets: list[tuple[float, float]], q: float) -> float | None:
@@ -74,14 +65,15 @@ def route_rows(app: web.Application) -> list[dict[str, Any]]:
     total = _histograms(metrics["loyalty_gateway_request_duration_seconds"])
     upstream = _histograms(metrics["loyalty_gateway_upstream_duration_seconds"])
     rows = []
-    names = [r.name for r in app[ROUTE_TABLE].routes]
+    table = app[LIVE].now.first.table.routes
+    names = [r.name for r in table]
     names += sorted(set(counts) - set(names))
     for name in names:
         c = counts.get(name, {})
         rows.append(
             {
                 "route": name,
-                "route_info": next((r for r in app[ROUTE_TABLE].routes if r.name == name), None),
+                "route_info": next((r for r in table if r.name == name), None),
                 "requests": int(c.get("requests", 0)),
                 "errors_gateway": int(c.get("4xx_gateway", 0) + c.get("5xx_gateway", 0)),
                 "errors_upstream": int(c.get("4xx_upstream", 0) + c.get("5xx_upstream", 0)),
@@ -119,9 +111,10 @@ def business_rows(app: web.Application, metrics: dict[str, Metric]) -> list[dict
             row["requests"] += s.value
             if status.startswith(("4", "5")):
                 row[f"errors_{s.labels['source']}"] += s.value
-    hosts = {b.name: b.hosts for b in app[CONFIG].businesses}
+    now = app[LIVE].now
+    hosts = {b.name: b.hosts for b in now.cfg.businesses}
     rows = []
-    for name, p in app[BUSINESSES].items():
+    for name, p in now.businesses.items():
         c, store = counts.get(name, {}), p.sessions.store
         pos = p.cfg.pos
         rows.append(
@@ -143,16 +136,25 @@ def business_rows(app: web.Application, metrics: dict[str, Metric]) -> list[dict
 
 
 def snapshot(app: web.Application) -> dict[str, Any]:
-    cfg, metrics = app[CONFIG], _collect(app[METRICS])
+    now, metrics = app[LIVE].now, _collect(app[METRICS])
+    cfg = now.cfg
     cache = metrics["loyalty_gateway_cache_requests"]
     hits, misses = _sum(cache, result="hit"), _sum(cache, result="miss")
     limiter = app[LIMITER]
-    stores = [p.sessions.store for p in app[BUSINESSES].values()]
+    stores = [p.sessions.store for p in now.businesses.values()]
     return {
         "now": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "ready": app[READINESS].ready,
         "upstream": _origin(app.get(UPSTREAM_URL, "")),
         "sandbox": cfg.sandbox.enabled,
+        "config": {  # what is served: when it was loaded, its digest (no secret in it)
+            "source": cfg.source,
+            "loaded_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(now.loaded_at)),
+            "digest": now.digest,
+            "reloads": {
+                r: int(_sum(metrics["gateway_config_reloads"], result=r)) for r in RELOAD_RESULTS
+            },
+        },
         "upstream_errors": {
             kind: int(_sum(metrics["loyalty_gateway_upstream_errors"], kind=kind))
             for kind in ("timeout", "connect", "reset", "protocol", "refresh")
@@ -177,7 +179,7 @@ def snapshot(app: web.Application) -> dict[str, Any]:
             "misses": int(misses),
             "ratio": f"{hits / (hits + misses):.0%}" if hits + misses else "-",
             "invalidations": int(_sum(metrics["loyalty_gateway_cache_invalidations"])),
-            "entries": len(entries) if isinstance(entries := app[CACHE], Sized) else None,
+            "entries": len(entries) if isinstance(entries := now.first.cache, Sized) else None,
         },
         "limiter": {
             "enabled": cfg.rate_limit.enabled,

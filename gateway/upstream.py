@@ -23,6 +23,7 @@ earlier attempt was sent is not Punchh's word on the write: it becomes
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 import time
@@ -113,6 +114,36 @@ class UpstreamClient:
 
     async def close(self) -> None:
         await self._transport.close()
+
+    def reconfigured(
+        self,
+        *,
+        connect_timeout: float,
+        total_timeout: float,
+        retry: RetrySettings,
+        circuit: CircuitSettings | None,
+    ) -> UpstreamClient:
+        """A client with new timeouts and retry and circuit settings (a live reload) over
+        this one's connections, concurrency cap and metrics: calls in flight finish on this
+        one's settings. The breakers keep their state unless their settings changed; so
+        does the retry budget. Close one of the two only: they share the transport."""
+        twin = copy.copy(self)
+        twin._default = Timeouts(connect_timeout, total_timeout, total_timeout)
+        if retry != self._retry:
+            twin._retry = retry
+            twin._budget = RetryBudget(
+                retry.budget_ratio, retry.budget_min_per_second, retry.budget_window, self._clock
+            )
+        on = circuit is not None and circuit.enabled
+        was = next(iter(self.breakers.values()), None)
+        if not on:
+            twin.breakers = {}
+        elif was is None or was.settings != circuit:
+            assert circuit is not None
+            twin.breakers = {
+                f: CircuitBreaker(f, circuit, self._clock, twin._changed) for f in FAMILIES
+            }
+        return twin
 
     def _changed(self, family: str, state: State) -> None:
         log.warning(

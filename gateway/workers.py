@@ -65,7 +65,7 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     # Imported here, not at the top: a spawned worker imports this module before it sets
     # PROMETHEUS_MULTIPROC_DIR, and prometheus_client (imported through gateway.keys)
     # chooses between in-process and multiprocess values once, at its own import.
-    from gateway.keys import READINESS
+    from gateway.keys import LIVE, READINESS, RELOADER
     from gateway.protocol import GatewayRunner
 
     readiness = app[READINESS]
@@ -86,8 +86,11 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, signals.put_nowait, signum)
+    # SIGHUP: a live reload (gateway/reload.py), run on the loop between requests' steps.
+    loop.add_signal_handler(signal.SIGHUP, app[RELOADER].reload)
     try:
         received = await signals.get()
+        cfg = app[LIVE].now.cfg  # the grace and drain timeout are live settings
         readiness.draining = True
         log.info(
             "draining",
@@ -114,10 +117,16 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
                 extra={"in_flight": readiness.in_flight},
             )
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
     log.info("stopped", extra={"pid": os.getpid()})
+
+
+def hold_reloads() -> None:
+    """SIGHUP ignored until the event loop handles it (its default would end the process):
+    a reload asked for while starting is no loss, the configuration is read after this."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 async def _drained(readiness: Readiness, limit: float) -> bool:
@@ -133,6 +142,7 @@ async def _drained(readiness: Readiness, limit: float) -> bool:
 
 def _worker(env: dict[str, str]) -> None:
     """A worker's entry point (a fresh interpreter): configuration again from the same env."""
+    hold_reloads()
     os.environ.update(env)
     cfg = load_config(env.get("GATEWAY_CONFIG") or None, env)
     configure_logging(cfg.server.log_level)
@@ -157,6 +167,7 @@ def serve_workers(cfg: GatewayConfig, env: dict[str, str]) -> int:
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, forward)  # every worker reloads
     log.info("workers started", extra={"workers": len(workers), "port": cfg.server.port})
     try:
         for w in workers:

@@ -72,7 +72,7 @@ def make_front(
     *,
     readiness: Readiness,
     record: Record,
-    cors: Cors | None,  # the gateway's own routes (no business): every business's origins
+    cors: Callable[[], Cors | None],  # the gateway's own routes' (every business's origins)
     render_error: RenderError,
     client_ip: ClientIp,
     select: Callable[[web.Request], Business],
@@ -125,7 +125,7 @@ def make_front(
             # not read brand B's guests with B's cookie).
             business: Business | None = None
             refused: GatewayError | None = None
-            own = cors
+            own = cors()
             if plan is None:
                 try:
                     business = select(request)

@@ -94,6 +94,10 @@ class CircuitBreaker:
         self._consecutive = 0
         self._window = SlidingCounts(settings.window, 2, clock)  # calls, failures
 
+    @property
+    def settings(self) -> CircuitSettings:
+        return self._s
+
     def _move(self, state: State) -> None:
         if state != self.state:
             self.state = state

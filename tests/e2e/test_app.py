@@ -5,7 +5,7 @@ from pathlib import Path
 
 from gateway.app import make_app
 from gateway.config import load_config
-from gateway.keys import PLANS
+from gateway.keys import LIVE
 from middleware.front import FRONT_STEPS
 from tests.conftest import gateway_env
 from tests.e2e.test_pos import POS_TOML
@@ -14,7 +14,7 @@ from tests.e2e.test_pos import POS_TOML
 def _plans(config: Path | None = None, **env: str) -> dict[str, tuple[str, ...]]:
     cfg = load_config(str(config) if config else None, gateway_env("http://127.0.0.1:9", **env))
     app = make_app(cfg)
-    return {name: plan.stages for name, plan in app[PLANS].items()}
+    return {name: plan.stages for name, plan in app[LIVE].now.first.plans.items()}
 
 
 def test_front_order() -> None:

@@ -30,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -646,6 +648,17 @@ async def test_every_dashboard_and_alert_query_returns_data(tools: Tools, tmp_pa
             f"http://127.0.0.1:{degraded_admin}",
         )
         await asyncio.gather(main_traffic(main_site, 2.5), degraded_traffic(degraded_site, 5.0))
+        # A reload the degraded gateway refuses (cache.enabled is no boolean): it keeps
+        # serving, and LoyaltyGatewayConfigReloadRefused has its data.
+        degraded_config.write_text(degraded_config.read_text() + "[cache]\nenabled = 3\n")
+        os.kill(degraded.proc.pid, signal.SIGHUP)
+
+        async def reload_refused() -> bool:
+            return 'gateway_config_reloads_total{result="invalid"} 1.0' in (
+                await _metrics_text(degraded_site)
+            )
+
+        await _wait_for("the degraded gateway's refused reload", reload_refused, 10, prom)
         # A request in flight while the queries run: a guest whose body is still on its way
         # (Prometheus scrapes the admin port, which is not a guest request).
         stack.push_async_callback(_hang_up, await _slow_upload(main))

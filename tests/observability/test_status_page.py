@@ -504,6 +504,12 @@ def test_a_degraded_gateway_renders_plainly() -> None:
         "ready": False,
         "upstream": "https://punchh.example",
         "sandbox": False,
+        "config": {
+            "source": "/etc/loyalty-gateway/gateway.toml",
+            "loaded_at": "2027-01-15 11:58:00 UTC",
+            "digest": "0123456789ab" + "c" * 52,
+            "reloads": {"ok": 1, "invalid": 2, "restart_required": 1, "error": 0},
+        },
         "upstream_errors": {"timeout": 4, "connect": 0, "reset": 0, "protocol": 0, "refresh": 0},
         "routes": [row, {**probe, "requests": 9000}],
         "sessions": {
@@ -544,6 +550,9 @@ def test_a_degraded_gateway_renders_plainly() -> None:
     assert dom.one(id="cache").one(cls="state").text() == "disabled"
     assert dom.one(id="cache").one(cls="big").text() == "-"
     assert dom.one(id="limiter").one(cls="state").text() == "disabled"
+    assert dom.one(id="config-loaded").text() == "2027-01-15 11:58:00 UTC"
+    assert dom.one(id="config-digest").text() == "0123456789ab"  # the whole one in its title
+    assert dom.one(id="config-refused").text() == "3 reload(s) refused"
 
     rows = {r.attrs["data-route"]: r for r in dom.one(id="routes").all("tr", cls="row")}
     assert rows["GET /api/auth/users"].cell("err-up") == "4"
@@ -557,6 +566,9 @@ def test_a_degraded_gateway_renders_plainly() -> None:
 
     quiet = render_template({**snapshot, "errors": [], "ready": True})
     assert "No gateway errors since start." in parse_dom(quiet).one(id="errors").text()
+    reloads = {"ok": 3, "invalid": 0, "restart_required": 0, "error": 0}
+    calm = render_template({**snapshot, "config": {**snapshot["config"], "reloads": reloads}})
+    assert parse_dom(calm).all(id="config-refused") == []
 
     # One business: no Businesses section when it is the `default` one, a row when it is
     # named (a gateway with only [[businesses]]); Redis sessions, circuits open.

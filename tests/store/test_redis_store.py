@@ -152,8 +152,8 @@ def test_every_store_on_one_redis_url_shares_one_pool() -> None:
     client, so one connection pool (a URL of their own gets a pool of its own)."""
     from prometheus_client import CollectorRegistry
 
-    from gateway.app import build_parts
     from gateway.config import load_config
+    from gateway.parts import build_parts
     from tests.conftest import gateway_env
     from tests.store.conftest import REDIS_URL, STORE_KEY
 

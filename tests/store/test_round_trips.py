@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from gateway.keys import RATE_STORE
+from gateway.keys import LIVE
 from gateway.store.resp import LeanRedis
 from tests.conftest import GatewayFactory
 from tests.store.conftest import REDIS_URL, STORE_KEY
@@ -32,7 +32,7 @@ async def test_a_cached_read_is_one_round_trip(
     auth = {"Authorization": f"Bearer {(await resp.json())['access_token']}"}
     assert (await gw.get(BALANCE, headers=auth)).headers["X-Cache"] == "MISS"
     app: web.Application = gw.app
-    lean: LeanRedis = app[RATE_STORE]._redis  # type: ignore[attr-defined]
+    lean: LeanRedis = app[LIVE].now.first.rate_store._redis  # type: ignore[attr-defined]
     before, calls = lean.writes, len(recorder.seen)
     for _ in range(10):
         hit = await gw.get(BALANCE, headers=auth)

@@ -12,7 +12,7 @@ from gateway.client_ip import parse_networks
 from gateway.config import ConfigError, load_config
 from gateway.errors import NotFound
 from gateway.hosts import HostMap, host_name, overlaps, parse_host_pattern
-from gateway.keys import BUSINESSES
+from gateway.keys import LIVE
 from gateway.tokens import TokenClaims, decode_session_token, encode_session_token, key_id
 from middleware.select import Selector
 from tests.support.process import run_cli
@@ -341,7 +341,7 @@ def test_businesses_share_one_writer_to_redis_and_its_book_of_waits(tmp_path: Pa
         GATEWAY_STORE_KEY="k" * 32,
     )
     app = make_app(cfg)  # type: ignore[arg-type]
-    a, b = (p.sessions.store for p in app[BUSINESSES].values())
+    a, b = (p.sessions.store for p in app[LIVE].now.businesses.values())
     assert a._writer is b._writer  # type: ignore[attr-defined]
     assert a._waits is b._waits  # type: ignore[attr-defined]
     assert a._writer is not a._redis  # type: ignore[attr-defined]
