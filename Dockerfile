@@ -32,9 +32,10 @@ COPY gateway ./gateway
 COPY middleware ./middleware
 COPY sandbox ./sandbox
 # A venv without pip; the base image's pip installs the package (a wheel built from
-# /src) and its runtime dependencies into it, compiling the bytecode.
+# /src) and its runtime dependencies into it, compiling the bytecode. The `tracing` extra
+# (OpenTelemetry) too: off until OTEL_EXPORTER_OTLP_ENDPOINT is set (docs/operators/tracing.md).
 RUN python -m venv --without-pip /opt/venv \
-    && python -m pip --python /opt/venv/bin/python install .
+    && python -m pip --python /opt/venv/bin/python install '.[tracing]'
 
 FROM python:3.11-slim-bookworm
 RUN groupadd --system --gid 10001 gateway \

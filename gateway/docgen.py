@@ -45,7 +45,7 @@ from gateway.settings import TABLE_KEYS, Setting
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path("docs") / "operators"
 COMMAND = "make docs"  # what regenerates the files (python -m gateway.docgen)
-ENV_NAME = re.compile(r"^(?:GATEWAY|PUNCHH|PROMETHEUS)_[A-Z0-9_]+$")
+ENV_NAME = re.compile(r"^(?:GATEWAY|PUNCHH|PROMETHEUS|OTEL)_[A-Z0-9_]+$")
 
 
 class DocError(Exception):
@@ -74,6 +74,26 @@ EXTRA_ENV: dict[str, str] = {
         "Set by the gateway itself for its worker processes when `server.workers` > 1 (a "
         "fresh temporary directory where they write their metrics). Do not set it: with one "
         "worker it would make /metrics read that directory instead of the process."
+    ),
+    # Tracing (gateway/tracing.py, docs/operators/tracing.md): OpenTelemetry's own variables.
+    "OTEL_EXPORTER_OTLP_ENDPOINT": (
+        "Tracing: the OTLP/HTTP collector's base URL (`/v1/traces` is added), e.g. "
+        "`http://otel-collector:4318`. Unset or empty: tracing is off and costs nothing. "
+        "See [tracing.md](tracing.md)."
+    ),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": (
+        "Tracing: the full traces URL, used as is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`."
+    ),
+    "OTEL_SDK_DISABLED": "Tracing: `true` turns it off whatever the endpoint.",
+    "OTEL_TRACES_EXPORTER": "Tracing: `none` turns it off; otherwise OTLP/HTTP is used.",
+    "OTEL_SERVICE_NAME": "Tracing: the `service.name` of the spans (default `loyalty-gateway`).",
+    "OTEL_TRACES_SAMPLER": (
+        "Tracing: `parentbased_always_on` (default), `parentbased_traceidratio`, "
+        "`parentbased_always_off`, `always_on`, `always_off` or `traceidratio`."
+    ),
+    "OTEL_TRACES_SAMPLER_ARG": (
+        "Tracing: the ratio of new traces sampled by the `*traceidratio` samplers, 0 to 1 "
+        "(default 1), e.g. `0.01`."
     ),
 }
 
@@ -331,6 +351,8 @@ def render_configuration() -> str:
         if name.endswith("__"):  # a business's secret: the business's name follows
             shown = f"`{name}<NAME>`, `{name}<NAME>{FILE_SUFFIX}`"
             rows.append(["", shown, "", "a string", meaning])
+        elif name.startswith("OTEL_"):
+            rows.append(["", f"`{name}`", "", "OpenTelemetry's", meaning])
         elif name != "GATEWAY_CONFIG":
             rows.append(["", f"`{name}`", "", "(set by the gateway)", meaning])
     lines += _table(["key", "environment", "default", "accepts", "meaning"], rows)
@@ -339,7 +361,7 @@ def render_configuration() -> str:
 
 def env_names_in_code(root: Path = ROOT) -> dict[str, list[str]]:
     """Every string literal that names an environment variable (GATEWAY_*, PUNCHH_*,
-    PROMETHEUS_*) in gateway/ and middleware/, with where it is ("path:line")."""
+    PROMETHEUS_*, OTEL_*) in gateway/ and middleware/, with where it is ("path:line")."""
     found: dict[str, list[str]] = {}
     for path, tree in _modules(root):
         for node in ast.walk(tree):
@@ -593,7 +615,9 @@ def render_errors(root: Path = ROOT) -> str:
         '`{"error": {"code": ..., "message": ..., "request_id": ...}}` (see '
         "`gateway/errors.py` for every field), with the status below, and one "
         '`"msg": "gateway error"` log line with the same `code`, `status`, `route` and '
-        '`request_id`. These answers are counted with `source="gateway"` in '
+        "`request_id`. While tracing is on (docs/operators/tracing.md), the error also "
+        "holds `trace_id`, the request's trace (the access log line has it too). "
+        'These answers are counted with `source="gateway"` in '
         '`loyalty_gateway_requests_total`. Punchh\'s own errors (`["Invalid Signature"]`, '
         '`{"errors": {...}}`, ...) pass through unchanged and are counted with '
         '`source="upstream"`.',

@@ -4,7 +4,8 @@ OpenResty's `ngx.ctx`): the stages read and set its fields instead of request ke
 Fields are set in the order the stages run: the front (request id, client IP, plan, the
 normalised path), then body, POS device or session; the proxy and the error rendering
 say whose answer it is (`source`) and which error it was; the rate-limit and cache
-stages leave a note for the access log; the upstream client adds its time.
+stages leave a note for the access log; the upstream client adds its time. With tracing
+on, the front sets `trace` (the trace id for the access log and the errors).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from gateway.plan import Plan
     from gateway.sessions import Resolved
     from gateway.store.resp import Prefetch
+    from gateway.tracing import Trace
 
 
 class Exchange:
@@ -36,6 +38,7 @@ class Exchange:
         "request_id",
         "session",
         "source",
+        "trace",
         "upstream_calls",
         "upstream_seconds",
     )
@@ -58,6 +61,7 @@ class Exchange:
         self.upstream_seconds = 0.0
         self.upstream_calls = 0
         self.prefetched: Prefetch | None = None  # the cached answer, read with the rate limits
+        self.trace: Trace | None = None  # while tracing is on: its trace id (gateway/tracing.py)
 
     def __repr__(self) -> str:  # never the body, the session or a header: they hold secrets
         return f"Exchange({self.request_id!r}, {self.plan.label!r})"

@@ -29,6 +29,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
+from gateway import tracing
 from gateway.errors import (
     CircuitOpen,
     GatewayError,
@@ -188,7 +189,7 @@ class UpstreamClient:
                         return _give(result)
                     self._count_retry(spec, reason, attempt, request)
                 result = await self._attempt(
-                    request, spec.timeouts, deadline, breaker, probe, timing
+                    request, spec.timeouts, deadline, breaker, probe, timing, spec.route, attempt
                 )
                 if isinstance(result, UpstreamResponse):
                     if result.status not in RETRYABLE_STATUSES:
@@ -222,7 +223,11 @@ class UpstreamClient:
         breaker: CircuitBreaker | None,
         probe: bool,
         timing: Timing | None,
+        route: str = "",
+        attempt: int = 1,
     ) -> UpstreamResponse | UpstreamError | UpstreamTimeout:
+        """One attempt (`attempt`: its number); with tracing on, a span of its own
+        (sampled requests) and `traceparent` (every request) in what Punchh gets."""
         left = max(0.001, deadline - self._clock())
         each = AttemptTimeouts(
             connect=min(timeouts.connect, left),
@@ -230,7 +235,16 @@ class UpstreamClient:
             total=left,
         )
         try:
-            result = await self._limited(request, each, timing)
+            if tracing.TRACER is None:
+                result = await self._limited(request, each, timing)
+            else:
+                result = await tracing.attempt(
+                    lambda sent: self._limited(sent, each, timing),
+                    request,
+                    route,
+                    attempt - 1,
+                    self.base_url,
+                )
         except (UpstreamError, UpstreamTimeout) as exc:
             if breaker is not None:
                 breaker.record(False, probe=probe)

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from gateway.config import GatewayConfig, load_config
 from gateway.logs import configure_logging
+from gateway.tracing import shutdown_tracing, start_tracing
 
 if TYPE_CHECKING:
     from gateway.keys import Readiness
@@ -47,7 +48,13 @@ def serve_one(cfg: GatewayConfig, *, reuse_port: bool = False) -> None:
 
     _use_event_loop(cfg.server.event_loop)
     log.info("worker started", extra={"pid": os.getpid(), "event_loop": cfg.server.event_loop})
-    asyncio.run(serve(make_app(cfg), cfg, reuse_port=reuse_port))
+    # Off, importing nothing of OpenTelemetry, without OTEL_EXPORTER_OTLP_ENDPOINT; each
+    # worker process exports its own spans.
+    start_tracing(os.environ)
+    try:
+        asyncio.run(serve(make_app(cfg), cfg, reuse_port=reuse_port))
+    finally:
+        shutdown_tracing()  # the last spans sent, 2 s at most
 
 
 async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = False) -> None:

@@ -1,7 +1,8 @@
 """The one place gateway errors become answers: `{"error": {code, message, request_id}}`.
 
 The body also says what became of the request at Punchh: `outcome` is `not_applied`,
-`unknown` or `applied` (gateway/errors.py). Renders GatewayError (its status and code),
+`unknown` or `applied` (gateway/errors.py); while tracing is on, `trace_id` names the
+request's trace (gateway/tracing.py). Renders GatewayError (its status and code),
 aiohttp's own HTTP errors (mapped to codes), and anything unexpected (500
 internal_error, logged with its traceback). Sets the exchange's `error` and `source`.
 Each gateway-made error is one log line; the message is safe to show and to log.
@@ -37,10 +38,12 @@ def error_response(
     request_id: str,
     headers: dict[str, str] | None = None,
     outcome: Outcome = "not_applied",
+    trace_id: str | None = None,
 ) -> web.Response:
-    body = {
-        "error": {"code": code, "message": message, "request_id": request_id, "outcome": outcome}
-    }
+    error = {"code": code, "message": message, "request_id": request_id, "outcome": outcome}
+    if trace_id is not None:  # tracing on: what a guest reports leads to the trace
+        error["trace_id"] = trace_id
+    body = {"error": error}
     response = web.Response(body=jsonio.dumps(body), status=status, headers=headers)
     response.content_type = "application/json"
     return response
@@ -78,6 +81,7 @@ def make_error_renderer(logger: logging.Logger, recent: RecentErrors) -> RenderE
                 "outcome": outcome,
             },
         )
-        return error_response(status, code, message, ex.request_id, headers, outcome)
+        trace_id = ex.trace.trace_id if ex.trace is not None else None
+        return error_response(status, code, message, ex.request_id, headers, outcome, trace_id)
 
     return render

@@ -28,6 +28,7 @@ from typing import Protocol
 from aiohttp import web
 from prometheus_client import Gauge
 
+from gateway import tracing
 from gateway.errors import GatewayError
 from gateway.exchange import Exchange
 from gateway.plan import Plan
@@ -116,6 +117,8 @@ def make_front(
         started = clock()
         rid = request_id_for(request.headers.get("X-Request-ID"))
         ex = Exchange(request, rid, client_ip(request), plan or unmatched, request.path)
+        # Tracing off: one global read (gateway/tracing.py); on: named at the end, once routed.
+        trace = ex.trace = None if tracing.TRACER is None else tracing.begin(request, ex.client_ip)
         readiness.in_flight += 1
         if in_flight is not None:
             in_flight.inc()
@@ -145,6 +148,8 @@ def make_front(
             if in_flight is not None:
                 in_flight.dec()
             record(ex, status, clock() - started)
+            if trace is not None:
+                tracing.finish(trace, ex, status)
         if readiness.draining:
             response.force_close()
         response.headers["X-Request-ID"] = rid

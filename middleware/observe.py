@@ -4,7 +4,8 @@ Records, from the exchange: requests by route template, method, status and sourc
 total, upstream and overhead durations (through the plan's bound metric children);
 upstream errors by kind; session store errors. One access-log line per request, built
 only when the `gateway.access` logger is on at INFO: request id, route, method, status,
-source, business, durations, cache result, rate-limit decision, client IP. Never a raw path, a
+source, business, durations, cache result, rate-limit decision, client IP, and the trace
+id while tracing is on (gateway/tracing.py). Never a raw path, a
 query, a body or a header value: those can hold tokens, emails and phone numbers.
 """
 
@@ -37,23 +38,23 @@ def make_observer(metrics: Metrics, logger: logging.Logger) -> Record:
             metrics.store_error("sessions")
 
     def access(ex: Exchange, status: int, elapsed: float, overhead: float) -> None:
-        logger.info(
-            "request",
-            extra={
-                "request_id": ex.request_id,
-                "method": ex.request.method,
-                "route": ex.plan.label,
-                "business": ex.plan.business or "-",
-                "status": status,
-                "source": ex.source,
-                "duration_ms": round(elapsed * 1000, 3),
-                "upstream_ms": round(ex.upstream_seconds * 1000, 3),
-                "overhead_ms": round(overhead * 1000, 3),
-                "cache": ex.cache_note,
-                "rate_limit": ex.limit_note,
-                "client_ip": ex.client_ip,
-            },
-        )
+        fields = {
+            "request_id": ex.request_id,
+            "method": ex.request.method,
+            "route": ex.plan.label,
+            "business": ex.plan.business or "-",
+            "status": status,
+            "source": ex.source,
+            "duration_ms": round(elapsed * 1000, 3),
+            "upstream_ms": round(ex.upstream_seconds * 1000, 3),
+            "overhead_ms": round(overhead * 1000, 3),
+            "cache": ex.cache_note,
+            "rate_limit": ex.limit_note,
+            "client_ip": ex.client_ip,
+        }
+        if ex.trace is not None:  # tracing on: from a guest's report to the trace
+            fields["trace_id"] = ex.trace.trace_id
+        logger.info("request", extra=fields)
 
     def record(ex: Exchange, status: int, elapsed: float) -> None:
         plan = ex.plan

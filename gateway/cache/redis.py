@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
+from gateway import tracing
 from gateway.cache.base import CacheUnavailable
 from gateway.cache.policy import Entry
 from gateway.store.resp import Prefetch, RedisLink
@@ -84,8 +85,11 @@ class RedisResponseCache:
         name = f"{self._p}e:{key}"
         try:
             if not self._redis.clustered:
-                return self.entry_from(await self._redis.evalsha(_GET, [name], [f"{self._p}g:"]))
-            raw, tags = await self._redis.execute("HMGET", name, "entry", "tags")
+                with tracing.redis("EVALSHA", "cache"):
+                    found = await self._redis.evalsha(_GET, [name], [f"{self._p}g:"])
+                return self.entry_from(found)
+            with tracing.redis("HMGET", "cache"):
+                raw, tags = await self._redis.execute("HMGET", name, "entry", "tags")
             if raw is None or tags is None:
                 return None
             wanted = json.loads(tags)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import RedisError
 
+from gateway import tracing
 from gateway.expiring import ExpiringDict
 from gateway.ratelimit.gcra import US, Decision, Rate, gcra, give_back
 from gateway.store.resp import Prefetch, RedisLink
@@ -163,11 +164,12 @@ class RedisRateStore:
 
     async def take(self, key: str, rate: Rate, *, take: bool = True) -> Decision:
         try:
-            allowed, retry, reset, remaining = await self._redis.evalsha(
-                _GCRA,
-                [bucket_key(self._prefix, key)],
-                [rate.window_us, rate.interval_us, "1" if take else "0"],
-            )
+            with tracing.redis("EVALSHA", "rate_limit"):
+                allowed, retry, reset, remaining = await self._redis.evalsha(
+                    _GCRA,
+                    [bucket_key(self._prefix, key)],
+                    [rate.window_us, rate.interval_us, "1" if take else "0"],
+                )
         except RedisError as exc:
             raise RateStoreUnavailable(type(exc).__name__) from None
         return Decision(bool(allowed), None, int(remaining), int(retry) / US, int(reset) / US)
@@ -187,14 +189,17 @@ class RedisRateStore:
                     args += (draws[i][1].window_us, draws[i][1].interval_us)
                 call = (_GCRA_MANY, [keys[i] for i in group], args)
                 if prefetch is not None and prefetch.client is self._redis and not flat:
-                    part, prefetch.reply = await self._redis.evalsha_many(
-                        [call, (prefetch.script, prefetch.keys, prefetch.args)]
-                    )
+                    # The cached answer's read rides along (gateway/store/resp.py Prefetch).
+                    with tracing.redis("PIPELINE EVALSHA", "rate_limit"):
+                        part, prefetch.reply = await self._redis.evalsha_many(
+                            [call, (prefetch.script, prefetch.keys, prefetch.args)]
+                        )
                     prefetch.done = not isinstance(prefetch.reply, RedisError)
                     if isinstance(part, RedisError):
                         raise part
                 else:
-                    part = await self._redis.evalsha(*call)
+                    with tracing.redis("EVALSHA", "rate_limit"):
+                        part = await self._redis.evalsha(*call)
                 flat += part
                 if len(part) < 4 * len(group) or not part[-4]:
                     break  # refused: no later bucket is drawn on

@@ -35,6 +35,7 @@ from typing import Any
 
 from redis.exceptions import ConnectionError, RedisError
 
+from gateway import tracing
 from gateway.errors import StoreUnavailable
 from gateway.session_record import Session
 from gateway.store.codec import TokenCipher, UnreadableRecord, dump_session, load_session
@@ -239,7 +240,8 @@ class RedisSessionStore:
                 return hit[1]
         key = self.session_key(sid)
         try:
-            raw, ttl_ms = await self._redis.pipeline([("GET", key), ("PTTL", key)])
+            with tracing.redis("PIPELINE", "sessions"):
+                raw, ttl_ms = await self._redis.pipeline([("GET", key), ("PTTL", key)])
             for reply in (raw, ttl_ms):
                 if isinstance(reply, RedisError):
                     raise reply

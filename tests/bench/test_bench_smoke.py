@@ -191,3 +191,15 @@ def test_the_targets_are_reported(results: dict[str, Any]) -> None:
     for name, target in targets.items():
         assert isinstance(target["met"], bool), name
         assert target["value"] is not None, name
+
+
+def test_tracing_cost_off_and_on_at_one_percent(results: dict[str, Any]) -> None:
+    """Issue 19, part 3: tracing off costs nothing measurable; on at 1%, under 10 µs."""
+    cost = results["tracing"]
+    for case in ("checkin", "balance_cached"):
+        row = cost["through_gateway"][case]
+        assert row["off_cpu_us_per_req"] > 0
+        assert row["on_1pct_cpu_us_per_req"] > 0
+    assert cost["direct"]["requests"] > 0
+    assert results["targets"]["tracing_on_1pct_us_per_req"]["value"] is not None
+    assert "tracing_off_us_per_req" in results["targets"]
