@@ -178,7 +178,9 @@ class Metrics:
         for result in RELOAD_RESULTS:
             self.config_reloads.labels(result)
 
-    def prime(self, policies: Iterable[str], business: str = "default") -> None:
+    def prime(
+        self, policies: Iterable[str], business: str = "default", *, circuits: bool = True
+    ) -> None:
         """Create the known label sets at zero, so that `rate()` sees even the first event
         after a start (a counter that appears at 1 has no earlier sample to rise from);
         once per business, with its policies."""
@@ -189,7 +191,8 @@ class Metrics:
         for policy in policies:
             self.rate_limited.labels(policy, business)
         for family in FAMILIES:
-            self.circuit_state.labels(family, business).set(0)
+            if circuits:  # not at a reload: the breakers it keeps keep their state
+                self.circuit_state.labels(family, business).set(0)
             for state in ("open", "half_open", "closed"):
                 self.circuit_transitions.labels(family, state, business)
         for reason in ("budget", "circuit_open"):

@@ -72,6 +72,7 @@ class Parts:
     metrics: Metrics
     recent: RecentErrors
     idempotency: IdempotencyBook
+    holds: Holds  # Punchh's pauses (Retry-After) by route: kept across reloads
     plans: dict[str, Plan] = field(default_factory=dict)  # route name → its compiled plan
 
     @cached_property
@@ -135,7 +136,12 @@ def build_parts(
         clock=clock,
         business=name,
     )
-    metrics.prime((p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled), name)
+    # At zero once: a reload's priming must not say a breaker it keeps open is closed.
+    metrics.prime(
+        (p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled),
+        name,
+        circuits=previous is None,
+    )
     upstream = _upstream(cfg, s, name, monotonic, previous)
     refresher = previous.refresher if previous else None
     if refresher is None:
@@ -159,6 +165,7 @@ def build_parts(
         idempotency=previous.idempotency
         if previous
         else make_idempotency_book(cfg, clock=clock, metrics=metrics, redis=redis),
+        holds=previous.holds if previous else Holds(),
     )
 
 
@@ -208,7 +215,7 @@ def make_stages(cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> lis
                 make_rate_limit_stage(
                     limits.policies,
                     p.rate_store,
-                    holds=Holds(),
+                    holds=p.holds,
                     clock=clock,
                     metrics=p.metrics,
                     business=p.name,

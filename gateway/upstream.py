@@ -144,6 +144,9 @@ class UpstreamClient:
             twin.breakers = {
                 f: CircuitBreaker(f, circuit, self._clock, twin._changed) for f in FAMILIES
             }
+        if twin.breakers is not self.breakers and self._metrics is not None:
+            for f in FAMILIES:  # new breakers start closed; none is none open
+                self._metrics.circuit_state.labels(f, self.business).set(0)
         return twin
 
     def _changed(self, family: str, state: State) -> None:

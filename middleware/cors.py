@@ -6,7 +6,7 @@ allowed origin, the gateway's own errors included (the front decorates after ren
 errors, so a frontend can read `session_required` and send the guest to sign in),
 carries `Access-Control-Allow-Origin` and `-Allow-Credentials`; every answer carries
 `Vary: Origin`. `make_cors` returns None when no origin is configured: the front then
-does no CORS work at all.
+does no CORS work but answer preflights (403 origin_forbidden, from NO_ORIGIN).
 """
 
 from __future__ import annotations
@@ -60,6 +60,11 @@ class Cors:
             response.headers["Access-Control-Allow-Origin"] = origin
             response.headers["Access-Control-Allow-Credentials"] = "true"
             response.headers["Access-Control-Expose-Headers"] = "X-Request-ID, Retry-After"
+
+
+# Where no origin is allowed (the default): preflights answered 403 origin_forbidden,
+# as from an origin not allowed, and nothing else done.
+NO_ORIGIN = Cors(frozenset())
 
 
 def make_cors(allowed_origins: tuple[str, ...]) -> Cors | None:

@@ -34,7 +34,7 @@ from gateway.exchange import Exchange
 from gateway.plan import Plan
 from gateway.readiness import Readiness
 from middleware.client_ip import ClientIp
-from middleware.cors import Cors
+from middleware.cors import NO_ORIGIN, Cors
 from middleware.errors import RenderError
 from middleware.observe import Record
 from middleware.request_id import request_id_for
@@ -135,7 +135,12 @@ def make_front(
                     own = business.cors
                 except GatewayError as exc:  # unknown_business: rendered below
                     refused, own = exc, None
-            answer = own.preflight(request, rid) if own is not None else None
+            if own is not None:
+                answer = own.preflight(request, rid)
+            elif request.method == "OPTIONS":  # no origin allowed here: a preflight is 403
+                answer = NO_ORIGIN.preflight(request, rid)
+            else:
+                answer = None
             if answer is None:
                 response = await routed(ex, plan, key, business, refused)
             else:

@@ -204,6 +204,22 @@ async def test_preflight_from_another_origin_is_403(
     assert recorder.seen == []
 
 
+@pytest.mark.parametrize("path", ["/api/auth/checkins/online_order", "/healthz", "/nowhere"])
+async def test_a_preflight_where_no_origin_is_allowed_is_403_not_405(
+    recorder: Recorder, make_gateway: GatewayFactory, path: str
+) -> None:
+    """The default configuration allows no origin: a browser's preflight gets the same
+    403 origin_forbidden as from an origin not allowed (not 405 for OPTIONS)."""
+    gw = await make_gateway(recorder.url)
+    headers = {"Origin": OTHER, "Access-Control-Request-Method": "POST"}
+    resp = await gw.options(path, headers=headers)
+    await _error(resp, 403, "origin_forbidden")
+    assert "Access-Control-Allow-Origin" not in resp.headers
+    assert recorder.seen == []
+    plain = await gw.options("/api/auth/checkins/online_order")  # not a preflight
+    assert plain.status == 405
+
+
 async def test_answers_to_the_allowed_origin_carry_cors_headers(
     recorder: Recorder, make_gateway: GatewayFactory
 ) -> None:

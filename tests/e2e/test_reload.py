@@ -185,7 +185,7 @@ async def test_timeouts_change_live_and_requests_in_flight_keep_theirs(
     gw: Reloadable, sandbox: SandboxServer
 ) -> None:
     auth = {**await _sign_up(gw, "slow@example.com"), "Cache-Control": "no-cache"}
-    await _fault(sandbox, gw.http, method="GET", path=USERS, latency_ms=1500)  # each attempt
+    await _fault(sandbox, gw.http, method="GET", path=USERS, latency_ms=2500)  # each attempt
     in_flight = asyncio.ensure_future(_get(gw, USERS, auth))
     await asyncio.sleep(0.3)  # it is waiting for the sandbox: on the old timeouts
     gw.write(BASE + READ_TIMEOUT)
@@ -302,7 +302,8 @@ async def test_an_invalid_configuration_is_refused_and_the_old_one_served(
     gw.write(BASE)
     gw.files["GATEWAY_SESSION_SECRET"].unlink()  # a secret file gone
     await gw.hup(expect="invalid")
-    assert "GATEWAY_SESSION_SECRET_FILE" in gw.gp.logs().splitlines()[-1]
+    last = [line for line in gw.gp.logs().splitlines() if "reload refused" in line][-1]
+    assert "GATEWAY_SESSION_SECRET_FILE" in last
     assert (await gw.reloads()) == {"ok": 0, "invalid": 3, "restart_required": 0, "error": 0}
     async with gw.http.get(gw.url + "/readyz") as resp:
         assert resp.status == 200  # serving all along
@@ -362,3 +363,40 @@ async def test_a_gateway_on_its_embedded_sandbox_reloads(tmp_path: Path) -> None
         await gw.hup()
         auth = await _sign_up(gw, "embedded@example.com")  # signed as the sandbox expects
         assert "X-Cache" not in (await _get(gw, BALANCE, auth)).headers
+
+
+async def test_a_reload_keeps_open_circuits_and_punchh_pauses(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """What the gateway has learnt about Punchh is not configuration: a breaker it keeps
+    stays open (and its gauge says so), a Retry-After pause still holds the route."""
+    breaker = "\n[circuit]\nconsecutive_failures = 2\nopen_seconds = 600\n"
+    async with reloadable(tmp_path, BASE + breaker, _env(sandbox), _secrets()) as gw:
+        auth = {**await _sign_up(gw, "pauses@example.com"), "Cache-Control": "no-cache"}
+        mobile = {"user": {"email": "m@example.com", "password": "correct-horse-1"}}
+        await _fault(
+            sandbox, gw.http, method="POST", path="/api2/mobile/users", status=500, times=2
+        )
+        statuses = []
+        for _ in range(3):
+            async with gw.http.post(gw.url + "/api2/mobile/users", json=mobile) as resp:
+                statuses.append(resp.status)
+        assert statuses == [500, 500, 503]  # the mobile family's breaker opened
+        await _fault(
+            sandbox, gw.http, method="GET", path=USERS, status=429, retry_after=600, times=1
+        )
+        assert (await _get(gw, USERS, auth)).status == 429  # Punchh's own: the route held
+        gw.write(BASE + breaker + '\n[cache.ttls]\n"GET /api/auth/users" = 5\n')
+        await gw.hup()
+        async with gw.http.post(gw.url + "/api2/mobile/users", json=mobile) as resp:
+            assert resp.status == 503  # still open: nothing sent
+        held = await _get(gw, USERS, auth)
+        assert held.status == 503  # still paused: nothing sent
+        async with gw.http.get(gw.url + "/metrics", headers=ADMIN) as resp:
+            text = await resp.text()
+        (state,) = [
+            line
+            for line in text.splitlines()
+            if line.startswith("loyalty_gateway_circuit_state{") and 'family="mobile"' in line
+        ]
+        assert state.endswith(" 2.0")  # open, as before the reload
