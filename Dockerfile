@@ -43,6 +43,8 @@ RUN groupadd --system --gid 10001 gateway \
         --home-dir /nonexistent --shell /usr/sbin/nologin gateway
 COPY --from=build /opt/venv /opt/venv
 COPY config/gateway.example.toml /etc/loyalty-gateway/gateway.toml
+# Logs: one JSON line per event on stdout, unbuffered (PYTHONUNBUFFERED); stderr carries
+# only the command line's own answers (a configuration refused, a port in use).
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -1052,7 +1052,7 @@ RATIOS = (
     ("gateway_checkin_redis", "gateway_checkin"),
     ("gateway_balance_cached_redis", "gateway_balance_cached"),
 )
-SESSION_BYTES_BEFORE = 1152  # memory per session before the redesign (README)
+SESSION_BYTES_BEFORE = 1152  # memory per session before the redesign (docs/performance.md)
 
 
 def _targets(

@@ -122,7 +122,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import aiohttp
 from common import UNREACHABLE_LIMIT, UNREACHABLE_WINDOW, terminable, unreachable_policies
 
-from gateway.docgen import ERRORS as DOCUMENTED_ERRORS
+from gateway.described import ERRORS as DOCUMENTED_ERRORS
 
 if TYPE_CHECKING:
     from tests.support.redis_ha import RedisClusterServers, RedisSentinelServers

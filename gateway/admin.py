@@ -21,6 +21,7 @@ from aiohttp.typedefs import Handler
 
 from gateway.errors import Forbidden, StoreUnavailable, Unauthorized
 from gateway.keys import LIVE, METRICS, SESSION_COUNT
+from gateway.listen import ListenError, start_site
 from gateway.metrics import render
 from gateway.protocol import GatewayRunner
 from gateway.status import snapshot
@@ -107,8 +108,15 @@ async def admin_site(app: web.Application) -> AsyncIterator[None]:
     # The main listener's connection policy (its own count): deadlines, cap, JSON refusals.
     runner = GatewayRunner.serving(admin, cfg.server, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, cfg.admin.host, cfg.admin.port).start()
-    log.info("admin listening", extra={"host": cfg.admin.host, "port": cfg.admin.port})
+    host, port = cfg.admin.host, cfg.admin.port
+    # Workers share the admin port as they share the main one; /metrics aggregates them all.
+    site = web.TCPSite(runner, host, port, reuse_port=cfg.server.workers > 1)
+    try:
+        await start_site(site, host, port, ("GATEWAY_ADMIN_HOST", "GATEWAY_ADMIN_PORT"))
+    except ListenError:
+        await runner.cleanup()
+        raise
+    log.info("admin listening", extra={"host": host, "port": port})
     try:
         yield
     finally:

@@ -150,15 +150,9 @@ async def _upstream_ctx(app: web.Application) -> AsyncIterator[None]:
                 await p.upstream.start(sandbox_url or p.cfg.punchh.base_url)
                 started.append(p)
             app[UPSTREAM_URL] = businesses[0].upstream.base_url
+            # Ready (/readyz 200); `gateway ready` is logged by serve (gateway/workers.py)
+            # once the listener is bound, not here, before it (issue 20).
             app[READINESS].ready = True
-            log.info(
-                "gateway ready",
-                extra={
-                    "upstream": app[UPSTREAM_URL],
-                    "sandbox": bool(sandbox_url),
-                    "businesses": [p.name for p in businesses],
-                },
-            )
             yield
         finally:
             app[READINESS].ready = False

@@ -37,7 +37,7 @@ def build_payload(
     add_auth_token: bool,
 ) -> tuple[bytes | None, str]:
     """The body bytes and query string Punchh gets. `client` and `authentication_token`
-    travel in the JSON body, or in the query of a body-less GET or DELETE (REFERENCE.md)."""
+    travel in the JSON body, or in the query of a body-less GET or DELETE (docs/punchh.md)."""
     in_body = doc is not None or (method not in _BODYLESS and client_id is not None)
     if add_auth_token and auth_token:
         if in_body:

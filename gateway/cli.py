@@ -1,9 +1,9 @@
-"""`loyalty-gateway serve | check-config | reload | sandbox`.
+"""`loyalty-gateway serve | check-config | reload | sandbox` (`--help` on each).
 
-serve         start the gateway (configuration: GATEWAY_CONFIG file + environment)
-check-config  print the problems in the configuration, or a summary; non-zero on problems
-reload        check the configuration, then have the running gateway reload it (SIGHUP)
-sandbox       start the Punchh sandbox alone, for frontends and manual testing
+Problems with the configuration, and a listener that cannot bind, are one line each on
+stderr and exit code 2 (EXIT_CONFIG); warnings (a setting ignored, a variable the gateway
+does not read) are printed by check-config and logged once by serve. Logs are JSON lines
+on stdout (gateway/logs.py).
 """
 
 from __future__ import annotations
@@ -11,17 +11,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import secrets
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
-from dataclasses import replace
 
-from gateway.config import DEFAULT_BUSINESS, Business, ConfigError, GatewayConfig, load_config
+from gateway.config import DEFAULT_BUSINESS, ConfigError, GatewayConfig, load_config
+from gateway.listen import ListenError, bind_problem
 from gateway.logs import configure_logging
 from gateway.pidfile import NotRunning, holding_pid_file, running_pid
-from gateway.sandbox_link import sandbox_config_for
-from gateway.secret_files import FILE_SUFFIX, from_file
+from gateway.sandbox_link import standalone_configs
 from gateway.store import urls as redis_urls
 from gateway.workers import hold_reloads, serve_one, serve_workers
 
@@ -50,10 +49,16 @@ def _serve(env: dict[str, str]) -> int:
         "starting", extra={"host": cfg.server.host, "port": cfg.server.port, "config": cfg.source}
     )
     logging.getLogger("gateway").info(admin_where(cfg))
-    with holding_pid_file(cfg):
-        if cfg.server.workers > 1:
-            return serve_workers(cfg, env)
-        serve_one(cfg)
+    for warning in cfg.warnings:  # once, here: not again in each worker
+        logging.getLogger("gateway").warning("configuration warning: %s", warning)
+    try:
+        with holding_pid_file(cfg):
+            if cfg.server.workers > 1:
+                return serve_workers(cfg, env)
+            serve_one(cfg)
+    except ListenError as exc:  # a port in use: one line, no traceback (issue 20)
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
     return 0
 
 
@@ -134,80 +139,25 @@ def _check_config(env: dict[str, str]) -> int:
             print(f"  business {b.name}: {hosts} -> {_upstream(b.config)}; pos {_pos(b.config)}")
     print(f"  workers: {cfg.server.workers}, stores: {_stores(cfg)}")
     print(f"  {admin_where(cfg)}")
+    if cfg.warnings:
+        print(f"{len(cfg.warnings)} warning(s):", file=sys.stderr)
+        for warning in cfg.warnings:
+            print(f"  {warning}", file=sys.stderr)
     return 0
 
 
 def _sandbox(args: argparse.Namespace, env: dict[str, str]) -> int:
-    """The primary business from PUNCHH_CLIENT_ID / PUNCHH_CLIENT_SECRET /
-    PUNCHH_BUSINESS_KEY and --location; with GATEWAY_CONFIG, also every business that
-    configuration names (its own credentials and POS devices): one sandbox emulates them
-    all, one business per client id."""
-    from sandbox.config import SandboxConfig
-    from sandbox.server import run_sandbox
+    """The businesses of the variables and of GATEWAY_CONFIG (gateway/sandbox_link.py), on
+    --host and --port."""
+    from sandbox.server import is_loopback, run_sandbox
 
     configure_logging(env.get("GATEWAY_LOG_LEVEL", "INFO"))
-    configs: list[SandboxConfig] = []
-    problems: list[str] = []
-    given = {  # each from its variable, or the file its _FILE names
-        name: from_file(env, name, problems, key) or env.get(name, "")
-        for name, key in (
-            ("PUNCHH_CLIENT_SECRET", "punchh.client_secret"),
-            ("PUNCHH_BUSINESS_KEY", "pos.business_key"),
-        )
-    }
-    if problems:
-        return _report(ConfigError(problems))
-    client_id, secret = env.get("PUNCHH_CLIENT_ID", ""), given["PUNCHH_CLIENT_SECRET"]
-    if client_id and secret:
-        locations = dict(item.split("=", 1) for item in args.location if "=" in item)
-        configs.append(
-            SandboxConfig(
-                client_id=client_id,
-                client_secret=secret,
-                business_key=given["PUNCHH_BUSINESS_KEY"],
-                location_keys=locations,
-                host=args.host,
-                port=args.port,
-                allow_non_loopback=args.allow_non_loopback,
-            )
-        )
-    if env.get("GATEWAY_CONFIG"):
-        # The businesses as the gateway in front of this sandbox sees them (so not with an
-        # embedded sandbox, which would make their credentials up).
-        # What the sandbox does not need is filled in: the session secret, and the base
-        # URL (this sandbox's own: the gateway in front of it points there).
-        own_env = {**env, "GATEWAY_SANDBOX": "false"}
-        own_env.setdefault("PUNCHH_BASE_URL", f"http://{args.host}:{args.port or 8090}")
-        session = "GATEWAY_SESSION_SECRET"
-        if not {session, session + FILE_SUFFIX} & set(env):
-            own_env[session] = secrets.token_urlsafe(32)
-        try:
-            cfg = _load(own_env)
-        except ConfigError as exc:
-            if not configs:
-                return _report(exc)
-            # The image's GATEWAY_CONFIG (its example file) is no gateway to emulate: the
-            # business of the variables is, as before.
-            logging.getLogger("gateway").warning(
-                "GATEWAY_CONFIG not emulated: it is not a gateway configuration that loads",
-                extra={"problems": len(exc.problems)},
-            )
-            businesses: tuple[Business, ...] = ()
-        else:
-            businesses = cfg.businesses
-        known = {c.client_id for c in configs}
-        for b in businesses:
-            own = sandbox_config_for(b.config)
-            if own.client_id not in known:
-                known.add(own.client_id)
-                configs.append(
-                    replace(
-                        own,
-                        host=args.host,
-                        port=args.port,
-                        allow_non_loopback=args.allow_non_loopback,
-                    )
-                )
+    locations = dict(item.split("=", 1) for item in args.location if "=" in item)
+    where = {"host": args.host, "port": args.port, "allow_non_loopback": args.allow_non_loopback}
+    try:
+        configs = standalone_configs(env, locations, where)
+    except ConfigError as exc:
+        return _report(exc)
     if not configs:
         print(
             "sandbox: set PUNCHH_CLIENT_ID and PUNCHH_CLIENT_SECRET (the credentials "
@@ -215,23 +165,90 @@ def _sandbox(args: argparse.Namespace, env: dict[str, str]) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIG
-    run_sandbox(configs)
+    if not (args.allow_non_loopback or is_loopback(args.host)):
+        print(
+            f"sandbox: --host {args.host!r} is not a loopback address; the sandbox is for "
+            "local development only (--allow-non-loopback binds it anyway)",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    try:
+        run_sandbox(configs)
+    except OSError as exc:  # its port in use: one line, no traceback (issue 20)
+        print(bind_problem(args.host, args.port, ("--host", "--port"), exc), file=sys.stderr)
+        return EXIT_CONFIG
     return 0
+
+
+CONFIGURATION = """\
+configuration:
+  GATEWAY_CONFIG           the TOML file (optional); every key, commented:
+                           config/gateway.example.toml
+  Environment variables override its keys. The main ones:
+  GATEWAY_SESSION_SECRET   signs the gateway's session tokens (required, 32+ characters)
+  PUNCHH_BASE_URL, PUNCHH_CLIENT_ID, PUNCHH_CLIENT_SECRET
+                           the Punchh server (https://) and the business's credentials
+  GATEWAY_SANDBOX=true     the embedded Punchh sandbox as the upstream (development)
+  GATEWAY_HOST, GATEWAY_PORT
+                           where the gateway listens (127.0.0.1:8080)
+  GATEWAY_STORE_URL        sessions in Redis (redis://...) for several replicas
+  GATEWAY_ADMIN_PORT       /metrics and the status page on a port of their own
+  A secret's <VARIABLE>_FILE names a file holding it (PUNCHH_CLIENT_SECRET_FILE...).
+
+docs: README.md, docs/configuration.md, docs/operations.md; every key and variable:
+docs/operators/configuration.md; alerts and runbooks: docs/operators/runbooks.md
+"""
+
+SANDBOX = """\
+configuration:
+  PUNCHH_CLIENT_ID, PUNCHH_CLIENT_SECRET
+                           the credentials the gateway in front of it will use
+  PUNCHH_BUSINESS_KEY      the POS business key (with --location for each device)
+  GATEWAY_CONFIG           a gateway's TOML file: every business it names is emulated
+  GATEWAY_LOG_LEVEL        INFO (default), WARNING...
+
+docs: docs/guide.md, "The sandbox"; every variable: docs/operators/configuration.md
+"""
+
+COMMANDS = (  # name, one line, what the command's own --help adds
+    ("serve", "start the gateway (python -m gateway is the same)", ""),
+    (
+        "check-config",
+        "validate the configuration and exit",
+        "Prints a summary, and warnings (a setting ignored, a variable the gateway does not "
+        "read); one line per problem and exit code 2 when serve would refuse it.",
+    ),
+    (
+        "reload",
+        "check the configuration, then have the running gateway reload it (SIGHUP)",
+        "Signals the process in server.pid_file (GATEWAY_PID_FILE); keys that bind sockets "
+        "or name stores need a restart.",
+    ),
+    ("sandbox", "start the Punchh sandbox alone, for frontends and manual testing", ""),
+)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="loyalty-gateway",
-        description=__doc__,
+        description="A reverse proxy in front of the Punchh loyalty API.",
+        epilog=CONFIGURATION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="start the gateway")
-    sub.add_parser("check-config", help="validate the configuration and exit")
-    sub.add_parser("reload", help="check the configuration, then have the gateway reload it")
-    sb = sub.add_parser("sandbox", help="start the Punchh sandbox alone")
-    sb.add_argument("--host", default="127.0.0.1")
-    sb.add_argument("--port", type=int, default=8090)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+    made = {
+        name: sub.add_parser(
+            name,
+            help=line,
+            description=textwrap.fill(f"{line[0].upper()}{line[1:]}. {more}".strip(), 88),
+            epilog=SANDBOX if name == "sandbox" else CONFIGURATION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        for name, line, more in COMMANDS
+    }
+    sb = made["sandbox"]
+    sb.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    sb.add_argument("--port", type=int, default=8090, help="port to listen on (8090; 0: any)")
     sb.add_argument(
         "--location", action="append", default=[], help="POS LOCATION_KEY=STORE_NUMBER (repeatable)"
     )

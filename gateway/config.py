@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from gateway import parsers as p
 from gateway.client_ip import IPNetwork, parse_networks
-from gateway.config_checks import business_checks, cross_checks
+from gateway.config_checks import business_checks, cross_checks, unknown_variables
+from gateway.described import EXTRA_ENV
 from gateway.hosts import overlaps, parse_host_pattern
 from gateway.ratelimit.policies import Policy, check_overrides, merge
 from gateway.resilience.breaker import CircuitSettings
@@ -235,8 +236,16 @@ class PunchhConfig:
         "punchh.base_url",
         p.base_url,
         "",
-        "Punchh server, e.g. https://sandbox.punchh.com.",
+        "Punchh server, e.g. https://sandbox.punchh.com (no path: the gateway adds Punchh's).",
         "PUNCHH_BASE_URL",
+    )
+    allow_insecure_http: bool = key(
+        "punchh.allow_insecure_http",
+        p.boolean,
+        False,
+        "Allow a plain http:// punchh.base_url to a host that is not this machine (a "
+        "sandbox on a private network); loopback needs no permission.",
+        "PUNCHH_ALLOW_INSECURE_HTTP",
     )
     client_id: str = key(
         "punchh.client_id", p.string, "", "The business's client id (`client`).", "PUNCHH_CLIENT_ID"
@@ -699,6 +708,9 @@ class GatewayConfig:
     # Every business served, `default` (the top-level punchh.* and pos.*) first when there
     # is one; each holds its own effective configuration (gateway/config.py, Business).
     businesses: tuple[Business, ...] = field(default=(), compare=False, repr=False)
+    # What check-config prints and serve logs, but accepts: a setting ignored, a variable
+    # the gateway does not read (gateway/config_checks.py).
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def business(self) -> Business:
@@ -767,6 +779,18 @@ BUSINESS_SECRET_ENV = {
     "punchh.client_secret": "PUNCHH_CLIENT_SECRET__",
     "pos.business_key": "PUNCHH_BUSINESS_KEY__",
 }
+
+
+def known_variables(businesses: Sequence[str] = ()) -> set[str]:
+    """Every GATEWAY_* and PUNCHH_* variable the gateway reads: the settings', their
+    `_FILE` variants, the named businesses' secrets, and those read outside the settings
+    (gateway/described.py EXTRA_ENV: GATEWAY_CONFIG...)."""
+    known = {s.env for s in SETTINGS if s.env} | file_variables()
+    known |= {name for name in EXTRA_ENV if not name.endswith("__")}
+    for name in businesses:
+        for prefix in BUSINESS_SECRET_ENV.values():
+            known |= {prefix + env_suffix(name), prefix + env_suffix(name) + FILE_SUFFIX}
+    return known
 
 
 def env_suffix(name: str) -> str:
@@ -954,6 +978,7 @@ def _business_problems(
     default: Mapping[str, Any] | None,
     devices: tuple[PosDevice, ...],
     problems: list[str],
+    warnings: list[str],
 ) -> None:
     """Names used twice, hosts two businesses claim, one Punchh client twice, and each
     business's own checks. `default`: the top level's values, when it is a business."""
@@ -994,6 +1019,7 @@ def _business_problems(
             problems,
             prefix=f"businesses.{d.name}.",
             env={k: v + env_suffix(d.name) for k, v in BUSINESS_SECRET_ENV.items()},
+            warnings=warnings,
         )
     for i, a in enumerate(declared):
         for b in declared[i + 1 :]:
@@ -1049,17 +1075,20 @@ def load_config(path: str | None, env: Mapping[str, str]) -> GatewayConfig:
     # Without [[businesses]] the top level is the one business; with them, only if it
     # names a client (or the embedded sandbox stands in for Punchh with no business).
     has_default = not raw_businesses or bool(values["punchh.client_id"])
-    cross_checks(values, devices, problems, default=has_default)
-    _business_problems(declared, values if has_default else None, devices, problems)
+    warnings: list[str] = []
+    cross_checks(values, devices, problems, default=has_default, warnings=warnings)
+    _business_problems(declared, values if has_default else None, devices, problems, warnings)
     if problems:
         raise ConfigError(problems)
+    known = known_variables([d.name for d in declared])
+    warnings += unknown_variables(env, known, tuple(BUSINESS_SECRET_ENV.values()))
     source = path or "<defaults>"
     top = _build(values, devices, merge(overrides), source, DEFAULT_BUSINESS)
     businesses = [Business(DEFAULT_BUSINESS, (), top)] if has_default else []
     for d in declared:
         cfg = _build(d.values, d.devices, merge(d.overrides), source, d.name)
         businesses.append(Business(d.name, d.hosts, cfg))
-    return replace(top, businesses=tuple(businesses))
+    return replace(top, businesses=tuple(businesses), warnings=tuple(warnings))
 
 
 def _build(
@@ -1074,6 +1103,7 @@ def _build(
         "PosConfig.devices": devices,
         "GatewayConfig.source": source,
         "GatewayConfig.businesses": (),
+        "GatewayConfig.warnings": (),
     }
     cfg: GatewayConfig = build(GatewayConfig, v, given)
     punchh, pos = cfg.punchh, cfg.pos

@@ -11,13 +11,17 @@ Writes docs/operators/:
 - errors.md: every error code the gateway answers with, collected from the source of
   gateway/ and middleware/ (GatewayError subclasses' default codes and statuses, `code=`
   literals given to them, literal `error_response(...)` calls and the error stage's own
-  codes), with the descriptions in ERRORS below;
-- runbooks.md: every rule of grafana/alerts.yml with its runbook from grafana/README.md.
+  codes), with the descriptions in gateway/described.py ERRORS;
+- runbooks.md: every rule of grafana/alerts.yml with its runbook from grafana/README.md;
+
+and docs/openapi.json: the gateway's OpenAPI document (gateway/openapi.py), the one it
+serves at GET /gateway/openapi.json, with the error codes described here.
 
 Anything new without a description (an error code, a table key, an environment variable
 read outside the settings) stops the generator with a DocError naming it: describe it
 here. tests/packaging/test_docs.py regenerates the files and fails when the committed
-ones differ. A development tool: it reads the repository, and needs PyYAML (dev extra).
+ones differ (`--check` does the same without writing). A development tool: it reads the
+repository, and needs PyYAML (dev extra).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway import openapi
 from gateway.config import SETTINGS
+from gateway.described import ERRORS, EXTRA_ENV
 from gateway.metrics import Metrics
 from gateway.secret import mask
 from gateway.secret_files import FILE_SUFFIX
@@ -44,6 +50,7 @@ from gateway.settings import TABLE_KEYS, Setting
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path("docs") / "operators"
+OPENAPI_OUT = Path("docs") / "openapi.json"
 COMMAND = "make docs"  # what regenerates the files (python -m gateway.docgen)
 ENV_NAME = re.compile(r"^(?:GATEWAY|PUNCHH|PROMETHEUS|OTEL)_[A-Z0-9_]+$")
 
@@ -54,48 +61,6 @@ class DocError(Exception):
 
 # ------------------------------------------------------------------------------ texts
 
-# Environment variables the code reads that are not a setting's override.
-EXTRA_ENV: dict[str, str] = {
-    "GATEWAY_CONFIG": (
-        "Path of the TOML configuration file (optional: without it, defaults and the "
-        "environment only). The container image sets `/etc/loyalty-gateway/gateway.toml`."
-    ),
-    # A business's secrets ([[businesses]]): the variable's name ends with the business's
-    # name, upper-cased, '-' as '_' (brand-b: PUNCHH_CLIENT_SECRET__BRAND_B).
-    "PUNCHH_CLIENT_SECRET__": (
-        "**secret**. `punchh.client_secret` of the `[[businesses]]` table named `<NAME>` "
-        "(its name upper-cased, `-` as `_`): `PUNCHH_CLIENT_SECRET__BRAND_B` for `brand-b`."
-    ),
-    "PUNCHH_BUSINESS_KEY__": (
-        "**secret**. `pos.business_key` of the `[[businesses]]` table named `<NAME>` "
-        "(as above): `PUNCHH_BUSINESS_KEY__BRAND_B` for `brand-b`."
-    ),
-    "PROMETHEUS_MULTIPROC_DIR": (
-        "Set by the gateway itself for its worker processes when `server.workers` > 1 (a "
-        "fresh temporary directory where they write their metrics). Do not set it: with one "
-        "worker it would make /metrics read that directory instead of the process."
-    ),
-    # Tracing (gateway/tracing.py, docs/operators/tracing.md): OpenTelemetry's own variables.
-    "OTEL_EXPORTER_OTLP_ENDPOINT": (
-        "Tracing: the OTLP/HTTP collector's base URL (`/v1/traces` is added), e.g. "
-        "`http://otel-collector:4318`. Unset or empty: tracing is off and costs nothing. "
-        "See [tracing.md](tracing.md)."
-    ),
-    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": (
-        "Tracing: the full traces URL, used as is; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`."
-    ),
-    "OTEL_SDK_DISABLED": "Tracing: `true` turns it off whatever the endpoint.",
-    "OTEL_TRACES_EXPORTER": "Tracing: `none` turns it off; otherwise OTLP/HTTP is used.",
-    "OTEL_SERVICE_NAME": "Tracing: the `service.name` of the spans (default `loyalty-gateway`).",
-    "OTEL_TRACES_SAMPLER": (
-        "Tracing: `parentbased_always_on` (default), `parentbased_traceidratio`, "
-        "`parentbased_always_off`, `always_on`, `always_off` or `traceidratio`."
-    ),
-    "OTEL_TRACES_SAMPLER_ARG": (
-        "Tracing: the ratio of new traces sampled by the `*traceidratio` samplers, 0 to 1 "
-        "(default 1), e.g. `0.01`."
-    ),
-}
 
 # The keys that are tables of tables (TABLE_KEYS), checked where they are read.
 TABLE_DOCS: dict[str, tuple[str, str, str]] = {
@@ -121,7 +86,7 @@ TABLE_DOCS: dict[str, tuple[str, str, str]] = {
         "`punchh.client_secret`, `pos.*` and `session.allowed_origins`. The top-level "
         "`punchh.*` and `pos.*` are the business `default` (hosts no business claims), "
         "present unless `[[businesses]]` are set and `punchh.client_id` is not. Secrets "
-        "from `PUNCHH_CLIENT_SECRET__<NAME>` and `PUNCHH_BUSINESS_KEY__<NAME>`. README, "
+        "from `PUNCHH_CLIENT_SECRET__<NAME>` and `PUNCHH_BUSINESS_KEY__<NAME>`. docs/guide.md, "
         '"Many businesses in one gateway". File only.',
     ),
     "rate_limit.policies": (
@@ -131,116 +96,6 @@ TABLE_DOCS: dict[str, tuple[str, str, str]] = {
         "Changes a built-in rate-limit policy (or turns it off with `enabled = false`), or "
         "adds one; see config/gateway.example.toml. File only.",
     ),
-}
-
-# Every error code the gateway answers with: when it happens.
-ERRORS: dict[str, str] = {
-    "bad_request": "A malformed request that no more precise code describes.",
-    "invalid_json": "The body is not valid JSON.",
-    "invalid_body": "The body is JSON but not an object.",
-    "query_not_allowed": (
-        "A sign-in, sign-up, OTP or password-reset call with query parameters: the "
-        "identifiers its abuse budgets are keyed by are read from the body only, so none "
-        "may travel beside it. Punchh is not called."
-    ),
-    "invalid_identifier": (
-        "An OTP send or a sign-in whose email or phone is not a string (a phone may be a "
-        "number), or whose `user` is not an object: refused before any budget or call."
-    ),
-    "invalid_path": (
-        "An unsafe path: encoded slashes, backslashes, control characters, double "
-        "encoding. Punchh is not called."
-    ),
-    "malformed_request": (
-        "A request aiohttp's parser refused (request line, header, Content-Length, chunked "
-        "framing), answered by the connection with a fresh request id; the input is never "
-        "echoed. The connection closes."
-    ),
-    "headers_too_large": (
-        "A request line or header field longer than 8190 bytes. The connection closes."
-    ),
-    "not_refreshable": "A refresh was asked for a session that has no refresh token.",
-    "unauthorized": "Authentication failed in a way no more precise code describes.",
-    "session_required": "A guest route without a gateway session token.",
-    "invalid_session": (
-        "A forged, expired, idle or ended gateway session token, or one of another business."
-    ),
-    "session_expired": "Punchh refused to refresh the session's tokens: sign in again.",
-    "invalid_device_key": "A POS route without a known device key.",
-    "unknown_business": (
-        "No business is served on the request's host (`hosts` of `[[businesses]]`, and no "
-        "`default` business), or `X-Loyalty-Business` names none. Punchh is not called."
-    ),
-    "admin_token_required": (
-        "/metrics or the status page on the main port without the admin token "
-        "(`GATEWAY_ADMIN_TOKEN`)."
-    ),
-    "forbidden": "Refused in a way no more precise code describes.",
-    "admin_only": (
-        "/metrics or the status page on the main port when no admin token is configured: "
-        "they are served on the admin port (`GATEWAY_ADMIN_PORT`), or here with "
-        "`GATEWAY_ADMIN_TOKEN`."
-    ),
-    "browser_forbidden": (
-        "A POS route called by a browser (`Origin`, `Sec-Fetch-*` or `Cookie` present)."
-    ),
-    "origin_forbidden": (
-        "Cookie mode: an unsafe method without an allowed `Origin`; or a CORS preflight "
-        "from an origin not in `GATEWAY_ALLOWED_ORIGINS`."
-    ),
-    "not_found": "No such resource (aiohttp's own 404).",
-    "route_not_found": "The path and method are not in the route table. Punchh is not called.",
-    "method_not_allowed": "The path exists with other methods (listed in `Allow`).",
-    "body_timeout": (
-        "The body did not arrive within `server.body_timeout` seconds of the headers; the "
-        "connection closes."
-    ),
-    "payload_too_large": "The body is larger than `server.max_body_bytes`.",
-    "unsupported_media_type": "A body that is not JSON.",
-    "conflict": "The request conflicts with another one (no more precise code).",
-    "upstream_retry_refused": (
-        "Punchh answered a 4xx to a retry of a write whose earlier attempt was sent and "
-        "may have applied (outcome `unknown`): repeat it later with the same "
-        "`external_uid` or `Idempotency-Key` (`Retry-After` is Punchh's)."
-    ),
-    "idempotency_key_in_flight": (
-        "A request with the same `Idempotency-Key` is still being handled (here or on "
-        "another replica) and did not finish in time: retry with the same key later."
-    ),
-    "unprocessable": "The request cannot be processed as sent (no more precise code).",
-    "invalid_idempotency_key": (
-        "An `Idempotency-Key` header that is not 1 to 255 visible ASCII characters."
-    ),
-    "idempotency_key_reused": (
-        "An `Idempotency-Key` already used for a different request: a new request needs a new key."
-    ),
-    "rate_limited": "A rate-limit policy is exhausted (`Retry-After` says for how long).",
-    "http_error": "Any other HTTP error aiohttp raised itself (its own status).",
-    "internal_error": "A bug in the gateway, logged with its traceback.",
-    "upstream_unavailable": (
-        "Punchh unreachable, a connection reset, an unreadable answer, a refresh that could "
-        "not be made; or (503) the upstream family's circuit breaker is open."
-    ),
-    "not_ready": "`/readyz` before start-up completes.",
-    "draining": (
-        "`/readyz` from SIGTERM on, while the gateway shuts down: load balancers stop "
-        "sending it requests."
-    ),
-    "session_store_unavailable": "Redis did not answer within `store.timeout`.",
-    "rate_limiter_unavailable": "A fail-closed (abuse) policy's store cannot answer.",
-    "upstream_busy": (
-        "Punchh asked for a pause on this route (a 429 or 503 with `Retry-After`); the "
-        "gateway answers the route itself until the time has passed."
-    ),
-    "upstream_overloaded": (
-        "Too many calls to Punchh in flight (`rate_limit.max_concurrent_upstream`) and the "
-        "queue is full or waited too long; `Retry-After: 1`."
-    ),
-    "overloaded": (
-        "The connection was opened beyond `server.max_connections` in this process: it is "
-        "served /healthz and /readyz only, and closes after its answer; `Retry-After: 1`."
-    ),
-    "upstream_timeout": "Punchh slower than the timeouts (`PUNCHH_*_TIMEOUT`).",
 }
 
 
@@ -380,7 +235,7 @@ def check_env_names(root: Path = ROOT) -> None:
     if unknown:
         raise DocError(
             "environment variables read in the code with no setting and no description in "
-            f"gateway/docgen.py EXTRA_ENV: {unknown}"
+            f"gateway/described.py EXTRA_ENV: {unknown}"
         )
 
 
@@ -600,29 +455,46 @@ def error_codes(root: Path = ROOT) -> dict[str, ErrorCode]:
     return codes
 
 
+# What every error answer holds: an example of the whole shape (middleware/errors.py).
+_ERRORS_INTRO = [
+    "Every error the gateway makes itself is one JSON answer with the status below, e.g. a 504:",
+    "",
+    "```json",
+    '{"error": {"code": "upstream_timeout", "message": "Punchh did not answer in time", '
+    '"request_id": "5f1c9e0a7b3d2c4e000000000000002a", "outcome": "unknown"}}',
+    "```",
+    "",
+    "- `code`: one of the table below; `message`: safe to show and to log; `request_id`: "
+    "the answer's `X-Request-ID`, also sent to Punchh and in the logs.",
+    "- `outcome`: what became of the request at Punchh. `not_applied`: Punchh never got it, "
+    "or it was refused before it was sent: safe to send again. `unknown`: it was sent and "
+    "the answer was lost: send it again only with the same `external_uid` or "
+    "`Idempotency-Key`. `applied`: Punchh applied it, the gateway failed afterwards.",
+    "- `trace_id`: only while tracing is on ([tracing.md](tracing.md)), the request's trace "
+    "(the access log line has it too).",
+    "",
+    'Each is also one `"msg": "gateway error"` log line with the same `code`, `status`, '
+    '`route`, `request_id` and `outcome`, and is counted with `source="gateway"` in '
+    '`loyalty_gateway_requests_total`. Punchh\'s own errors (`["Invalid Signature"]`, '
+    '`{"errors": {...}}`, ...) pass through unchanged, counted with `source="upstream"`; they '
+    "have no `outcome`: treat a 5xx of Punchh's as `unknown`. The gateway's OpenAPI document, "
+    "[docs/openapi.json](../openapi.json) (served at `GET /gateway/openapi.json`), has this "
+    "shape as its `GatewayError` schema, with these codes.",
+    "",
+]
+
+
 def render_errors(root: Path = ROOT) -> str:
     codes = error_codes(root)
     undescribed = sorted(set(codes) - set(ERRORS))
     stale = sorted(set(ERRORS) - set(codes))
     if undescribed or stale:
         raise DocError(
-            f"error codes without a description in gateway/docgen.py ERRORS: {undescribed}; "
+            f"error codes without a description in gateway/described.py ERRORS: {undescribed}; "
             f"descriptions of codes the code no longer uses: {stale}"
         )
     lines = _header("Errors the gateway makes", "gateway/errors.py and the code raising them")
-    lines += [
-        "Every error the gateway makes itself is one JSON answer, "
-        '`{"error": {"code": ..., "message": ..., "request_id": ...}}` (see '
-        "`gateway/errors.py` for every field), with the status below, and one "
-        '`"msg": "gateway error"` log line with the same `code`, `status`, `route` and '
-        "`request_id`. While tracing is on (docs/operators/tracing.md), the error also "
-        "holds `trace_id`, the request's trace (the access log line has it too). "
-        'These answers are counted with `source="gateway"` in '
-        '`loyalty_gateway_requests_total`. Punchh\'s own errors (`["Invalid Signature"]`, '
-        '`{"errors": {...}}`, ...) pass through unchanged and are counted with '
-        '`source="upstream"`.',
-        "",
-    ]
+    lines += _ERRORS_INTRO
 
     def order(e: ErrorCode) -> tuple[str, str]:
         return (min(e.statuses), e.code)
@@ -738,27 +610,43 @@ def render_all(root: Path = ROOT) -> dict[str, str]:
     }
 
 
+def render_openapi() -> str:
+    """docs/openapi.json: the document the gateway serves at GET /gateway/openapi.json."""
+    # Late: the own routes bring the request path with them.
+    from gateway.local import OWN_ROUTES
+
+    return openapi.render(OWN_ROUTES, ERRORS)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m gateway.docgen", description=__doc__)
-    parser.add_argument("--out", type=Path, default=ROOT / OUT, help="where to write")
+    parser.add_argument("--out", type=Path, help=f"where the operator docs go ({OUT}/)")
+    parser.add_argument(
+        "--openapi",
+        type=Path,
+        help=f"where the OpenAPI document goes ({OPENAPI_OUT}; with --out, only when given)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 when a file differs"
     )
     args = parser.parse_args(argv)
     try:
-        files = render_all()
+        files = {(args.out or ROOT / OUT) / n: text for n, text in render_all().items()}
+        openapi_out = args.openapi or (None if args.out else ROOT / OPENAPI_OUT)
+        if openapi_out is not None:
+            files[openapi_out] = render_openapi()
     except DocError as exc:
         print(f"docgen: {exc}", file=sys.stderr)
         return 2
-    stale = [n for n, text in files.items() if _read(args.out / n) != text]
+    stale = [path for path, text in files.items() if _read(path) != text]
     if args.check:
-        for name in stale:
-            print(f"{args.out / name} is out of date: run `{COMMAND}`", file=sys.stderr)
+        for path in stale:
+            print(f"{path} is out of date: run `{COMMAND}`", file=sys.stderr)
         return 1 if stale else 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name in stale:
-        (args.out / name).write_text(files[name])
-        print(f"wrote {args.out / name}")
+    for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(files[path])
+        print(f"wrote {path}")
     return 0
 
 

@@ -1,6 +1,6 @@
 """Header hygiene, both ways, by allowlist.
 
-Up: Punchh gets the headers the gateway builds (REFERENCE.md, "Required headers")
+Up: Punchh gets the headers the gateway builds (docs/punchh.md, "Required headers")
 plus a short list copied from the frontend. A frontend's `Authorization`,
 `id-token`, `x-pch-digest`, `Cookie` and `X-Forwarded-*` are never copied: the
 gateway sets its own. Down: only end-to-end headers that describe the body.
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from multidict import CIMultiDict
 
-# Copied from the frontend as sent: device and channel markers Punchh reads (REFERENCE.md).
+# Copied from the frontend as sent: device and channel markers Punchh reads (docs/punchh.md).
 FORWARDED_FROM_CLIENT = ("punchh-app-device-id", "client-type", "accept-language")
 
 # Copied from Punchh's answer to the frontend.
@@ -71,5 +71,5 @@ def client_headers(upstream: Mapping[str, str], request_id: str) -> CIMultiDict[
 
 
 def pos_authorization(location_key: str, business_key: str) -> str:
-    """POS family (REFERENCE.md): `Token token=<LOCATION_KEY>, btoken=<BUSINESS_KEY>`."""
+    """POS family (docs/punchh.md): `Token token=<LOCATION_KEY>, btoken=<BUSINESS_KEY>`."""
     return f"Token token={location_key}, btoken={business_key}"

@@ -1,4 +1,5 @@
-"""The gateway's own routes: /healthz, /readyz, POST /gateway/logout, POST /gateway/logout/all.
+"""The gateway's own routes: /healthz, /readyz, POST /gateway/logout, POST /gateway/logout/all,
+GET /gateway/openapi.json.
 
 /healthz is 200 while the process runs. /readyz is 200 once the upstream client is up,
 503 `not_ready` before, and 503 `draining` from SIGTERM on (gateway/workers.py); it
@@ -7,29 +8,35 @@ replica out of the load balancer).
 /gateway/logout ends the session named by the gateway token (found by the session stage,
 like on every guest route) and signs out at Punchh where Punchh has a sign-out for that
 kind of sign-in: 204, or 401 when the token is not a live session. /gateway/logout/all
-ends every session of that guest, on every replica.
+ends every session of that guest, on every replica. /gateway/openapi.json is the
+gateway's OpenAPI document (gateway/openapi.py), built once per process.
 Each is a terminal step of a plan (gateway/plan.py), so the front and the stages a route
 needs run for them as for any Punchh route.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
+from gateway import openapi
 from gateway.cache.base import CacheUnavailable, ResponseCache
 from gateway.cache.policy import user_tag
 from gateway.config import GatewayConfig
 from gateway.cookies import clear_session_cookie
+from gateway.described import ERRORS
 from gateway.errors import GatewayError, NotReady, StoreUnavailable
 from gateway.exchange import Exchange
 from gateway.owner import guest_of
 from gateway.plan import Next
 from gateway.punchh_calls import sign_out_request, sign_out_spec
 from gateway.readiness import Readiness
+from gateway.routes import Access
 from gateway.sessions import Resolved, SessionManager
 from gateway.upstream import UpstreamClient
 
@@ -49,15 +56,15 @@ class LocalHandlers:
 
     def routes(self) -> tuple[tuple[str, str, Next, str], ...]:
         """(method, path, handler, access) of each route."""
-        return (
-            ("GET", "/healthz", self.healthz, "none"),
-            ("GET", "/readyz", self.readyz, "none"),
-            ("POST", "/gateway/logout", self.logout, "guest"),
-            ("POST", "/gateway/logout/all", self.logout_all, "guest"),
+        return tuple(
+            (r.method, r.path, functools.partial(r.handler, self), r.access) for r in OWN_ROUTES
         )
 
     async def healthz(self, ex: Exchange) -> web.StreamResponse:
         return web.Response(text=_OK, content_type="application/json")
+
+    async def openapi(self, ex: Exchange) -> web.StreamResponse:
+        return web.Response(body=_openapi_json(), content_type="application/json")
 
     async def readyz(self, ex: Exchange) -> web.StreamResponse:
         if self.readiness.draining:
@@ -108,6 +115,30 @@ class LocalHandlers:
         except GatewayError as exc:
             outcome = exc.code
         log.info("punchh sign-out", extra={"request_id": ex.request_id, "outcome": outcome})
+
+
+@dataclass(frozen=True, slots=True)
+class OwnRoute:
+    method: str
+    path: str
+    access: Access  # "none" or "guest", as for a Punchh route
+    handler: Callable[[LocalHandlers, Exchange], Awaitable[web.StreamResponse]]
+
+
+OWN_ROUTES: tuple[OwnRoute, ...] = (
+    OwnRoute("GET", "/healthz", "none", LocalHandlers.healthz),
+    OwnRoute("GET", "/readyz", "none", LocalHandlers.readyz),
+    OwnRoute("POST", "/gateway/logout", "guest", LocalHandlers.logout),
+    OwnRoute("POST", "/gateway/logout/all", "guest", LocalHandlers.logout_all),
+    OwnRoute("GET", "/gateway/openapi.json", "none", LocalHandlers.openapi),
+)
+
+
+@functools.cache
+def _openapi_json() -> bytes:
+    """Built on the first request, then kept: the document depends on nothing a reload
+    changes."""
+    return openapi.render(OWN_ROUTES, ERRORS).encode()
 
 
 def _resolved(ex: Exchange) -> Resolved:

@@ -1,4 +1,6 @@
-"""JSON log lines on stderr: message, level, logger, and the `extra` fields a caller gave.
+"""JSON log lines on stdout (twelve-factor: the log is an event stream the platform
+collects; issue 20): message, level, logger, and the `extra` fields a caller gave.
+stderr is left to the command line's own answers (check-config's problems, a port in use).
 
 Callers pass only safe values (route templates, codes, ids); this module adds nothing
 from requests by itself. The access log (`gateway.access`, one line per request) is
@@ -67,13 +69,14 @@ class BufferedHandler(logging.Handler):
 
 
 def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    """Every logger's lines, the sandbox's too, as JSON on stdout."""
+    handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     access = logging.getLogger(ACCESS_LOGGER)
-    access.handlers[:] = [BufferedHandler(sys.stderr)]
+    access.handlers[:] = [BufferedHandler(sys.stdout)]
     access.propagate = False
 
 

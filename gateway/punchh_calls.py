@@ -1,7 +1,7 @@
 """Calls the gateway makes to Punchh on its own behalf: token refresh and sign-out.
 
 Pure builders: a session and the configuration in, an `UpstreamRequest` out, signed like
-any other call of its family (REFERENCE.md, "Advanced Authentication (OTP) and tokens").
+any other call of its family (docs/punchh.md, "Tokens").
 """
 
 from __future__ import annotations

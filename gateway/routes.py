@@ -87,7 +87,7 @@ def _r(
     )
 
 
-# REFERENCE.md, "Endpoints in the seeds and around them".
+# docs/punchh.md, "Endpoints".
 PUNCHH_ROUTES: tuple[Route, ...] = (
     # Online Ordering / SSO (HMAC-SHA1)
     _r("POST", "/api/auth/customers.json", "auth", "none", "login", abuse="sign_up"),

@@ -4,7 +4,7 @@ parser, default, environment override, description and whether it is a secret.
 
 The loader, `check-config`, the example-file check and the operator docs all read the
 same declarations, through `settings_of`. Typed dataclasses with field metadata were
-chosen over pydantic-settings (README, Configuration): the parsers and their error lines
+chosen over pydantic-settings (docs/configuration.md): the parsers and their error lines
 stay ours, nothing is added to the runtime, and mypy sees every field's type.
 """
 

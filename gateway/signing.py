@@ -1,4 +1,4 @@
-"""The `x-pch-digest` request signature (REFERENCE.md, "The signature").
+"""The `x-pch-digest` request signature (docs/punchh.md, "The request signature").
 
 message = path + ("?" + query when there is one) + body bytes; HMAC with the client
 secret, lowercase hex. SHA1 for Online Ordering and /oauth, SHA256 for Mobile.

@@ -4,7 +4,7 @@ Up: `client` is always the gateway's own; a gateway token given as
 `authentication_token` becomes the session's real one. Down: a login answer's Punchh
 tokens are taken out (`take_tokens`) and replaced by the gateway token
 (`rewrite_login`); any answer that echoes a Punchh token is scrubbed (gateway/scrub.py).
-Where Punchh puts tokens (REFERENCE.md): top level, under `data` (Advanced
+Where Punchh puts tokens (docs/punchh.md): top level, under `data` (Advanced
 Authentication), under `user`, or as a mobile `access_token` object.
 """
 

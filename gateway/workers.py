@@ -4,7 +4,10 @@ Several workers share the port with SO_REUSEPORT (the kernel spreads connections
 share everything else through Redis (sessions, rate limits, cache): check-config refuses
 several workers with memory stores. Their Prometheus metrics are written to one
 PROMETHEUS_MULTIPROC_DIR and aggregated at scrape time. The parent only supervises: it
-passes SIGTERM/SIGINT on and exits with the first non-zero worker status, or 0.
+passes SIGTERM/SIGINT on and exits with the first non-zero worker status, or 0; a worker
+that cannot bind (a port another process holds without SO_REUSEPORT) stops them all, and
+the parent raises its ListenError: `serve` says it in one line, exit code 2.
+A listener is bound before `gateway ready` is logged (issue 20).
 uvloop runs the event loop when `server.event_loop` is "uvloop" (the default).
 Each worker holds its connections to the header, body and keep-alive timeouts and to
 `server.max_connections` (gateway/connections.py, gateway/protocol.py).
@@ -19,21 +22,29 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import tempfile
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from multiprocessing.queues import SimpleQueue
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from aiohttp import web
 
 from gateway.config import GatewayConfig, load_config
+from gateway.listen import ListenError, start_site
 from gateway.logs import configure_logging
 from gateway.tracing import shutdown_tracing, start_tracing
 
 if TYPE_CHECKING:
     from gateway.keys import Readiness
+    from gateway.protocol import GatewayRunner
 
 log = logging.getLogger("gateway")
 _CANCEL_WAIT = 0.1  # seconds
+_CANNOT_LISTEN = 2  # a worker's exit status: its ListenError's line is in the queue
 
 
 def _use_event_loop(kind: str) -> None:
@@ -73,22 +84,9 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     # PROMETHEUS_MULTIPROC_DIR, and prometheus_client (imported through gateway.keys)
     # chooses between in-process and multiprocess values once, at its own import.
     from gateway.keys import LIVE, READINESS, RELOADER
-    from gateway.protocol import GatewayRunner
 
     readiness = app[READINESS]
-    # Slow clients, the connection cap, keep-alive idle time (gateway/connections.py).
-    runner = GatewayRunner.serving(
-        app,
-        cfg.server,
-        access_log=None,  # our own access log writes route templates, never raw paths
-        handle_signals=False,
-        # What is still running after the drain is cancelled: aiohttp waits this long
-        # (twice: for the handler, then for its task) before it cancels.
-        shutdown_timeout=_CANCEL_WAIT,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, cfg.server.host, cfg.server.port, reuse_port=reuse_port)
-    await site.start()
+    runner = await _listening(app, cfg, reuse_port)
     signals = asyncio.Queue[int]()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -130,6 +128,44 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     log.info("stopped", extra={"pid": os.getpid()})
 
 
+async def _listening(app: web.Application, cfg: GatewayConfig, reuse_port: bool) -> GatewayRunner:
+    """The app started (its upstream, stores, embedded sandbox and admin listener) and its
+    listener bound, then `gateway ready`; a listener that cannot bind is a ListenError
+    (gateway/listen.py), with whatever had started closed."""
+    from gateway.keys import LIVE, UPSTREAM_URL
+    from gateway.protocol import GatewayRunner
+
+    # Slow clients, the connection cap, keep-alive idle time (gateway/connections.py).
+    runner = GatewayRunner.serving(
+        app,
+        cfg.server,
+        access_log=None,  # our own access log writes route templates, never raw paths
+        handle_signals=False,
+        # What is still running after the drain is cancelled: aiohttp waits this long
+        # (twice: for the handler, then for its task) before it cancels.
+        shutdown_timeout=_CANCEL_WAIT,
+    )
+    host, port = cfg.server.host, cfg.server.port
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
+        await start_site(site, host, port, ("GATEWAY_HOST", "GATEWAY_PORT"))
+    except BaseException:
+        await runner.cleanup()
+        raise
+    log.info(
+        "gateway ready",
+        extra={
+            "host": host,
+            "port": port,
+            "upstream": app[UPSTREAM_URL],
+            "sandbox": cfg.sandbox.enabled,
+            "businesses": list(app[LIVE].now.businesses),
+        },
+    )
+    return runner
+
+
 def hold_reloads() -> None:
     """SIGHUP ignored until the event loop handles it (its default would end the process):
     a reload asked for while starting is no loss, the configuration is read after this."""
@@ -147,21 +183,29 @@ async def _drained(readiness: Readiness, limit: float) -> bool:
     return True
 
 
-def _worker(env: dict[str, str]) -> None:
-    """A worker's entry point (a fresh interpreter): configuration again from the same env."""
+def _worker(env: dict[str, str], problems: SimpleQueue[str]) -> None:
+    """A worker's entry point (a fresh interpreter): configuration again from the same env.
+    A port it cannot bind goes to the parent, which says it once (`problems`)."""
     hold_reloads()
     os.environ.update(env)
     cfg = load_config(env.get("GATEWAY_CONFIG") or None, env)
     configure_logging(cfg.server.log_level)
-    serve_one(cfg, reuse_port=True)
+    try:
+        serve_one(cfg, reuse_port=True)
+    except ListenError as exc:
+        problems.put(str(exc))
+        sys.exit(_CANNOT_LISTEN)
 
 
 def serve_workers(cfg: GatewayConfig, env: dict[str, str]) -> int:
+    """The workers' first non-zero exit status, or 0; a ListenError when one could not bind
+    (a port another process holds without SO_REUSEPORT): the others are stopped."""
     metrics_dir = tempfile.mkdtemp(prefix="loyalty-gateway-metrics-")
     env = {**env, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
     ctx = multiprocessing.get_context("spawn")
+    problems: SimpleQueue[str] = ctx.SimpleQueue()
     workers = [
-        ctx.Process(target=_worker, args=(env,), name=f"gateway-worker-{i}")
+        ctx.Process(target=_worker, args=(env, problems), name=f"gateway-worker-{i}")
         for i in range(cfg.server.workers)
     ]
     for w in workers:
@@ -177,9 +221,21 @@ def serve_workers(cfg: GatewayConfig, env: dict[str, str]) -> int:
     signal.signal(signal.SIGHUP, forward)  # every worker reloads
     log.info("workers started", extra={"workers": len(workers), "port": cfg.server.port})
     try:
-        for w in workers:
-            w.join()
+        _supervise(workers, lambda: forward(signal.SIGTERM, None))
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     codes = [w.exitcode or 0 for w in workers]
+    if _CANNOT_LISTEN in codes and not problems.empty():
+        raise ListenError(problems.get())
     return next((c for c in codes if c != 0), 0)
+
+
+def _supervise(workers: Sequence[BaseProcess], stop_all: Callable[[], None]) -> None:
+    """Until every worker has exited; the first that could not listen stops the others."""
+    running = {w.sentinel: w for w in workers}
+    while running:
+        for sentinel in wait(list(running)):
+            gone = running.pop(cast(int, sentinel))
+            gone.join()
+            if gone.exitcode == _CANNOT_LISTEN:
+                stop_all()

@@ -1,7 +1,7 @@
 """The headers Punchh requires on every family request (pure); a problem answers 400.
 
 Seeds 001, 002 and 004 mark ``Content-Type`` ("Set this header to application/json"),
-``Accept`` and ``User-Agent`` required; REFERENCE.md ("Required headers") asks the same of
+``Accept`` and ``User-Agent`` required; docs/punchh.md ("Required headers") asks the same of
 every family, POS included (``IntegratorName/POS/Version``). Checked, in this order:
 - ``User-Agent``: present, in Punchh's ``Name/Type/Version`` form: at least three
   ``/``-separated parts, the first three non-empty and without spaces
@@ -53,7 +53,7 @@ def header_problem(headers: Mapping[str, str], *, has_body: bool) -> Problem | N
 def bad_header_body(family: Family, header: str, problem: str) -> Any:
     """The family's 400 body: ``{"error"}`` for Online Ordering, OAuth and POS, the api2
     ``{"errors": {field: [...]}}`` object for Mobile and Advanced Authentication (as the
-    412 bodies differ, REFERENCE.md "Errors and limits")."""
+    412 bodies differ, docs/punchh.md, "Errors")."""
     message = f"{header} header {problem}"
     if family in ("mobile", "password_less"):
         return {"errors": {header.lower().replace("-", "_"): [message]}}

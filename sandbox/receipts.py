@@ -1,4 +1,4 @@
-"""Receipts stored from the POS and earned by barcode (seed 003, item 7b; REFERENCE.md,
+"""Receipts stored from the POS and earned by barcode (seed 003, item 7b; docs/punchh.md,
 "Receipts and barcode check-ins").
 
 Punchh's "Store Receipt Details From POS": the same receipt (same ``punchh_key``) sent again

@@ -1,6 +1,6 @@
 """Which Punchh API family a path is in, and its ``x-pch-digest`` signature (pure).
 
-Signature (REFERENCE.md, "The signature"): key = client secret; message = the raw path,
+Signature (docs/punchh.md, "The request signature"): key = client secret; message = the raw path,
 then ``?`` + the raw query only when the query is non-empty, then the raw body bytes;
 lowercase hex HMAC. SHA1 for /api/auth and /oauth/token, SHA256 for /api2/mobile, none
 for /api/pos and /api2/password_less: each family's algorithm comes from the config.

@@ -5,9 +5,11 @@
 # defaults to the package's name): `prometheus` checks `prometheus`,
 # `prometheus:prometheus,promtool` checks both, `redis-server:redis-cli` checks redis-cli.
 # Missing packages are installed with one `apt-get update` and one non-interactive
-# `apt-get install -y -qq`. Quiet when there is nothing to do; idempotent; exits non-zero
-# with a message naming the package when it cannot be had (no apt-get, not root, not in
-# the archive, install failed, or its command still missing afterwards).
+# `apt-get install -y -qq`: as root, else through sudo (password-less, or asking for the
+# password on a terminal). Quiet when there is nothing to do; idempotent; exits non-zero
+# with a message naming the package, and the command to install it by hand, when it cannot
+# be had (no apt-get, no root and no sudo, not in the archive, install failed, or its
+# command still missing afterwards).
 set -euo pipefail
 
 if [ "$#" -eq 0 ]; then
@@ -44,15 +46,19 @@ fail() {
   exit 1
 }
 
-command -v apt-get >/dev/null 2>&1 || fail "apt-get is not available (not a Debian-like system)"
-if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO=(sudo -n)
-  else
-    fail "installing needs root (or password-less sudo)"
-  fi
-else
+command -v apt-get >/dev/null 2>&1 ||
+  fail "apt-get is not available (not a Debian-like system): install them with your package manager"
+if [ "$(id -u)" -eq 0 ]; then
   SUDO=()
+elif ! command -v sudo >/dev/null 2>&1; then
+  fail "installing needs root and there is no sudo: as root, run apt-get install -y ${missing[*]}"
+elif sudo -n true 2>/dev/null; then
+  SUDO=(sudo -n)
+elif [ -t 0 ]; then
+  echo "ensure-apt: installing ${missing[*]} needs root: sudo asks for your password" >&2
+  SUDO=(sudo)
+else
+  fail "installing needs root (sudo asks for a password, and there is no terminal): run sudo apt-get install -y ${missing[*]}"
 fi
 
 # Another apt-get (a parallel test, unattended upgrades) may hold the locks: wait for it.

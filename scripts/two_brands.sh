@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The README's two-brand example: one gateway, two Punchh businesses (config/gateway.dev.toml).
+# The two-brand example of docs/guide.md: one gateway, two Punchh businesses (config/gateway.dev.toml).
 # Run it against `make run` (GATEWAY_URL defaults to http://127.0.0.1:8080; brand B is the
 # same port on brand-b.localhost, which curl and browsers resolve to loopback).
 set -euo pipefail
 A="${GATEWAY_URL:-http://127.0.0.1:8080}"
 B="${A/127.0.0.1/brand-b.localhost}"
-EMAIL="${TWO_BRANDS_EMAIL:-grace@example.com}"
+RUN="$(date +%s)-$RANDOM"  # a new guest each run: run it as often as you like
+EMAIL="${TWO_BRANDS_EMAIL:-grace-$RUN@example.com}"
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 sign_up() {
   curl -sf -X POST "$1/api/auth/customers.json" -H 'Content-Type: application/json' \
@@ -20,7 +21,7 @@ TB=$(sign_up "$B")
 # 2. An order at brand B only.
 curl -sf -X POST "$B/api/auth/checkins/online_order" -H "Authorization: Bearer $TB" \
   -H 'Content-Type: application/json' \
-  -d '{"external_uid":"b-order-1","receipt_amount":18.00,"subtotal_amount":18.00,"payable":19.50,
+  -d '{"external_uid":"b-order-'"$RUN"'","receipt_amount":18.00,"subtotal_amount":18.00,"payable":19.50,
        "receipt_datetime":"2026-11-21T12:30:00Z","transaction_no":"b-1","channel":"online_order",
        "menu_items":[{"item_name":"Pizza","item_qty":1,"item_amount":18.00,"menu_item_type":"M",
                       "menu_item_id":1,"menu_family":"Mains","menu_major_group":"Food","serial_number":"1.0"}]}' \

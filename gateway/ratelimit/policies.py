@@ -94,7 +94,7 @@ def _person(box: dict[str, Any]) -> str | None:
 
 
 def target_of(body: Any) -> str | None:
-    """Whom an OTP goes to (REFERENCE.md: `email` or `phone` in the body)."""
+    """Whom an OTP goes to (docs/punchh.md: `email` or `phone` in the body)."""
     if not isinstance(body, dict):
         return None
     return _person(body)
@@ -102,7 +102,7 @@ def target_of(body: Any) -> str | None:
 
 def account_of(body: Any, family: str) -> str | None:
     """The account a sign-in is for, read where Punchh reads it: the top-level `email` or
-    `phone` for Advanced Authentication (REFERENCE.md), `user.email` or `user.phone`
+    `phone` for Advanced Authentication (docs/punchh.md), `user.email` or `user.phone`
     otherwise, so a decoy in the other place cannot buy a fresh budget."""
     if not isinstance(body, dict):
         return None

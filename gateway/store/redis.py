@@ -1,7 +1,7 @@
 """Sessions in Redis, shared by every replica: one server, Sentinel or Cluster
 (gateway/store/resp.py).
 
-Keys, under the configured prefix (the key layout, README "Sessions"):
+Keys, under the configured prefix (the key layout: docs/operations.md, "Key layout"):
   - `session:{<tag>}<id>`: the record, expiring by TTL. A session id is `{<tag>}<random>`
     (gateway/tokens.py), the tag naming its guest: the braces are the Redis hash tag, so on
     a Cluster every session of one guest and its index share a slot, and guests spread

@@ -34,7 +34,7 @@ def test_lines_wait_for_a_flush_or_a_full_buffer() -> None:
 
 
 async def test_a_running_gateway_writes_its_lines_within_the_beat(recorder: Recorder) -> None:
-    """Lines reach stderr while the process runs (the 100 ms beat), and the last ones at
+    """Lines reach stdout while the process runs (the 100 ms beat), and the last ones at
     SIGTERM."""
     async with (
         gateway_process(gateway_env(recorder.url)) as gp,

@@ -18,10 +18,7 @@ loudly, only when that package cannot be had.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -33,85 +30,21 @@ import jinja2
 import pytest
 
 from gateway.routes import PUNCHH_ROUTES
+from tests.support.chromium import find_chromium, run_chromium
 from tests.support.process import free_port, gateway_process
 
 ROOT = Path(__file__).resolve().parents[2]
-ENSURE_APT = ROOT / "scripts" / "ensure-apt.sh"
 CHECKIN_ROUTE = "POST /api/auth/checkins/online_order"
 B_HOST = "brand-b.localhost"
 BALANCE_ROUTE = "GET /api/auth/checkins/balance"
-CHROMIUM_TIMEOUT = 25.0
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--hide-scrollbars",
-)
 
-# -- Chromium --------------------------------------------------------------------------
-
-
-def _install_chromium() -> str:
-    """Why Chromium could not be installed ("" when it now is)."""
-    if ENSURE_APT.exists():
-        steps = [["bash", str(ENSURE_APT), "chromium"]]
-    elif shutil.which("apt-get") is None:
-        return "apt-get is not available"
-    else:
-        apt = ["apt-get", "-o", "DPkg::Lock::Timeout=300"]
-        steps = [[*apt, "update", "-qq"], [*apt, "install", "-y", "-qq", "chromium"]]
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for step in steps:
-        try:
-            done = subprocess.run(
-                step, capture_output=True, text=True, timeout=900, env=env, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"{' '.join(step)}: {exc}"
-        if done.returncode != 0:
-            return f"{' '.join(step)} failed:\n{(done.stderr or done.stdout)[-2000:]}"
-    return ""
+# -- Chromium (tests/support/chromium.py) ----------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def chromium() -> str:
     """The Chromium binary; installed from Debian when missing, skipped LOUDLY if impossible."""
-    found = shutil.which("chromium")
-    if found is None:
-        why = _install_chromium()
-        found = shutil.which("chromium")
-        if found is None:
-            pytest.skip(
-                "!!! SKIPPED: the Debian package `chromium` could not be had, so the status "
-                f"page was NOT rendered or checked !!!\n{why or 'chromium is still not on PATH'}"
-            )
-    return found
-
-
-async def run_chromium(binary: str, profile: Path, *args: str) -> bytes:
-    """One headless Chromium run with a throwaway profile; its stdout."""
-    proc = await asyncio.create_subprocess_exec(
-        binary,
-        *CHROMIUM_FLAGS,
-        f"--user-data-dir={profile}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), CHROMIUM_TIMEOUT)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode == 0, f"chromium exited {proc.returncode}: {err.decode()[-2000:]}"
-    return out
+    return find_chromium("the status page was NOT rendered or checked")
 
 
 # -- a small DOM, from what Chromium dumps ---------------------------------------------
@@ -406,13 +339,15 @@ async def test_status_page_renders_the_traffic_in_chromium(chromium: str, tmp_pa
     assert by_code["session_required"].cell("route") == BALANCE_ROUTE
     assert [row.cell("code") for row in errors] == ["session_required", "route_not_found"]
 
-    # config/gateway.dev.toml serves a second business: the page lists both. The traffic
-    # above was sent to 127.0.0.1, not to brand-b's host: all of it is the default's.
+    # config/gateway.dev.toml serves two more businesses (a second brand, and the browser
+    # example's): the page lists all three. The traffic above was sent to 127.0.0.1, not to
+    # their hosts: all of it is the default's.
     brands = business_rows(dom)
-    assert list(brands) == ["default", "brand-b"]
+    assert list(brands) == ["default", "brand-b", "web"]
     assert int(brands["default"].cell("requests")) > 0
-    assert brands["brand-b"].cell("requests") == "0"
-    assert "idle" in brands["brand-b"].attrs["class"].split()
+    for idle in ("brand-b", "web"):
+        assert brands[idle].cell("requests") == "0"
+        assert "idle" in brands[idle].attrs["class"].split()
 
     assert shot.exists()
     assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")

@@ -2,7 +2,7 @@
 
 - Variables: every one set for the gateway (or named anywhere under deploy/) is a
   setting's environment variable (gateway/settings.py), a secret's `_FILE` variant
-  (gateway.config.file_variables) or one the docs describe (gateway/docgen.py EXTRA_ENV);
+  (gateway.config.file_variables) or one the docs describe (gateway/described.py EXTRA_ENV);
   the configuration they make (the image's ENV, then the file's, then the mounted TOML)
   loads with `load_config`, as `check-config` would, reading dummy secret files through
   the `_FILE` variables.
@@ -40,7 +40,8 @@ import pytest
 import yaml
 
 from gateway.config import SETTINGS, GatewayConfig, file_variables, load_config
-from gateway.docgen import EXTRA_ENV, exposed_names
+from gateway.described import EXTRA_ENV
+from gateway.docgen import exposed_names
 from gateway.secret_files import FILE_SUFFIX
 from gateway.settings import Setting
 from tests.packaging.dockerfile import ROOT, stages

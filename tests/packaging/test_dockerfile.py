@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 from gateway.config import SETTINGS
-from gateway.docgen import EXTRA_ENV
+from gateway.described import EXTRA_ENV
 from tests.packaging.dockerfile import (
     DOCKERFILE,
     ROOT,

@@ -52,7 +52,7 @@ CHECKIN = "/api/auth/checkins/online_order"
 PROFILE = "/api/auth/users"
 NO_CACHE = {"Cache-Control": "no-cache"}
 
-# The 503s a client may get while Redis fails over (gateway/docgen.py ERRORS).
+# The 503s a client may get while Redis fails over (gateway/described.py ERRORS).
 STORE_503 = frozenset({"session_store_unavailable", "rate_limiter_unavailable"})
 GUESTS = 6
 WORKERS = 6

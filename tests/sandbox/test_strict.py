@@ -152,7 +152,7 @@ async def test_an_account_with_an_email_is_not_merged(punchh: Punchh) -> None:
     assert (reply.status, reply.body["errors"]) == (422, {"phone": ["has already been taken"]})
 
 
-# -- seeds 001, 002, 004 (and REFERENCE "Required headers"): Content-Type, Accept, UA -----
+# -- seeds 001, 002, 004 (and docs/punchh.md "Required headers"): Content-Type, Accept, UA -----
 
 
 @pytest.mark.parametrize(

@@ -202,8 +202,8 @@ async def test_a_guest_holds_at_most_max_per_user_sessions(
 async def test_a_guests_sessions_and_index_share_one_slot_and_guests_spread(
     store: RedisSessionStore, redis_client: RedisLink
 ) -> None:
-    """The key layout (README, Sessions): a session id carries its guest's hash tag, so
-    the record and the guest's index are one atomic script even on a Cluster, and
+    """The key layout (docs/operations.md, "Key layout"): a session id carries its guest's
+    hash tag, so the record and the guest's index are one atomic script even on a Cluster, and
     guests land on many slots (not one tag for everything)."""
     sids = [new_session_id("42") for _ in range(3)]
     for sid in sids:

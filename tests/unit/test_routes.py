@@ -3,7 +3,7 @@ import pytest
 from gateway.errors import MethodNotAllowed, NotFound
 from gateway.routes import PUNCHH_ROUTES, Route, RouteTable, build_route_table
 
-# Every endpoint REFERENCE.md names, as method and path.
+# Every endpoint docs/punchh.md names, as method and path.
 REFERENCE_ENDPOINTS = [
     "POST /api/auth/customers.json",
     "POST /api/auth/customers/sign_in",
@@ -56,7 +56,7 @@ def test_families_follow_prefixes() -> None:
         "auth": ("/api/auth/",),
         "oauth": ("/oauth/",),
         "mobile": ("/api2/mobile/",),
-        # REFERENCE.md's family table: POS is /api/pos/... and /receipt_details
+        # docs/punchh.md's family table: POS is /api/pos/... and /receipt_details
         "pos": ("/api/pos/", "/receipt_details"),
         "password_less": ("/api2/",),
     }

@@ -1,4 +1,4 @@
-"""Token extraction and rewriting over the three answer shapes in REFERENCE.md."""
+"""Token extraction and rewriting over the three answer shapes in docs/punchh.md."""
 
 import copy
 import json
