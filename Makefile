@@ -102,7 +102,7 @@ bench: $(STAMP) ## side-by-side measurements on 127.0.0.1 (writes bench/results.
 
 # What waiting for a replica (store.wait_replicas) costs a session write, on Sentinel and
 # Cluster started for the run (about a minute); writes bench/replica_wait.json.
-bench-wait: $(STAMP)
+bench-wait: $(STAMP) ## what waiting for a replica costs a session write (Sentinel and Cluster)
 	$(BIN)/python bench/replica_wait.py
 
 # Sustained mixed traffic through a gateway in front of the sandbox, faults switched on and
@@ -111,7 +111,7 @@ bench-wait: $(STAMP)
 # --store redis|sentinel|cluster: the gateway on a Redis the soak starts (and stops); with
 # sentinel or cluster, master SIGKILLs in the fault cycle (--failovers, 2) and the 503 window
 # the clients saw, e.g. make soak SOAK_ARGS='--store sentinel --duration 60'.
-soak: $(STAMP)
+soak: $(STAMP) ## sustained mixed traffic with faults, exactly-once audit (writes bench/soak.json)
 	$(BIN)/python bench/soak.py $(SOAK_ARGS)
 
 clean: ## remove the venv and the tools' caches

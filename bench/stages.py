@@ -21,7 +21,6 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -32,13 +31,12 @@ from aiohttp import ClientSession, web
 from aiohttp.typedefs import Handler
 
 from gateway.app import make_app
-from gateway.config import load_config
 from gateway.exchange import Exchange
 from gateway.plan import Next, Plan
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from common import unreachable_policies  # noqa: E402
+from common import in_process_config  # noqa: E402
 from run import BALANCE, CHECKIN, CHECKIN_BODY, SIGN_IN  # noqa: E402  (the same requests)
 
 
@@ -102,17 +100,7 @@ async def _wrk(url: str, seconds: int, method: str, body: Any, token: str) -> in
 
 
 async def _measure(upstream: str, seconds: int) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="lg-stages-"))
-    config = tmp / "gateway.toml"
-    config.write_text("\n".join(["[rate_limit]", *unreachable_policies()]) + "\n")
-    env = {
-        "PUNCHH_BASE_URL": upstream,
-        "PUNCHH_CLIENT_ID": "bench-client",
-        "PUNCHH_CLIENT_SECRET": "bench-client-secret-value",
-        "GATEWAY_SESSION_SECRET": "bench-session-secret-" + "s" * 32,
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    cfg = load_config(str(config), env)
+    cfg = in_process_config(upstream, "lg-stages-")
     routes = {"checkin": f"POST {CHECKIN}", "balance_cached": f"GET {BALANCE}"}
     timers = Timers({CHECKIN: routes["checkin"], BALANCE: routes["balance_cached"]})
     app = make_app(cfg, wrap=timers.wrap)

@@ -24,7 +24,6 @@ import logging
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,13 @@ from aiohttp.test_utils import make_mocked_request
 
 from gateway import tracing
 from gateway.app import make_app
-from gateway.config import load_config
 from gateway.exchange import Exchange
 from gateway.plan import Plan
 from gateway.transports.base import UpstreamRequest
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
-from common import unreachable_policies  # noqa: E402
+from common import in_process_config  # noqa: E402
 from run import BALANCE, CHECKIN, CHECKIN_BODY, SIGN_IN, _port  # noqa: E402
 from stages import _wrk  # noqa: E402  (the same one-connection wrk)
 
@@ -59,17 +57,8 @@ def _on_env() -> dict[str, str]:
 
 
 async def _through_the_gateway(upstream: str, seconds: int, rounds: int) -> dict[str, Any]:
-    tmp = Path(tempfile.mkdtemp(prefix="lg-tracing-"))
-    config = tmp / "gateway.toml"
-    config.write_text("\n".join(["[rate_limit]", *unreachable_policies()]) + "\n")
-    env = {
-        "PUNCHH_BASE_URL": upstream,
-        "PUNCHH_CLIENT_ID": "bench-client",
-        "PUNCHH_CLIENT_SECRET": "bench-client-secret-value",
-        "GATEWAY_SESSION_SECRET": "bench-session-secret-" + "s" * 32,
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
-    runner = web.AppRunner(make_app(load_config(str(config), env)), access_log=None)
+    cfg = in_process_config(upstream, "lg-tracing-")
+    runner = web.AppRunner(make_app(cfg), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -815,8 +815,14 @@ def _flatten(doc: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_USERINFO = re.compile(r"(://)[^/@\s]*@")
+
+
 def _shown(setting: Setting, raw: Any) -> str:
-    return mask(raw) if setting.secret else repr(raw)
+    """A value in a problem's line: a secret masked; a URL's user and password too."""
+    if setting.secret:
+        return mask(raw)
+    return _USERINFO.sub(r"\1***@", repr(raw)) if isinstance(raw, str) else repr(raw)
 
 
 def _read_settings(

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from gateway.config import DEFAULT_BUSINESS, SETTINGS_BY_KEY, GatewayConfig
+from gateway.config import BUSINESS_SETTINGS, DEFAULT_BUSINESS, SETTINGS_BY_KEY, GatewayConfig
 from gateway.settings import SETTING
 
 LIVE_KEYS = frozenset(
@@ -46,6 +46,9 @@ RESTART_ONLY = frozenset({"session.max_sessions", "session.max_per_user"})
 # What the embedded sandbox (sandbox.enabled) was started with, to check calls by: with it,
 # a change of these needs a restart (of the sandbox with the gateway).
 SANDBOX_EMULATES = ("punchh.client_secret", "pos.business_key", "pos.devices", "punchh.digest.")
+
+
+OWN_TABLES = ("hosts", "pos.devices", "rate_limit.policies")  # a business's, not settings
 
 
 def is_live(key: str) -> bool:
@@ -81,15 +84,24 @@ def _named(business: str, key: str) -> str:
 
 
 def changes(old: GatewayConfig, new: GatewayConfig) -> Iterator[str]:
-    """Every key whose value differs, named as in the file (each business's own)."""
+    """Every key whose value differs, named as in the file: the top level's (what the
+    process shares, the `default` business's, what the others inherit) once, and a
+    business's own under businesses.<name> only where it is not the inherited change."""
     before, after = _by_business(old), _by_business(new)
     if list(before) != list(after):
         yield "businesses"
         return
+    top_old, top_new = values_of(old), values_of(new)
+    yield from (key for key, value in top_new.items() if top_old.get(key) != value)
     for business, values in after.items():
         was = before[business]
         for key, value in values.items():
-            if was.get(key) != value:
+            if business == DEFAULT_BUSINESS and key != "hosts":
+                continue  # the top level's, said above
+            if key not in OWN_TABLES and key not in BUSINESS_SETTINGS:
+                continue  # the process's: said above, once
+            inherited = top_old.get(key) == was.get(key) and top_new.get(key) == value
+            if was.get(key) != value and not inherited:
                 yield _named(business, key)
 
 

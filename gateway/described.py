@@ -25,6 +25,11 @@ EXTRA_ENV: dict[str, str] = {
         "**secret**. `pos.business_key` of the `[[businesses]]` table named `<NAME>` "
         "(as above): `PUNCHH_BUSINESS_KEY__BRAND_B` for `brand-b`."
     ),
+    "GATEWAY_URL": (
+        "Not read by the gateway: the gateway `scripts/walkthrough.sh` and "
+        "`scripts/two_brands.sh` call (default `http://127.0.0.1:8080`); named here so "
+        "that check-config does not warn about it."
+    ),
     "PROMETHEUS_MULTIPROC_DIR": (
         "Set by the gateway itself for its worker processes when `server.workers` > 1 (a "
         "fresh temporary directory where they write their metrics). Do not set it: with one "

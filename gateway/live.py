@@ -43,6 +43,11 @@ class Generation:
     # may still be presented (replaced at + session.ttl).
     retired: tuple[tuple[bytes, float], ...] = ()
 
+    def activate(self) -> None:
+        """Every business's parts activated, once this generation is the one served."""
+        for p in self.businesses.values():
+            p.activate()
+
     @property
     def first(self) -> Parts:
         """The first business (`default` when there is one)."""
@@ -129,8 +134,8 @@ def _retire(
     kept = {secret: until for secret, until in previous.retired if until > now}
     old = previous.cfg.session.secret.encode()
     listed = {cfg.session.secret.encode(), *(s.encode() for s in cfg.session.previous_secrets)}
-    if old not in listed:
-        kept[old] = now + previous.cfg.session.ttl
+    if old not in listed:  # valid while the longest-lived token it signed may be
+        kept[old] = now + max(b.config.session.ttl for b in previous.cfg.businesses)
     return tuple((s, until) for s, until in kept.items() if s not in listed)
 
 

@@ -17,6 +17,7 @@ needs run for them as for any Punchh route.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -64,7 +65,13 @@ class LocalHandlers:
         return web.Response(text=_OK, content_type="application/json")
 
     async def openapi(self, ex: Exchange) -> web.StreamResponse:
-        return web.Response(body=_openapi_json(), content_type="application/json")
+        """The document, or 304 to a client that has it (its ETag: a hash of the bytes,
+        which only a new version of the gateway changes)."""
+        body, etag = _openapi_json(), _openapi_etag()
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=3600"}
+        if etag in ex.request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        return web.Response(body=body, content_type="application/json", headers=headers)
 
     async def readyz(self, ex: Exchange) -> web.StreamResponse:
         if self.readiness.draining:
@@ -139,6 +146,11 @@ def _openapi_json() -> bytes:
     """Built on the first request, then kept: the document depends on nothing a reload
     changes."""
     return openapi.render(OWN_ROUTES, ERRORS).encode()
+
+
+@functools.cache
+def _openapi_etag() -> str:
+    return '"' + hashlib.sha256(_openapi_json()).hexdigest()[:32] + '"'
 
 
 def _resolved(ex: Exchange) -> Resolved:

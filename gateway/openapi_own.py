@@ -47,7 +47,13 @@ def own_operations() -> dict[tuple[str, str], Doc]:
         },
         ("GET", "/gateway/openapi.json"): {
             "summary": "This document",
-            "responses": {"200": response("The OpenAPI document.", {"type": "object"})} | _errors(),
+            "description": "With an `ETag` (changed only by a new version of the gateway); "
+            "`If-None-Match` with it answers 304.",
+            "responses": {
+                "200": response("The OpenAPI document.", {"type": "object"}),
+                "304": {"description": "Not modified: the client's copy is this one."},
+            }
+            | _errors(),
         },
     }
 

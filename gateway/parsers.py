@@ -96,6 +96,8 @@ def base_url(raw: Any, from_env: bool) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
         raise ValueError("expected an http(s) URL such as https://sandbox.punchh.com")
+    if "@" in parts.netloc:  # it would be shown (check-config, the logs): never a password
+        raise ValueError("expected no user or password in the URL (Punchh signs, not logs in)")
     return value
 
 

@@ -29,6 +29,7 @@ from gateway.resilience.factory import make_idempotency_book
 from gateway.resilience.idempotency import IdempotencyBook
 from gateway.routes import RouteTable, build_route_table
 from gateway.sessions import SessionManager
+from gateway.store.base import SessionStore
 from gateway.store.factory import make_session_store
 from gateway.store.redis import RedisClients
 from gateway.upstream import UpstreamClient
@@ -55,6 +56,27 @@ class Shared:
 
 
 @dataclass(frozen=True)
+class _Stores:
+    """A business's stores: its sessions, rate-limit buckets, cached answers and
+    idempotency keys (under its own key prefix, or memory of its own)."""
+
+    sessions: SessionStore
+    rate: RateStore
+    cache: ResponseCache
+    idempotency: IdempotencyBook
+
+    @classmethod
+    def made(cls, cfg: GatewayConfig, clock: Callable[[], float], s: Shared) -> _Stores:
+        redis = s.redis
+        return cls(
+            sessions=make_session_store(cfg, clock=clock, redis=redis),
+            rate=make_rate_store(cfg, clock=clock, redis=redis),
+            cache=make_response_cache(cfg, clock=clock, redis=redis),
+            idempotency=make_idempotency_book(cfg, clock=clock, metrics=s.metrics, redis=redis),
+        )
+
+
+@dataclass(frozen=True)
 class Parts:
     """One business's own parts, built once from its configuration (`cfg`: the business's
     effective one): its sessions, Punchh client, stores (keys under its own prefix, or
@@ -67,13 +89,31 @@ class Parts:
     upstream: UpstreamClient
     limiter: ConcurrencyLimiter | None
     refresher: Refresher
-    rate_store: RateStore
-    cache: ResponseCache
+    stores: _Stores  # made once, kept by every reload's parts
     metrics: Metrics
     recent: RecentErrors
-    idempotency: IdempotencyBook
     holds: Holds  # Punchh's pauses (Retry-After) by route: kept across reloads
+    cache_used: bool  # the cache was on at some time in this process: it holds answers
     plans: dict[str, Plan] = field(default_factory=dict)  # route name → its compiled plan
+
+    @property
+    def rate_store(self) -> RateStore:
+        return self.stores.rate
+
+    @property
+    def cache(self) -> ResponseCache:
+        return self.stores.cache
+
+    @property
+    def idempotency(self) -> IdempotencyBook:
+        return self.stores.idempotency
+
+    def activate(self) -> None:
+        """Once swapped in by a reload (gateway/live.py): what these parts share with the
+        ones they replace takes their settings (the refresher), and the circuit gauge says
+        their breakers' states. Until then a refused or failed reload has changed nothing."""
+        self.refresher.reconfigure(self.sessions, self.upstream, self.cfg)
+        self.upstream.announce()
 
     @cached_property
     def cors(self) -> Cors | None:
@@ -123,12 +163,12 @@ def build_parts(
     the `default` business's). `clock` is wall time (sessions, tokens, cache, budgets);
     `monotonic` times the calls to Punchh (deadlines, the circuit breakers, the retry
     budget). Tests move both. `previous`: the parts a live reload replaces, whose stores,
-    connections and refresher these keep; `retired`: session secrets a reload replaced,
-    still accepted (gateway/live.py)."""
+    connections, refresher and pauses these keep; `retired`: session secrets a reload
+    replaced, still accepted (gateway/live.py)."""
     s = shared or build_shared(cfg, registry)
-    redis, metrics = s.redis, s.metrics
+    stores = previous.stores if previous else _Stores.made(cfg, clock, s)
     sessions = SessionManager(
-        previous.sessions.store if previous else make_session_store(cfg, clock=clock, redis=redis),
+        stores.sessions,
         secret=cfg.session.secret.encode(),
         previous_secrets=(*retired, *(x.encode() for x in cfg.session.previous_secrets)),
         ttl=cfg.session.ttl,
@@ -137,17 +177,12 @@ def build_parts(
         business=name,
     )
     # At zero once: a reload's priming must not say a breaker it keeps open is closed.
-    metrics.prime(
+    s.metrics.prime(
         (p.name for p in cfg.rate_limit.policies if cfg.rate_limit.enabled),
         name,
         circuits=previous is None,
     )
     upstream = _upstream(cfg, s, name, monotonic, previous)
-    refresher = previous.refresher if previous else None
-    if refresher is None:
-        refresher = Refresher(sessions, upstream, cfg, clock=clock, metrics=metrics)
-    else:
-        refresher.reconfigure(sessions, upstream, cfg)
     return Parts(
         name=name,
         cfg=cfg,
@@ -155,17 +190,16 @@ def build_parts(
         sessions=sessions,
         upstream=upstream,
         limiter=s.limiter,
-        refresher=refresher,
-        rate_store=previous.rate_store
+        # A reload's parts keep the refresher (its refreshes in flight, its unsaved
+        # tokens), reconfigured once they are swapped in (`Parts.activate`), not before.
+        refresher=previous.refresher
         if previous
-        else make_rate_store(cfg, clock=clock, redis=redis),
-        cache=previous.cache if previous else make_response_cache(cfg, clock=clock, redis=redis),
-        metrics=metrics,
+        else Refresher(sessions, upstream, cfg, clock=clock, metrics=s.metrics),
+        stores=stores,
+        metrics=s.metrics,
         recent=s.recent,
-        idempotency=previous.idempotency
-        if previous
-        else make_idempotency_book(cfg, clock=clock, metrics=metrics, redis=redis),
         holds=previous.holds if previous else Holds(),
+        cache_used=cfg.cache.enabled or (previous is not None and previous.cache_used),
     )
 
 
@@ -227,7 +261,10 @@ def make_stages(cfg: GatewayConfig, clock: Callable[[], float], p: Parts) -> lis
         # guest and POS writes: Idempotency-Key, one run per key, the same answer again: 422
         make_idempotency_stage(p.idempotency, p.metrics),
         *(  # reads: per-guest look-up cache, single-flight; writes invalidate; sign-ins teach
-            [make_cache_stage(p.cache, clock=clock, metrics=p.metrics)] if cfg.cache.enabled else []
+            # (turned off by a reload: no reads, the rest still, for when it is on again)
+            [make_cache_stage(p.cache, clock=clock, metrics=p.metrics, reads=cfg.cache.enabled)]
+            if p.cache_used
+            else []
         ),
     ]
 

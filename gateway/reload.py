@@ -72,6 +72,7 @@ class Reloader:
             log.exception("reload refused: the new configuration could not be built")
             return self._count("error")
         self._live.now = generation  # the swap: one assignment, between two requests' steps
+        generation.activate()  # the shared refreshers take the new settings, only now
         logging.getLogger().setLevel(new.server.log_level)
         log.info(
             "configuration reloaded",

@@ -68,6 +68,7 @@ _IDS = _ChosenIds()
 
 _NOISY = (  # the loggers of the batch processor and the exporter (filters do not inherit)
     "opentelemetry.sdk._shared_internal",
+    "opentelemetry.exporter.otlp.proto.common._internal",  # an attribute it cannot encode
     "opentelemetry.exporter.otlp.common.http",
     "opentelemetry.exporter.otlp.proto.http.trace_exporter",
 )
@@ -145,19 +146,26 @@ def start_server(
     attributes: dict[str, Any] = {
         "http.request.method": method,
         "url.scheme": request.scheme,
-        "server.address": host,
+        "server.address": _text(host, 255),
         "network.protocol.version": f"{request.version.major}.{request.version.minor}",
         "client.address": client_ip,
     }
     if port is not None:
         attributes["server.port"] = port
     if method == "_OTHER":
-        attributes["http.request.method_original"] = request.method[:32]
+        attributes["http.request.method_original"] = _text(request.method, 32)
     agent = request.headers.get("User-Agent")
     if agent:
-        attributes["user_agent.original"] = agent[:256]
+        attributes["user_agent.original"] = _text(agent, 256)
     span = tracer.start_span(method, context, SpanKind.SERVER, attributes)
     trace.span, trace.context = span, set_span_in_context(span)
+
+
+def _text(value: str, limit: int) -> str:
+    """A client's header as an attribute: at most `limit` characters, and UTF-8 that can be
+    encoded (aiohttp hands bytes that are not text over as surrogates, which the exporter
+    would refuse, logging an error for every such request)."""
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
 
 
 def end_server(span: Span, ex: Exchange, status: int) -> None:
@@ -201,7 +209,7 @@ async def traced_attempt(
     host, port = _origin(origin)
     attributes: dict[str, Any] = {
         "http.request.method": method,
-        "server.address": host,
+        "server.address": _text(host, 255),
         "server.port": port,
     }
     if route:

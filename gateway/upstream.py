@@ -144,10 +144,17 @@ class UpstreamClient:
             twin.breakers = {
                 f: CircuitBreaker(f, circuit, self._clock, twin._changed) for f in FAMILIES
             }
-        if twin.breakers is not self.breakers and self._metrics is not None:
-            for f in FAMILIES:  # new breakers start closed; none is none open
-                self._metrics.circuit_state.labels(f, self.business).set(0)
         return twin
+
+    def announce(self) -> None:
+        """The circuit gauge set to this client's breakers' states (a reload's client, once
+        swapped in: its breakers may be new, closed, or none)."""
+        if self._metrics is None:
+            return
+        for f in FAMILIES:
+            breaker = self.breakers.get(f)
+            state: State = breaker.state if breaker is not None else "closed"
+            self._metrics.circuit_state.labels(f, self.business).set(STATE_VALUES[state])
 
     def _changed(self, family: str, state: State) -> None:
         log.warning(

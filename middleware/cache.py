@@ -93,8 +93,11 @@ def _replay(entry: Entry, outcome: str, now: float) -> web.Response:
 
 
 def make_cache_stage(
-    cache: ResponseCache, *, clock: Callable[[], float], metrics: Metrics
+    cache: ResponseCache, *, clock: Callable[[], float], metrics: Metrics, reads: bool = True
 ) -> Stage:
+    """`reads` False: the cache is off (cache.enabled, by a live reload) but holds what was
+    kept while it was on: reads go to Punchh, and writes and sign-ins still invalidate and
+    teach it, so that turning it on again serves nothing stale."""
     flights: dict[str, asyncio.Future[Fetched]] = {}
 
     async def safely(op: Awaitable[Any], default: Any) -> Any:
@@ -233,7 +236,7 @@ def make_cache_stage(
             return login_stage(nxt)
         if route.invalidates:
             return write_stage(nxt)
-        if route.cache_ttl:
+        if route.cache_ttl and reads:
             return read_stage(plan, nxt, route.cache_ttl)
         return nxt
 

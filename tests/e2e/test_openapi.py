@@ -42,6 +42,18 @@ async def test_no_session_needed_and_built_once(gw: Client, recorder: Recorder) 
     assert not recorder.seen
 
 
+async def test_a_client_with_the_document_gets_304(gw: Client) -> None:
+    first = await gw.get("/gateway/openapi.json")
+    etag = first.headers["ETag"]
+    assert first.headers["Cache-Control"] == "public, max-age=3600"
+    again = await gw.get("/gateway/openapi.json", headers={"If-None-Match": etag})
+    assert again.status == 304
+    assert await again.read() == b""
+    assert again.headers["ETag"] == etag
+    other = await gw.get("/gateway/openapi.json", headers={"If-None-Match": '"another"'})
+    assert other.status == 200
+
+
 async def test_the_gateways_own_answers_fit_their_schemas(gw: Client) -> None:
     """/healthz, /readyz and a logout without a session, as the document describes them."""
     doc = json.loads(docgen.render_openapi())

@@ -113,7 +113,7 @@ async def test_cache_ttls_and_the_cache_switch_change_live(gw: Reloadable) -> No
     await gw.hup()
     off = await _get(gw, BALANCE, auth)
     assert off.status == 200
-    assert "X-Cache" not in off.headers  # no cache stage at all
+    assert "X-Cache" not in off.headers  # reads not cached
     ttls = '\n[cache.ttls]\n"GET /api/auth/users/balance" = 0\n"GET /api/auth/users" = 1\n'
     gw.write(BASE + ttls)
     await gw.hup()
@@ -124,6 +124,53 @@ async def test_cache_ttls_and_the_cache_switch_change_live(gw: Reloadable) -> No
     ]
     await asyncio.sleep(1.2)  # its new TTL, 1 s (60 in the route table)
     assert (await _get(gw, USERS, auth)).headers.get("X-Cache") == "MISS"
+
+
+CHECKIN = {
+    "receipt_amount": 42.50,
+    "subtotal_amount": 42.50,
+    "payable": 46.02,
+    "receipt_datetime": "2026-11-21T12:30:00Z",
+    "transaction_no": "1001",
+    "channel": "online_order",
+    "menu_items": [
+        {
+            "item_name": "Burrito",
+            "item_qty": 1,
+            "item_amount": 42.50,
+            "menu_item_type": "M",
+            "menu_item_id": 1,
+            "menu_family": "Mains",
+            "menu_major_group": "Food",
+            "serial_number": "1.0",
+        }
+    ],
+}
+
+
+async def _points(rig: Reloadable, auth: dict[str, str]) -> tuple[str | None, int]:
+    async with rig.http.get(rig.url + "/api/auth/checkins/balance", headers=auth) as resp:
+        assert resp.status == 200, await resp.text()
+        return resp.headers.get("X-Cache"), (await resp.json())["points_balance"]
+
+
+async def test_a_write_while_the_cache_is_off_leaves_nothing_stale_for_when_it_is_on(
+    gw: Reloadable,
+) -> None:
+    auth = await _sign_up(gw, "stale@example.com")
+    assert await _points(gw, auth) == ("MISS", 0)
+    assert await _points(gw, auth) == ("HIT", 0)  # kept for 30 s
+    gw.write(BASE + "\n[cache]\nenabled = false\n")
+    await gw.hup()
+    order = {**CHECKIN, "external_uid": "order-while-off"}
+    async with gw.http.post(
+        gw.url + "/api/auth/checkins/online_order", json=order, headers=auth
+    ) as r:
+        assert r.status in (200, 201), await r.text()
+    assert await _points(gw, auth) == (None, 42)  # off: Punchh's
+    gw.write(BASE)
+    await gw.hup()
+    assert await _points(gw, auth) == ("MISS", 42)  # the entry kept before was made stale
 
 
 def _pos(*tills: tuple[str, str, str]) -> str:

@@ -57,6 +57,18 @@ def _refused(done: subprocess.CompletedProcess[str], line: str) -> None:
 SANDBOX = {"GATEWAY_SANDBOX": "1", "GATEWAY_SESSION_SECRET": "s" * 40}
 
 
+def _two_workers(**extra: str) -> dict[str, str]:
+    """Two workers on Redis (several workers need shared stores)."""
+    return gateway_env(
+        "https://punchh.example",
+        GATEWAY_WORKERS="2",
+        GATEWAY_STORE_URL=REDIS_URL,
+        GATEWAY_STORE_KEY=STORE_KEY,
+        GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
+        **extra,
+    )
+
+
 @pytest.mark.parametrize("variable", ["GATEWAY_PORT", "GATEWAY_ADMIN_PORT", "GATEWAY_SANDBOX_PORT"])
 def test_a_port_in_use_is_one_line_and_exit_code_2(variable: str) -> None:
     with _held() as port:
@@ -67,13 +79,7 @@ def test_a_port_in_use_is_one_line_and_exit_code_2(variable: str) -> None:
 def test_workers_on_a_port_another_process_holds_without_reuse_port() -> None:
     """SO_REUSEPORT shares a port only among sockets that all set it: every worker fails,
     and the parent says so once."""
-    env = gateway_env(
-        "https://punchh.example",
-        GATEWAY_WORKERS="2",
-        GATEWAY_STORE_URL=REDIS_URL,
-        GATEWAY_STORE_KEY=STORE_KEY,
-        GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
-    )
+    env = _two_workers()
     with _held() as port:
         done = _gateway({**env, "GATEWAY_PORT": str(port)})
     _refused(done, f"address 127.0.0.1:{port} is in use (GATEWAY_PORT)")
@@ -83,14 +89,7 @@ async def test_workers_share_the_admin_port_and_say_ready_once_bound() -> None:
     """Two workers share the admin port as they share the main one (/metrics aggregates
     them); each says `gateway ready` once its listeners are bound, after `admin listening`."""
     admin = free_port()
-    env = gateway_env(
-        "https://punchh.example",
-        GATEWAY_WORKERS="2",
-        GATEWAY_STORE_URL=REDIS_URL,
-        GATEWAY_STORE_KEY=STORE_KEY,
-        GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
-        GATEWAY_ADMIN_PORT=str(admin),
-    )
+    env = _two_workers(GATEWAY_ADMIN_PORT=str(admin))
     async with gateway_process(env) as gp:
         for _ in range(200):  # the log file is the only signal: polled
             if gp.logs().count('"gateway ready"') == 2:
@@ -113,14 +112,7 @@ async def test_workers_share_the_admin_port_and_say_ready_once_bound() -> None:
 
 async def test_serve_logs_each_configuration_warning_once() -> None:
     """At WARNING, by the process that read the configuration first: not again per worker."""
-    env = gateway_env(
-        "https://punchh.example",
-        GATEWAY_WORKERS="2",
-        GATEWAY_STORE_URL=REDIS_URL,
-        GATEWAY_STORE_KEY=STORE_KEY,
-        GATEWAY_STORE_PREFIX=f"lgtest:{secrets.token_hex(4)}:",
-        GATEWAY_PROT="8081",
-    )
+    env = _two_workers(GATEWAY_PROT="8081")
     async with gateway_process(env) as gp:
         for _ in range(200):  # until both workers are up: they load the configuration too
             if gp.logs().count('"gateway ready"') == 2:

@@ -232,11 +232,23 @@ async def test_spans_links_propagation_and_the_trace_id_in_logs_and_errors() -> 
         # whole, the request served as any other, its traceparent sent on.
         trace5, _, parent = _traceparent()
         host, port = gp.url.removeprefix("http://").split(":")
-        hostile = {**auth, "traceparent": parent, "tracestate": "a=1,b=\xff\xfe"}
+        hostile = {
+            **auth,
+            "traceparent": parent,
+            "tracestate": "a=1,b=\xff\xfe",
+            "User-Agent": "agent\xff\xfe" + "x" * 500,  # bytes that are no text, and long
+        }
         status, _, _ = await raw_request(host, int(port), "GET", BALANCE, hostile)
         assert status == 200
         (sent_on,) = [h for _, _, h in tap.seen if trace5 in h.get("traceparent", "")]
         assert "tracestate" not in sent_on
+        server = _one(await otlp.wait_for(trace5, 1), "server", f"GET {BALANCE}")
+        agent = server.attributes["user_agent.original"]
+        assert isinstance(agent, str)
+        assert agent.startswith("agent")
+        assert len(agent) <= 256  # exported, cut and made text
+        errors = [line for line in gp.logs().splitlines() if '"level": "error"' in line]
+        assert errors == []  # the exporter encoded every attribute
 
         # No secret in any attribute of any span: the guest's email, phone and password,
         # the gateway's session token, Punchh's tokens as the tap saw them, the client secret.

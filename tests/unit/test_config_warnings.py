@@ -121,7 +121,12 @@ def test_listeners_apart_are_fine(env: dict[str, str]) -> None:
 
 
 def test_an_unknown_variable_is_a_warning_naming_the_closest_known_one() -> None:
-    cfg = _load(GATEWAY_PROT="8081", PUNCHH_CLIENT_SECRETS="x", HOME_PORT="1")
+    cfg = _load(
+        GATEWAY_PROT="8081",
+        PUNCHH_CLIENT_SECRETS="x",
+        HOME_PORT="1",
+        GATEWAY_URL="http://127.0.0.1:8180",  # the README's walk-through's: no warning
+    )
     assert cfg.warnings == (
         "GATEWAY_PROT: not a variable the gateway reads (did you mean GATEWAY_PORT?)",
         "PUNCHH_CLIENT_SECRETS: not a variable the gateway reads "
@@ -166,3 +171,19 @@ def test_check_config_prints_warnings_and_serve_refuses_the_problems() -> None:
     assert bad.returncode == 2
     assert "punchh.base_url (PUNCHH_BASE_URL) = 'http://punchh.example': plain http" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_base_url_with_a_password_is_refused_without_showing_it() -> None:
+    env = {
+        "PUNCHH_BASE_URL": "https://user:TOPSECRETPW@punchh.example",
+        "PUNCHH_CLIENT_ID": "c",
+        "PUNCHH_CLIENT_SECRET": "s",
+        "GATEWAY_SESSION_SECRET": "x" * 40,
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(None, env)
+    (problem,) = info.value.problems
+    assert problem == (
+        "punchh.base_url (PUNCHH_BASE_URL) = 'https://***@punchh.example': expected no user "
+        "or password in the URL (Punchh signs, not logs in)"
+    )

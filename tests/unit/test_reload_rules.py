@@ -142,3 +142,24 @@ def test_a_replaced_session_secret_is_kept_as_long_as_its_tokens_live(tmp_path: 
     assert back == ((S2.encode(), 5600.0),)
     listed = _load(tmp_path, GATEWAY_SESSION_SECRET=S2, GATEWAY_SESSION_PREVIOUS_SECRETS=S1)
     assert _retire(_generation(one), listed, now=1000.0) == ()  # the operator kept it: theirs
+
+
+def test_what_a_business_inherits_is_said_once_at_the_top_level(tmp_path: Path) -> None:
+    old = _load(tmp_path, BRAND_B)
+    process = _load(tmp_path, "[server]\ntrusted_proxies = ['10.0.0.0/8']\n" + BRAND_B)
+    assert list(changes(old, process)) == ["server.trusted_proxies"]  # not again for brand-b
+    inherited = _load(tmp_path, "[cache]\nenabled = false\n" + BRAND_B)
+    assert list(changes(old, inherited)) == ["cache.enabled"]
+    own = _load(tmp_path, BRAND_B + "cache.enabled = false\n")
+    assert list(changes(old, own)) == ["businesses.brand-b.cache.enabled"]
+    rotated = _load(tmp_path, BRAND_B, GATEWAY_SESSION_SECRET=S2)
+    assert list(changes(old, rotated)) == ["session.secret"]
+
+
+def test_a_retired_secret_lives_as_long_as_the_longest_lived_business_token(
+    tmp_path: Path,
+) -> None:
+    longer = BRAND_B + "session.ttl = 7200\n"
+    old = _load(tmp_path, "[session]\nttl = 3600\n" + longer)
+    new = _load(tmp_path, "[session]\nttl = 3600\n" + longer, GATEWAY_SESSION_SECRET=S2)
+    assert _retire(_generation(old), new, now=1000.0) == ((S1.encode(), 8200.0),)
