@@ -120,5 +120,5 @@ clean: ## remove the venv and the tools' caches
 # Operator docs (docs/operators/): generated from the code by gateway/docgen.py;
 # tests/packaging/test_docs.py fails when the committed files are stale.
 .PHONY: docs
-docs: $(STAMP) ## regenerate docs/operators/ from the code
+docs: $(STAMP) ## regenerate docs/operators/ and docs/openapi.json from the code
 	$(BIN)/python -m gateway.docgen

@@ -605,7 +605,8 @@ class AdminConfig:
         p.secret(24),
         "",
         "Bearer token for /metrics and /gateway/status on the main port (24+ characters). "
-        "Without it both are served on the admin port only (403 admin_only here).",
+        "Without it they are not served on the main port (403 admin_only): only on the "
+        "admin port, when admin.port is set.",
         "GATEWAY_ADMIN_TOKEN",
         secret=True,
     )

@@ -208,6 +208,8 @@ def render_configuration() -> str:
             rows.append(["", shown, "", "a string", meaning])
         elif name.startswith("OTEL_"):
             rows.append(["", f"`{name}`", "", "OpenTelemetry's", meaning])
+        elif name == "GATEWAY_URL":
+            rows.append(["", f"`{name}`", "", "a URL (yours, for the scripts)", meaning])
         elif name != "GATEWAY_CONFIG":
             rows.append(["", f"`{name}`", "", "(set by the gateway)", meaning])
     lines += _table(["key", "environment", "default", "accepts", "meaning"], rows)
@@ -297,8 +299,9 @@ def render_metrics() -> str:
     lines = _header("Metrics", "gateway/metrics.py")
     lines += [
         "Prometheus text at `GET /metrics`: on the admin port when `GATEWAY_ADMIN_PORT` is "
-        "set (no token: reaching the port is the privilege), else on the main port (with "
-        "`Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` when a token is set). With several "
+        "set (no token: reaching the port is the privilege), else on the main port with "
+        "`Authorization: Bearer <GATEWAY_ADMIN_TOKEN>` (with neither an admin port nor a "
+        "token it is not served: 403 `admin_only`). With several "
         "workers (`GATEWAY_WORKERS`) one scrape aggregates them all.",
         "",
         "Labels are route templates (`GET /api/auth/checkins/balance`; `unmatched` for paths "
@@ -493,7 +496,10 @@ def render_errors(root: Path = ROOT) -> str:
             f"error codes without a description in gateway/described.py ERRORS: {undescribed}; "
             f"descriptions of codes the code no longer uses: {stale}"
         )
-    lines = _header("Errors the gateway makes", "gateway/errors.py and the code raising them")
+    lines = _header(
+        "Errors the gateway makes",
+        "the codes raised in gateway/ and middleware/, described in gateway/described.py",
+    )
     lines += _ERRORS_INTRO
 
     def order(e: ErrorCode) -> tuple[str, str]:

@@ -58,16 +58,24 @@ def own_operations() -> dict[tuple[str, str], Doc]:
     }
 
 
+_WHERE = (
+    "Served here only when admin.port is 0 (GATEWAY_ADMIN_PORT unset), with the admin token "
+    "(403 admin_only without GATEWAY_ADMIN_TOKEN); otherwise on the admin listener alone, "
+    "without a token, and this listener answers 404."
+)
+
 ADMIN_ROUTES: dict[tuple[str, str], Doc] = {
     # gateway/admin.py: on the main port only when admin.port is 0 (and then 403 admin_only
     # without GATEWAY_ADMIN_TOKEN set); else on the admin port only.
     ("GET", "/metrics"): {
         "summary": "Prometheus metrics (docs/operators/metrics.md)",
+        "description": _WHERE,
         "responses": {"200": response("Prometheus text.", {"type": "string"}, "text/plain")}
         | _errors(),
     },
     ("GET", "/gateway/status"): {
         "summary": "The status page",
+        "description": _WHERE,
         "responses": {"200": response("HTML.", {"type": "string"}, "text/html")} | _errors(),
     },
 }

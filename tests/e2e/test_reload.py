@@ -21,6 +21,7 @@ import pytest
 from gateway.tokens import key_id
 from sandbox.config import SandboxConfig
 from sandbox.server import SandboxServer, start_sandbox
+from tests.support.brands import order
 from tests.support.process import run_cli
 from tests.support.reloading import ADMIN, Reloadable, reloadable
 
@@ -126,28 +127,6 @@ async def test_cache_ttls_and_the_cache_switch_change_live(gw: Reloadable) -> No
     assert (await _get(gw, USERS, auth)).headers.get("X-Cache") == "MISS"
 
 
-CHECKIN = {
-    "receipt_amount": 42.50,
-    "subtotal_amount": 42.50,
-    "payable": 46.02,
-    "receipt_datetime": "2026-11-21T12:30:00Z",
-    "transaction_no": "1001",
-    "channel": "online_order",
-    "menu_items": [
-        {
-            "item_name": "Burrito",
-            "item_qty": 1,
-            "item_amount": 42.50,
-            "menu_item_type": "M",
-            "menu_item_id": 1,
-            "menu_family": "Mains",
-            "menu_major_group": "Food",
-            "serial_number": "1.0",
-        }
-    ],
-}
-
-
 async def _points(rig: Reloadable, auth: dict[str, str]) -> tuple[str | None, int]:
     async with rig.http.get(rig.url + "/api/auth/checkins/balance", headers=auth) as resp:
         assert resp.status == 200, await resp.text()
@@ -162,9 +141,9 @@ async def test_a_write_while_the_cache_is_off_leaves_nothing_stale_for_when_it_i
     assert await _points(gw, auth) == ("HIT", 0)  # kept for 30 s
     gw.write(BASE + "\n[cache]\nenabled = false\n")
     await gw.hup()
-    order = {**CHECKIN, "external_uid": "order-while-off"}
+    body = order("order-while-off", 42.50)
     async with gw.http.post(
-        gw.url + "/api/auth/checkins/online_order", json=order, headers=auth
+        gw.url + "/api/auth/checkins/online_order", json=body, headers=auth
     ) as r:
         assert r.status in (200, 201), await r.text()
     assert await _points(gw, auth) == (None, 42)  # off: Punchh's
