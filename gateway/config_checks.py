@@ -127,6 +127,17 @@ def cross_checks(
         problems.append(
             "store.encryption_key (GATEWAY_STORE_KEY) = <empty>: required with a redis store"
         )
+    store_checks(v, problems)
+    worker_checks(v, problems)
+    if v["retry.backoff_base"] > v["retry.backoff_max"]:
+        problems.append(
+            f"retry.backoff_base = {v['retry.backoff_base']}: expected no more than "
+            f"retry.backoff_max ({v['retry.backoff_max']})"
+        )
+
+
+def store_checks(v: dict[str, Any], problems: list[str]) -> None:
+    """What the Redis deployment asks of the stores' settings."""
     cluster = [
         key
         for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
@@ -145,28 +156,28 @@ def cross_checks(
             f"expected less than store.timeout ({v['store.timeout']}): a wait for replicas "
             "that outlives the command's own timeout fails every write queued behind it"
         )
-    if v["server.workers"] > 1:
-        memory = [
-            key
-            for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
-            if v[key] == "memory://"
-            or (key != "store.url" and not v[key] and v["store.url"] == "memory://")
-        ]
-        for key in memory:
-            problems.append(
-                f"{key} = memory:// with server.workers = {v['server.workers']}: expected a "
-                "redis:// URL (each worker would keep its own sessions, limits and cache: a "
-                "guest would be logged out, limits multiplied, caches stale across workers)"
-            )
-        if v["sandbox.enabled"]:
-            problems.append(
-                f"sandbox.enabled = true with server.workers = {v['server.workers']}: expected "
-                "one worker (each worker would run its own sandbox with its own data)"
-            )
-    if v["retry.backoff_base"] > v["retry.backoff_max"]:
+
+
+def worker_checks(v: dict[str, Any], problems: list[str]) -> None:
+    """Several workers share only what Redis holds: no memory store, no embedded sandbox."""
+    if v["server.workers"] <= 1:
+        return
+    memory = [
+        key
+        for key in ("store.url", "cache.url", "rate_limit.url", "idempotency.url")
+        if v[key] == "memory://"
+        or (key != "store.url" and not v[key] and v["store.url"] == "memory://")
+    ]
+    for key in memory:
         problems.append(
-            f"retry.backoff_base = {v['retry.backoff_base']}: expected no more than "
-            f"retry.backoff_max ({v['retry.backoff_max']})"
+            f"{key} = memory:// with server.workers = {v['server.workers']}: expected a "
+            "redis:// URL (each worker would keep its own sessions, limits and cache: a "
+            "guest would be logged out, limits multiplied, caches stale across workers)"
+        )
+    if v["sandbox.enabled"]:
+        problems.append(
+            f"sandbox.enabled = true with server.workers = {v['server.workers']}: expected "
+            "one worker (each worker would run its own sandbox with its own data)"
         )
 
 

@@ -95,37 +95,48 @@ async def serve(app: web.Application, cfg: GatewayConfig, *, reuse_port: bool = 
     loop.add_signal_handler(signal.SIGHUP, app[RELOADER].reload)
     try:
         received = await signals.get()
-        cfg = app[LIVE].now.cfg  # the grace and drain timeout are live settings
-        readiness.draining = True
-        log.info(
-            "draining",
-            extra={
-                "signal": signal.Signals(received).name,
-                "grace_seconds": cfg.server.shutdown_grace,
-                "drain_timeout": cfg.server.drain_timeout,
-            },
-        )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signals.get(), cfg.server.shutdown_grace)
-        for listener in list(runner.sites):
-            await listener.stop()  # the listener closes: new connections are refused
-        if runner.server is not None:
-            runner.server.pre_shutdown()  # idle keep-alive connections close
-        log.info(
-            "listener closed; finishing requests in flight",
-            extra={"in_flight": readiness.in_flight},
-        )
-        finished = await _drained(readiness, cfg.server.drain_timeout)
-        if not finished:
-            log.warning(
-                "drain timeout: cancelling requests in flight",
-                extra={"in_flight": readiness.in_flight},
-            )
+        # The grace and the drain timeout are live settings: the ones served now.
+        await _shut_down(runner, readiness, app[LIVE].now.cfg, received, signals)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         await runner.cleanup()
     log.info("stopped", extra={"pid": os.getpid()})
+
+
+async def _shut_down(
+    runner: GatewayRunner,
+    readiness: Readiness,
+    cfg: GatewayConfig,
+    received: int,
+    signals: asyncio.Queue[int],
+) -> None:
+    """Steps 1 to 3 of `serve`'s shutdown: draining, the grace (cut short by a second
+    signal), the listener closed, requests in flight given the drain timeout."""
+    readiness.draining = True
+    log.info(
+        "draining",
+        extra={
+            "signal": signal.Signals(received).name,
+            "grace_seconds": cfg.server.shutdown_grace,
+            "drain_timeout": cfg.server.drain_timeout,
+        },
+    )
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(signals.get(), cfg.server.shutdown_grace)
+    for listener in list(runner.sites):
+        await listener.stop()  # the listener closes: new connections are refused
+    if runner.server is not None:
+        runner.server.pre_shutdown()  # idle keep-alive connections close
+    log.info(
+        "listener closed; finishing requests in flight",
+        extra={"in_flight": readiness.in_flight},
+    )
+    if not await _drained(readiness, cfg.server.drain_timeout):
+        log.warning(
+            "drain timeout: cancelling requests in flight",
+            extra={"in_flight": readiness.in_flight},
+        )
 
 
 async def _listening(app: web.Application, cfg: GatewayConfig, reuse_port: bool) -> GatewayRunner:
