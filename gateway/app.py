@@ -23,7 +23,6 @@ from gateway.admin import add_admin_routes, admin_site
 from gateway.config import GatewayConfig
 from gateway.exchange import Exchange
 from gateway.keys import (
-    CLOCK,
     LIMITER,
     LIVE,
     METRICS,
@@ -76,7 +75,7 @@ def make_app(
         in_flight=shared.metrics.track_in_flight(lambda: readiness.in_flight),
     )
     app = web.Application(client_max_size=cfg.server.max_body_bytes)
-    _keep(app, clock, shared)
+    _keep(app, shared)
     app[LIVE] = live
     app[RELOADER] = Reloader(live, builder, shared.metrics, load_again(cfg))
     app[READINESS] = readiness
@@ -128,10 +127,9 @@ def _routed(front: Front, key: str | None) -> Handler:
     return serve
 
 
-def _keep(app: web.Application, clock: Callable[[], float], shared: Shared) -> None:
+def _keep(app: web.Application, shared: Shared) -> None:
     """The app keys of what no reload replaces (gateway/keys.py); what a reload does is
     app[LIVE]'s current generation."""
-    app[CLOCK] = clock
     app[LIMITER] = shared.limiter
     app[METRICS] = shared.metrics
     app[RECENT_ERRORS] = shared.recent

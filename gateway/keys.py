@@ -3,7 +3,6 @@ it lives in the exchange (gateway/exchange.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -19,7 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Readiness"]
 
-CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 READINESS = web.AppKey("readiness", Readiness)
 METRICS = web.AppKey("metrics", Metrics)
 LIMITER: web.AppKey[ConcurrencyLimiter | None] = web.AppKey("limiter")

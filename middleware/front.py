@@ -128,19 +128,18 @@ def make_front(
             # not read brand B's guests with B's cookie).
             business: Business | None = None
             refused: GatewayError | None = None
-            own = cors()
+            own: Cors | None = None
             if plan is None:
                 try:
                     business = select(request)
                     own = business.cors
                 except GatewayError as exc:  # unknown_business: rendered below
-                    refused, own = exc, None
-            if own is not None:
-                answer = own.preflight(request, rid)
-            elif request.method == "OPTIONS":  # no origin allowed here: a preflight is 403
-                answer = NO_ORIGIN.preflight(request, rid)
+                    refused = exc
             else:
-                answer = None
+                own = cors()
+            answer = None
+            if request.method == "OPTIONS":  # no origin allowed here: a preflight is 403
+                answer = (own or NO_ORIGIN).preflight(request, rid)
             if answer is None:
                 response = await routed(ex, plan, key, business, refused)
             else:
